@@ -1,0 +1,274 @@
+// Package journal is the device's durable memory, kept in one bbolt file:
+// the outbox of events not yet acknowledged by the broker, the command ids
+// already seen with the answer sent, notifications done, and small settings.
+//
+// Invariant: every state change that matters is committed here before its
+// effect leaves the process (an event is published, a receipt printed, an
+// announcement played). On start the agent resumes from what is here.
+//
+// Values are JSON. Records that expire carry their time in an "at" field
+// (Unix seconds) so Prune can drop them without knowing their type.
+package journal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Buckets. Each holds one kind of record.
+const (
+	Outbox = "outbox" // seq (8 bytes, big endian) → queued event
+	Seen   = "seen"   // jti → SeenRecord
+	Notify = "notify" // order_id → the notification's record
+	Meta   = "meta"   // setting name → value
+
+	Orders   = "orders"   // out_trade_no → payment attempt
+	Refunds  = "refunds"  // out_refund_no → refund
+	Deposits = "deposits" // out_request_no → deposit operation
+	Shifts   = "shifts"   // shift id → shift
+	Print    = "print"    // print job id → print job
+	Speech   = "speech"   // announcement id → announcement owed or said
+)
+
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech}
+
+// Journal is an open journal file. It is safe for concurrent use.
+type Journal struct {
+	db *bolt.DB
+}
+
+// ErrLocked is returned by Open when another process holds the file.
+var ErrLocked = errors.New("journal is in use by another process")
+
+// Open opens (creating if needed, mode 0600) the journal at path. It fails
+// with ErrLocked after a second if another process has it open, rather than
+// waiting forever.
+func Open(path string) (*Journal, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if errors.Is(err, bolt.ErrTimeout) {
+		return nil, fmt.Errorf("journal %s: %w", path, ErrLocked)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	return &Journal{db: db}, nil
+}
+
+// Close closes the file. Pending transactions finish first.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Path is the file's path.
+func (j *Journal) Path() string { return j.db.Path() }
+
+// Tx is one transaction. Its methods must be called only within the
+// function given to Update or View.
+type Tx struct{ tx *bolt.Tx }
+
+// Update runs fn in a read-write transaction, committed (and fsynced) when
+// fn returns nil, rolled back otherwise.
+func (j *Journal) Update(fn func(*Tx) error) error {
+	return j.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
+}
+
+// View runs fn in a read-only transaction.
+func (j *Journal) View(fn func(*Tx) error) error {
+	return j.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
+}
+
+func (t *Tx) bucket(name string) (*bolt.Bucket, error) {
+	b := t.tx.Bucket([]byte(name))
+	if b == nil {
+		return nil, fmt.Errorf("journal: no bucket %q", name)
+	}
+	return b, nil
+}
+
+// OnCommit runs fn after the transaction has committed (never if it rolls
+// back): for telling others of a change only once it is durable.
+func (t *Tx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+
+// Put stores v as JSON under key in bucket. Read-write transactions only.
+func (t *Tx) Put(bucket, key string, v any) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("journal: encode %s/%s: %w", bucket, key, err)
+	}
+	return b.Put([]byte(key), data)
+}
+
+// Get decodes the value under key into v and reports whether it was there.
+func (t *Tx) Get(bucket, key string, v any) (bool, error) {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return false, err
+	}
+	data := b.Get([]byte(key))
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("journal: decode %s/%s: %w", bucket, key, err)
+	}
+	return true, nil
+}
+
+// Delete removes key from bucket. Read-write transactions only.
+func (t *Tx) Delete(bucket, key string) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	return b.Delete([]byte(key))
+}
+
+// ForEach calls fn with each key and raw JSON value of bucket in key order.
+// The value is valid only during the call.
+func (t *Tx) ForEach(bucket string, fn func(key string, value []byte) error) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+// Enqueue appends an event to the outbox and returns its sequence number,
+// which orders the outbox. Read-write transactions only.
+func (t *Tx) Enqueue(v any) (uint64, error) {
+	b, err := t.bucket(Outbox)
+	if err != nil {
+		return 0, err
+	}
+	seq, err := b.NextSequence()
+	if err != nil {
+		return 0, err
+	}
+	data, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("journal: encode outbox entry: %w", err)
+	}
+	return seq, b.Put(seqKey(seq), data)
+}
+
+// NextSequence returns the next number of bucket's own counter, to order
+// records keyed by something else. Read-write transactions only.
+func (t *Tx) NextSequence(bucket string) (uint64, error) {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return 0, err
+	}
+	return b.NextSequence()
+}
+
+// Entry is one queued outbox event.
+type Entry struct {
+	Seq  uint64
+	Data []byte // JSON as given to Enqueue
+}
+
+// Pending returns up to max outbox entries in the order they were queued.
+func (j *Journal) Pending(max int) ([]Entry, error) {
+	var out []Entry
+	err := j.View(func(t *Tx) error {
+		b, err := t.bucket(Outbox)
+		if err != nil {
+			return err
+		}
+		c := b.Cursor()
+		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Ack removes outbox entry seq: the broker has acknowledged it.
+func (j *Journal) Ack(seq uint64) error {
+	return j.Update(func(t *Tx) error {
+		b, err := t.bucket(Outbox)
+		if err != nil {
+			return err
+		}
+		return b.Delete(seqKey(seq))
+	})
+}
+
+// OutboxLen is the number of events not yet acknowledged.
+func (j *Journal) OutboxLen() (int, error) {
+	n := 0
+	err := j.View(func(t *Tx) error {
+		b, err := t.bucket(Outbox)
+		if err != nil {
+			return err
+		}
+		n = b.Stats().KeyN
+		return nil
+	})
+	return n, err
+}
+
+// Prune deletes the records of bucket whose "at" field is before cutoff and
+// returns how many went. Records without "at" are kept.
+func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
+	n := 0
+	err := j.Update(func(t *Tx) error {
+		b, err := t.bucket(bucket)
+		if err != nil {
+			return err
+		}
+		var old [][]byte
+		err = b.ForEach(func(k, v []byte) error {
+			var r struct {
+				At int64 `json:"at"`
+			}
+			if json.Unmarshal(v, &r) == nil && r.At != 0 && r.At < cutoff.Unix() {
+				old = append(old, bytes.Clone(k))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, k := range old {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		n = len(old)
+		return nil
+	})
+	return n, err
+}
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}

@@ -1,0 +1,116 @@
+package journal
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func open(t *testing.T, path string) *Journal {
+	t.Helper()
+	j, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func TestOutboxOrderAndAckSurviveReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	for i := 0; i < 5; i++ {
+		if err := j.Update(func(tx *Tx) error { _, err := tx.Enqueue(map[string]int{"n": i}); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := j.Pending(2)
+	if len(p) != 2 || string(p[0].Data) != `{"n":0}` || string(p[1].Data) != `{"n":1}` {
+		t.Fatalf("pending %v", p)
+	}
+	if err := j.Ack(p[0].Seq); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+
+	j = open(t, path)
+	defer j.Close()
+	p, _ = j.Pending(10)
+	if len(p) != 4 || string(p[0].Data) != `{"n":1}` || string(p[3].Data) != `{"n":4}` {
+		t.Fatalf("after reopen: %v", p)
+	}
+	if n, _ := j.OutboxLen(); n != 4 {
+		t.Fatalf("OutboxLen = %d", n)
+	}
+	// Sequence numbers keep growing after a reopen: order is never reused.
+	j.Update(func(tx *Tx) error { _, err := tx.Enqueue("x"); return err })
+	p, _ = j.Pending(10)
+	if p[len(p)-1].Seq <= p[len(p)-2].Seq {
+		t.Fatalf("sequence went back: %v", p)
+	}
+}
+
+func TestRollbackKeepsNothing(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	boom := errors.New("boom")
+	err := j.Update(func(tx *Tx) error {
+		tx.Put(Seen, "a", map[string]int64{"at": 1})
+		tx.Enqueue("e")
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatal(err)
+	}
+	var v map[string]int64
+	j.View(func(tx *Tx) error {
+		ok, _ := tx.Get(Seen, "a", &v)
+		if ok {
+			t.Error("rolled-back record is there")
+		}
+		return nil
+	})
+	if n, _ := j.OutboxLen(); n != 0 {
+		t.Fatalf("rolled-back outbox entry is there: %d", n)
+	}
+}
+
+func TestPrune(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	now := time.Unix(1_000_000, 0)
+	j.Update(func(tx *Tx) error {
+		tx.Put(Seen, "old", map[string]int64{"at": now.Add(-49 * time.Hour).Unix()})
+		tx.Put(Seen, "new", map[string]int64{"at": now.Add(-47 * time.Hour).Unix()})
+		tx.Put(Seen, "timeless", map[string]string{"x": "y"})
+		return nil
+	})
+	n, err := j.Prune(Seen, now.Add(-48*time.Hour))
+	if err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	var keys []string
+	j.View(func(tx *Tx) error {
+		return tx.ForEach(Seen, func(k string, _ []byte) error { keys = append(keys, k); return nil })
+	})
+	if len(keys) != 2 || keys[0] != "new" || keys[1] != "timeless" {
+		t.Fatalf("left %v", keys)
+	}
+}
+
+func TestFileModeAndLock(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "j.db")
+	j := open(t, path)
+	defer j.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	if _, err := Open(path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v, want ErrLocked", err)
+	}
+}

@@ -1,0 +1,381 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/journal"
+)
+
+// LinkConfig is what the device needs to reach its broker.
+type LinkConfig struct {
+	URL      string // tcp://host:1883, tls://host:8883 (also ssl://, mqtts://)
+	Username string
+	Password string
+	CAFile   string // PEM bundle trusted for tls:// (empty: system roots)
+	Prefix   string
+	DeviceID string // also the client id
+
+	Keepalive      time.Duration
+	ConnectTimeout time.Duration // one attempt; default 10 s
+	BackoffMin     time.Duration // first wait after a failed attempt; default 1 s
+	BackoffMax     time.Duration // cap; default 60 s
+	AckTimeout     time.Duration // PUBACK wait per event; default 10 s
+	EventTTL       time.Duration // exp of signed events, from sending; default 24 h
+
+	Keys Keys
+	Log  *slog.Logger
+	// Now is the clock used to sign; default time.Now.
+	Now func() time.Time
+}
+
+// Handlers are the link's callbacks into the device. They run on the link's
+// goroutines and must not block for long.
+type Handlers struct {
+	// Command receives each payload published on the device's cmd topic.
+	// The broker's PUBACK is sent after it returns, so a command journaled
+	// inside it survives a crash; one that is not is redelivered.
+	Command func(payload []byte)
+	// Hello gives the message sent first on every connect (device.hello).
+	Hello func() Message
+	// Connected is told of each connect and disconnect.
+	Connected func(up bool)
+}
+
+// Link is the device's connection to its broker. One per process; create it
+// with NewLink and drive it with Run.
+type Link struct {
+	cfg     LinkConfig
+	topics  Topics
+	h       Handlers
+	j       *journal.Journal
+	client  paho.Client
+	log     *slog.Logger
+	up      atomic.Bool // connected and device.hello sent: the outbox may flow
+	open    atomic.Bool // connected: direct requests (Send) may go
+	lost    chan struct{}
+	kick    chan struct{}
+	stateMu sync.Mutex
+	state   []byte
+	closing bool // shutting down: state updates are no longer published
+}
+
+// NewLink checks cfg and prepares the client; nothing is dialled until Run.
+func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
+	topics, err := TopicsFor(cfg.Prefix, cfg.DeviceID)
+	if err != nil {
+		return nil, err
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&cfg.Keepalive, 120*time.Second)
+	def(&cfg.ConnectTimeout, 10*time.Second)
+	def(&cfg.BackoffMin, time.Second)
+	def(&cfg.BackoffMax, 60*time.Second)
+	// A broker that does not acknowledge within two keepalives is gone;
+	// waiting longer only holds up the flow that sent.
+	def(&cfg.AckTimeout, min(10*time.Second, 2*cfg.Keepalive))
+	def(&cfg.EventTTL, 24*time.Hour)
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	l := &Link{cfg: cfg, topics: topics, h: h, j: j, log: cfg.Log,
+		lost: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+
+	opts := paho.NewClientOptions().
+		AddBroker(cfg.URL).
+		SetClientID(cfg.DeviceID).
+		SetUsername(cfg.Username).
+		SetPassword(cfg.Password).
+		SetCleanSession(false). // commands queued while offline are delivered
+		SetKeepAlive(cfg.Keepalive).
+		SetPingTimeout(min(10*time.Second, cfg.Keepalive)).
+		SetConnectTimeout(cfg.ConnectTimeout).
+		SetAutoReconnect(false). // Run reconnects, with jitter
+		SetConnectRetry(false).
+		SetOrderMatters(true). // handler returns before PUBACK, in order
+		SetBinaryWill(topics.State, []byte(`{"online":false}`), 1, true).
+		SetDefaultPublishHandler(l.onMessage).
+		SetOnConnectHandler(l.onConnect).
+		SetConnectionLostHandler(func(_ paho.Client, err error) {
+			l.log.Warn("mqtt connection lost", "err", err)
+			l.setUp(false)
+			select {
+			case l.lost <- struct{}{}:
+			default:
+			}
+		})
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt.ca_file %s: no PEM certificate in it", cfg.CAFile)
+		}
+		opts.SetTLSConfig(&tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	}
+	l.client = paho.NewClient(opts)
+	return l, nil
+}
+
+// Topics are the device's topics.
+func (l *Link) Topics() Topics { return l.topics }
+
+// Connected reports whether the link is up now.
+func (l *Link) Connected() bool { return l.up.Load() }
+
+func (l *Link) setUp(up bool) {
+	if !up {
+		l.open.Store(false)
+	}
+	if l.up.Swap(up) != up && l.h.Connected != nil {
+		l.h.Connected(up)
+	}
+}
+
+// Kick tells the sender that the outbox has something new.
+func (l *Link) Kick() {
+	select {
+	case l.kick <- struct{}{}:
+	default:
+	}
+}
+
+// SetState publishes state (retained) now if connected, and on every
+// connect from now on.
+func (l *Link) SetState(state []byte) {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	l.state = state
+	if l.up.Load() && !l.closing {
+		l.client.Publish(l.topics.State, 1, true, state) // best effort; re-sent on connect
+	}
+}
+
+func (l *Link) onMessage(_ paho.Client, m paho.Message) {
+	if m.Topic() != l.topics.Cmd {
+		l.log.Warn("mqtt message on unexpected topic dropped", "topic", m.Topic())
+		return
+	}
+	if l.h.Command != nil {
+		l.h.Command(m.Payload())
+	}
+}
+
+func (l *Link) onConnect(c paho.Client) {
+	// The session is persistent, so the broker remembers the subscription;
+	// subscribing again is harmless and covers a broker that lost it.
+	if t := c.Subscribe(l.topics.Cmd, 1, l.onMessage); !t.WaitTimeout(l.cfg.AckTimeout) || t.Error() != nil {
+		l.log.Warn("mqtt subscribe failed", "err", t.Error())
+	}
+	l.stateMu.Lock()
+	state := l.state
+	l.stateMu.Unlock()
+	if state != nil {
+		c.Publish(l.topics.State, 1, true, state)
+	}
+	// Direct requests may go from now on (a flow that sees the hello may
+	// act at once); the outbox waits until the hello is out, so the
+	// platform always hears hello (and the device's key) first.
+	l.open.Store(true)
+	if l.h.Hello != nil {
+		if err := l.publish(l.h.Hello()); err != nil {
+			l.log.Warn("device.hello not sent", "err", err)
+		}
+	}
+	l.log.Info("mqtt connected", "url", l.cfg.URL, "client_id", l.cfg.DeviceID)
+	l.setUp(true)
+	l.Kick()
+}
+
+// Run connects and keeps the link up until ctx is done, sending the outbox
+// in order. On the way out it publishes {"online":false} itself and
+// disconnects cleanly, so the will is not fired.
+func (l *Link) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); l.sendLoop(ctx) }()
+	defer wg.Wait()
+
+	attempt := 0
+	for ctx.Err() == nil {
+		t := l.client.Connect()
+		select {
+		case <-t.Done():
+		case <-ctx.Done():
+			l.client.Disconnect(0)
+			return nil
+		}
+		if err := t.Error(); err != nil {
+			wait := Backoff(attempt, l.cfg.BackoffMin, l.cfg.BackoffMax)
+			l.log.Warn("mqtt connect failed", "url", l.cfg.URL, "err", err, "retry_in", wait.Round(time.Millisecond))
+			attempt++
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return nil
+			}
+			continue
+		}
+		attempt = 0
+		select {
+		case <-l.lost:
+		case <-ctx.Done():
+			l.shutdown()
+			return nil
+		}
+	}
+	return nil
+}
+
+func (l *Link) shutdown() {
+	// No state may follow the offline one: it is the last word retained.
+	l.stateMu.Lock()
+	l.closing = true
+	l.stateMu.Unlock()
+	if l.client.IsConnectionOpen() {
+		t := l.client.Publish(l.topics.State, 1, true, []byte(`{"online":false}`))
+		t.WaitTimeout(2 * time.Second)
+	}
+	l.setUp(false)
+	l.client.Disconnect(250)
+}
+
+// Backoff is the wait before reconnect attempt n (from 0): doubling from
+// min, capped at max, with "equal jitter" (half fixed, half random) so a
+// fleet that lost its broker at once does not come back at once.
+func Backoff(n int, min, max time.Duration) time.Duration {
+	d := min
+	for i := 0; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	half := d / 2
+	return half + rand.N(half+1)
+}
+
+// queued is an outbox entry: the message, signed when sent so that a long
+// outage cannot make it expire before it leaves.
+type queued struct {
+	Message
+	Iat int64 `json:"iat"`
+}
+
+// Enqueue adds m to the outbox within tx, so the event is durable in the
+// same commit as the state change it reports. Call Kick after the commit.
+func Enqueue(tx *journal.Tx, m Message) error {
+	if m.ID == "" {
+		m.ID = NewID()
+	}
+	_, err := tx.Enqueue(queued{Message: m, Iat: m.IssuedAt.Unix()})
+	return err
+}
+
+// sendLoop publishes outbox entries in order, one at a time, deleting each
+// on PUBACK. A failure leaves the entry for the next connect.
+func (l *Link) sendLoop(ctx context.Context) {
+	retry := time.NewTicker(time.Second)
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.kick:
+		case <-retry.C:
+		}
+		for l.up.Load() && ctx.Err() == nil {
+			entries, err := l.j.Pending(32)
+			if err != nil {
+				l.log.Error("outbox read failed", "err", err)
+				break
+			}
+			if len(entries) == 0 {
+				break
+			}
+			failed := false
+			for _, e := range entries {
+				var q queued
+				if err := json.Unmarshal(e.Data, &q); err != nil {
+					// Cannot happen for entries written by Enqueue; dropping
+					// keeps one bad record from blocking every later event.
+					l.log.Error("outbox entry unreadable, dropped", "seq", e.Seq, "err", err)
+					l.j.Ack(e.Seq)
+					continue
+				}
+				q.Message.IssuedAt = time.Unix(q.Iat, 0)
+				if err := l.publish(q.Message); err != nil {
+					l.log.Warn("event not sent, will retry", "type", q.Type, "err", err)
+					failed = true
+					break
+				}
+				if err := l.j.Ack(e.Seq); err != nil {
+					l.log.Error("outbox ack failed", "seq", e.Seq, "err", err)
+					failed = true
+					break
+				}
+			}
+			if failed {
+				break
+			}
+		}
+	}
+}
+
+// ErrOffline is returned by Send while the link is down.
+var ErrOffline = errors.New("mqtt link is down")
+
+// Send signs m and publishes it now, waiting for the broker's PUBACK,
+// bypassing the outbox. It is for requests that carry a secret which must
+// never be written to disk (a payment code) and for requests that their
+// flow re-sends on its own schedule anyway (queries, reverses): a failure is
+// the caller's to retry, nothing is queued.
+func (l *Link) Send(m Message) error {
+	if !l.open.Load() {
+		return ErrOffline
+	}
+	return l.publish(m)
+}
+
+// errNotAcked is returned when the broker did not acknowledge in time.
+var errNotAcked = errors.New("no PUBACK in time")
+
+// publish signs m and publishes it on evt with QoS 1, waiting for PUBACK.
+func (l *Link) publish(m Message) error {
+	now := l.cfg.Now()
+	m.Dev = l.cfg.DeviceID
+	if m.IssuedAt.IsZero() || m.IssuedAt.Unix() <= 0 {
+		m.IssuedAt = now
+	}
+	m.ExpiresAt = now.Add(l.cfg.EventTTL)
+	tok, err := Sign(m, l.cfg.Keys)
+	if err != nil {
+		return err
+	}
+	t := l.client.Publish(l.topics.Evt, 1, false, tok)
+	if !t.WaitTimeout(l.cfg.AckTimeout) {
+		return errNotAcked
+	}
+	return t.Error()
+}
