@@ -1,0 +1,444 @@
+package audio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Output is where a Player's samples go. drivers/audioout's outputs satisfy
+// it; it is declared here, by its user, so this package needs no driver.
+type Output interface {
+	// Play plays 16 kHz mono pcm and returns once it has been played (or
+	// written), or when ctx is done. name names the announcement (the WAV
+	// output's file name).
+	Play(ctx context.Context, name string, pcm []int16) error
+}
+
+// Class says how a request waits its turn. A speaker says one thing at a
+// time; the classes decide what goes next, never what is cut off.
+type Class uint8
+
+const (
+	// Announce is money (payments, refunds, deposits) and anything else that
+	// must be heard: first in, first out, never dropped, said once per ID,
+	// and owed across restarts through the Store.
+	Announce Class = iota
+	// Status is a prompt about the device (网络断开, 音量六, 请出示付款码):
+	// only the latest queued one is kept, since an older one is no longer
+	// true; it waits behind announcements.
+	Status
+	// Key is key feedback: it goes ahead of everything queued, so a key
+	// press is acknowledged as soon as the current clip ends.
+	Key
+)
+
+func (c Class) String() string {
+	switch c {
+	case Announce:
+		return "announce"
+	case Status:
+		return "status"
+	case Key:
+		return "key"
+	}
+	return fmt.Sprintf("class(%d)", uint8(c))
+}
+
+// Request is something to say.
+type Request struct {
+	// ID is the stable id of an Announce (an order id, never a time): a
+	// second request with an ID already said is not said again. Required
+	// for Announce; optional (and not persisted) for the other classes.
+	ID string
+	// Name is given to the Output (the WAV file name); "" uses ID, or the
+	// class name when there is no ID. A late announcement plays as
+	// Name+".replay".
+	Name  string
+	Class Class
+	// Text is what to say, in units of the voice (see Voice.Split). A Key
+	// request with no Text plays the beep.
+	Text string
+	// Since is when the announcement became owed (the payment notice's
+	// arrival); zero means now. One played more than ReplayAfter later is
+	// said prefixed with 补播, so a shop owner hearing it after a restart
+	// knows it is not a new payment.
+	Since time.Time
+}
+
+// Result is what came of a request.
+type Result struct {
+	Said      string // the words spoken, 补播 included; "" for a beep or when dropped
+	Replay    bool   // said late, marked 补播
+	Duplicate bool   // its ID had been said before: nothing played now; Said is what was said then
+	Dropped   bool   // a status prompt replaced by a newer one before its turn
+}
+
+// Record is an Announce as the Store keeps it, from when it is owed until
+// it has been said.
+type Record struct {
+	ID    string    `json:"id"`
+	Name  string    `json:"name,omitempty"`
+	Text  string    `json:"text"`
+	Since time.Time `json:"since"`
+	Done  bool      `json:"done,omitempty"`
+	Said  string    `json:"said,omitempty"` // the words spoken, once Done
+	Err   string    `json:"err,omitempty"`  // why it was not said, when Done without Said
+}
+
+// Store keeps Records so that an announcement owed when the process dies is
+// said after the restart, and one said is never said again. The agent
+// implements it over its journal; a Player without one dedupes only in
+// memory.
+type Store interface {
+	// Load returns the record of id, if any.
+	Load(id string) (Record, bool, error)
+	// Save writes r (by r.ID) durably before returning.
+	Save(r Record) error
+	// Owed returns the records not Done, oldest Since first.
+	Owed() ([]Record, error)
+}
+
+// ReplayAfter is the default age past which an announcement is said as a
+// replay (补播), as the issue asks: a minute.
+const ReplayAfter = time.Minute
+
+// ErrStopped is returned for requests still queued when Run returns, and by
+// Enqueue after it.
+var ErrStopped = errors.New("audio: player stopped")
+
+// PlayerOptions are the parts of a Player.
+type PlayerOptions struct {
+	Voice *Voice // nil: DefaultVoice
+	Out   Output // required
+	Store Store  // nil: no persistence
+	// Clock tells the time for Since and the replay rule; nil is time.Now.
+	Clock func() time.Time
+	// Volume is the starting level, 0-10; 0 is silence, so set it.
+	Volume int
+	// ReplayAfter overrides the replay age; 0 is ReplayAfter.
+	ReplayAfter time.Duration
+	Log         *slog.Logger
+}
+
+// Player is the playback queue: one goroutine (Run) owns the output and says
+// one request at a time, chosen by class; callers queue from any goroutine.
+type Player struct {
+	voice       *Voice
+	out         Output
+	store       Store
+	now         func() time.Time
+	replayAfter time.Duration
+	log         *slog.Logger
+	volume      atomic.Int32
+
+	// enq makes "is this announcement queued, owed or said?" and "said:
+	// record it and forget it" atomic with respect to each other, so two
+	// requests for one ID can never both find it unsaid and unqueued.
+	enq sync.Mutex
+
+	mu       sync.Mutex
+	keys     []*item // Key: first
+	announce []*item // Announce: FIFO
+	status   []*item // Status: at most one
+	byID     map[string]*item
+	stopped  bool
+	wake     chan struct{} // cap 1: something was queued
+}
+
+// item is a queued request; done closes when res and err are final.
+type item struct {
+	req  Request
+	done chan struct{}
+	res  Result
+	err  error
+}
+
+func (it *item) finish(res Result, err error) {
+	it.res, it.err = res, err
+	close(it.done)
+}
+
+// Ticket follows a queued request.
+type Ticket struct{ it *item }
+
+// Done is closed once the request has been said, dropped or failed.
+func (t Ticket) Done() <-chan struct{} { return t.it.done }
+
+// Wait waits for the request's Result, or for ctx (the request stays queued).
+func (t Ticket) Wait(ctx context.Context) (Result, error) {
+	select {
+	case <-t.it.done:
+		return t.it.res, t.it.err
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	}
+}
+
+// NewPlayer returns a Player; nothing plays until Run.
+func NewPlayer(o PlayerOptions) *Player {
+	p := &Player{
+		voice: o.Voice, out: o.Out, store: o.Store, now: o.Clock, replayAfter: o.ReplayAfter, log: o.Log,
+		byID: map[string]*item{}, wake: make(chan struct{}, 1),
+	}
+	if p.voice == nil {
+		p.voice = DefaultVoice()
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	if p.replayAfter == 0 {
+		p.replayAfter = ReplayAfter
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	p.SetVolume(o.Volume)
+	return p
+}
+
+// SetVolume sets the level (0-10, clamped) of everything played from now on.
+func (p *Player) SetVolume(level int) { p.volume.Store(int32(min(max(level, 0), 10))) }
+
+// Volume returns the current level.
+func (p *Player) Volume() int { return int(p.volume.Load()) }
+
+// Say queues r and waits for its Result (see Enqueue and Ticket.Wait).
+func (p *Player) Say(ctx context.Context, r Request) (Result, error) {
+	t, err := p.Enqueue(r)
+	if err != nil {
+		return Result{}, err
+	}
+	return t.Wait(ctx)
+}
+
+// Enqueue queues r without waiting. Text the voice cannot say is refused here,
+// before anything is owed. An Announce is saved in the Store before Enqueue
+// returns (it is owed from then on, across restarts); one whose ID was said
+// before completes at once as a Duplicate, and one already queued returns the
+// queued request's Ticket, so concurrent or repeated requests are said once.
+func (p *Player) Enqueue(r Request) (Ticket, error) {
+	if r.Class > Key {
+		return Ticket{}, fmt.Errorf("audio: unknown class %v", r.Class)
+	}
+	if r.Text == "" && r.Class != Key {
+		return Ticket{}, errors.New("audio: nothing to say")
+	}
+	if _, err := p.voice.Split(r.Text); err != nil {
+		return Ticket{}, err
+	}
+	if r.Class == Announce && r.ID == "" {
+		return Ticket{}, errors.New("audio: an announcement needs a stable id")
+	}
+	if r.Since.IsZero() {
+		r.Since = p.now()
+	}
+	if r.Class == Announce {
+		p.enq.Lock()
+		defer p.enq.Unlock()
+		if t, ok := p.queued(r.ID); ok {
+			return t, nil
+		}
+		if p.store != nil {
+			rec, ok, err := p.store.Load(r.ID)
+			if err != nil {
+				return Ticket{}, fmt.Errorf("audio: %s: %w", r.ID, err)
+			}
+			switch {
+			case ok && rec.Done:
+				it := &item{req: r, done: make(chan struct{})}
+				var err error
+				if rec.Err != "" {
+					err = fmt.Errorf("audio: %s was not said: %s", r.ID, rec.Err)
+				}
+				it.finish(Result{Said: rec.Said, Duplicate: true}, err)
+				return Ticket{it}, nil
+			case ok:
+				// Owed from before (a restart): say what was owed, from when.
+				r.Name, r.Text, r.Since = rec.Name, rec.Text, rec.Since
+			default:
+				rec = Record{ID: r.ID, Name: r.Name, Text: r.Text, Since: r.Since}
+				if err := p.store.Save(rec); err != nil {
+					return Ticket{}, fmt.Errorf("audio: %s: %w", r.ID, err)
+				}
+			}
+		}
+	}
+	return p.push(r)
+}
+
+// queued returns the ticket of the Announce with id if it is queued or playing.
+func (p *Player) queued(id string) (Ticket, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if it := p.byID[id]; it != nil {
+		return Ticket{it}, true
+	}
+	return Ticket{}, false
+}
+
+// push adds r to its class's queue and wakes Run.
+func (p *Player) push(r Request) (Ticket, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		return Ticket{}, ErrStopped
+	}
+	if r.Class == Announce {
+		if it := p.byID[r.ID]; it != nil { // queued meanwhile by another caller
+			return Ticket{it}, nil
+		}
+	}
+	it := &item{req: r, done: make(chan struct{})}
+	switch r.Class {
+	case Key:
+		p.keys = append(p.keys, it)
+	case Announce:
+		p.announce = append(p.announce, it)
+		p.byID[r.ID] = it
+	case Status:
+		for _, old := range p.status {
+			old.finish(Result{Dropped: true}, nil)
+		}
+		p.status = append(p.status[:0], it)
+	}
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+	return Ticket{it}, nil
+}
+
+// Resume queues every announcement the Store says is owed, oldest first.
+// Call it once before Run, before anything else is queued, so what was owed
+// before a restart is said before what arrives after it.
+func (p *Player) Resume() error {
+	if p.store == nil {
+		return nil
+	}
+	p.enq.Lock()
+	defer p.enq.Unlock()
+	owed, err := p.store.Owed()
+	if err != nil {
+		return fmt.Errorf("audio: owed announcements: %w", err)
+	}
+	for _, rec := range owed {
+		p.log.Info("announcement owed from before the restart", "id", rec.ID, "since", rec.Since)
+		if _, err := p.push(Request{ID: rec.ID, Name: rec.Name, Class: Announce, Text: rec.Text, Since: rec.Since}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// next takes the request to play: keys, then announcements, then status.
+func (p *Player) next() *item {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, q := range []*[]*item{&p.keys, &p.announce, &p.status} {
+		if len(*q) > 0 {
+			it := (*q)[0]
+			(*q)[0] = nil
+			*q = (*q)[1:]
+			return it
+		}
+	}
+	return nil
+}
+
+// Run plays queued requests one at a time until ctx is done. It is the only
+// caller of the Output. Requests still queued then fail with ErrStopped (an
+// Announce stays owed in the Store, for the next start).
+func (p *Player) Run(ctx context.Context) error {
+	defer p.stop()
+	for {
+		it := p.next()
+		if it == nil {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-p.wake:
+				continue
+			}
+		}
+		res, err := p.play(ctx, it.req)
+		if ctx.Err() != nil {
+			// Cut off by shutdown: not said, still owed.
+			p.enq.Lock()
+			p.forget(it)
+			p.enq.Unlock()
+			it.finish(Result{}, ctx.Err())
+			return ctx.Err()
+		}
+		p.enq.Lock()
+		if it.req.Class == Announce && p.store != nil {
+			rec := Record{ID: it.req.ID, Name: it.req.Name, Text: it.req.Text, Since: it.req.Since, Done: true, Said: res.Said}
+			if err != nil {
+				rec.Err = err.Error()
+			}
+			if serr := p.store.Save(rec); serr != nil {
+				p.log.Error("announcement said but not recorded", "id", it.req.ID, "err", serr)
+			}
+		}
+		p.forget(it)
+		p.enq.Unlock()
+		if err != nil {
+			p.log.Error("not said", "id", it.req.ID, "class", it.req.Class, "err", err)
+		}
+		it.finish(res, err)
+	}
+}
+
+func (p *Player) forget(it *item) {
+	p.mu.Lock()
+	if p.byID[it.req.ID] == it {
+		delete(p.byID, it.req.ID)
+	}
+	p.mu.Unlock()
+}
+
+func (p *Player) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stopped = true
+	for _, q := range [][]*item{p.keys, p.announce, p.status} {
+		for _, it := range q {
+			it.finish(Result{}, ErrStopped)
+		}
+	}
+	p.keys, p.announce, p.status, p.byID = nil, nil, nil, map[string]*item{}
+}
+
+// play renders one request at the current volume and hands it to the output.
+func (p *Player) play(ctx context.Context, r Request) (Result, error) {
+	name := r.Name
+	if name == "" {
+		name = r.ID
+	}
+	if name == "" {
+		name = r.Class.String()
+	}
+	var res Result
+	var pcm []int16
+	if r.Class == Key && r.Text == "" {
+		pcm = p.voice.Beep()
+	} else {
+		text := r.Text
+		if r.Class == Announce && p.now().Sub(r.Since) > p.replayAfter {
+			text, name, res.Replay = PhraseReplay+text, name+".replay", true
+		}
+		var err error
+		if pcm, err = p.voice.Render(text); err != nil {
+			return Result{}, err
+		}
+		res.Said = text
+	}
+	if err := p.out.Play(ctx, name, Scale(pcm, p.Volume())); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}

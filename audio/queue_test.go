@@ -1,0 +1,412 @@
+package audio
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/drivers/audioout"
+)
+
+// gatedWAV is the Player's output in these tests: the real WAV directory
+// output, in front of which each Play first reports its name and then waits
+// for the test to let it through, so the test decides when the speaker is
+// busy and sees the order things are said in.
+type gatedWAV struct {
+	w      *audioout.WAVDir
+	gate   chan struct{} // one receive per Play; nil: no gate
+	mu     sync.Mutex
+	played []string
+	fail   error // returned instead of playing, when set
+	began  chan string
+}
+
+func newGatedWAV(t *testing.T, gated bool) *gatedWAV {
+	w, err := audioout.OpenWAVDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedWAV{w: w, began: make(chan string, 100)}
+	if gated {
+		g.gate = make(chan struct{})
+	}
+	return g
+}
+
+func (g *gatedWAV) Play(ctx context.Context, name string, pcm []int16) error {
+	g.began <- name
+	if g.gate != nil {
+		select {
+		case <-g.gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	err := g.fail
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if err := g.w.Play(ctx, name, pcm); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.played = append(g.played, name)
+	g.mu.Unlock()
+	return nil
+}
+
+func (g *gatedWAV) names() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return slices.Clone(g.played)
+}
+
+// wav returns the samples of the file written for name.
+func (g *gatedWAV) wav(t *testing.T, name string) []int16 {
+	t.Helper()
+	b, err := os.ReadFile(g.w.Path(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pcm, err := decodeWAV(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pcm
+}
+
+// memStore is a Store in memory; it stands in for the journal, whose own
+// implementation (device.speechStore) is tested with bbolt in device.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]Record
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]Record{}} }
+
+func (s *memStore) Load(id string) (Record, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.recs[id]
+	return r, ok, nil
+}
+
+func (s *memStore) Save(r Record) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.recs[r.ID] = r
+	return nil
+}
+
+func (s *memStore) Owed() ([]Record, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var owed []Record
+	for _, r := range s.recs {
+		if !r.Done {
+			owed = append(owed, r)
+		}
+	}
+	slices.SortFunc(owed, func(a, b Record) int { return a.Since.Compare(b.Since) })
+	return owed, nil
+}
+
+// clock is an injected clock the test moves by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+func startPlayer(t *testing.T, o PlayerOptions) (*Player, func()) {
+	t.Helper()
+	p := NewPlayer(o)
+	if err := p.Resume(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { p.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return p, stop
+}
+
+func enqueue(t *testing.T, p *Player, r Request) Ticket {
+	t.Helper()
+	tk, err := p.Enqueue(r)
+	if err != nil {
+		t.Fatalf("Enqueue(%+v): %v", r, err)
+	}
+	return tk
+}
+
+func wait(t *testing.T, tk Ticket) Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	res, err := tk.Wait(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+// TestPlayerClasses: while the speaker is busy with a payment, a key press
+// goes ahead of everything queued, payments keep their order and are all
+// said, and of two status prompts only the latest is said.
+func TestPlayerClasses(t *testing.T) {
+	out := newGatedWAV(t, true)
+	p, _ := startPlayer(t, PlayerOptions{Out: out, Volume: 10})
+	first := enqueue(t, p, Request{ID: "o1", Class: Announce, Text: "微信收款一元"})
+	if got := <-out.began; got != "o1" {
+		t.Fatalf("began %s", got)
+	}
+	// The speaker is busy with o1; queue behind it.
+	pays := []Ticket{
+		enqueue(t, p, Request{ID: "o2", Class: Announce, Text: "支付宝收款二元"}),
+		enqueue(t, p, Request{ID: "o3", Class: Announce, Text: "收款三元"}),
+	}
+	stale := enqueue(t, p, Request{Name: "net", Class: Status, Text: PhraseNetDown})
+	latest := enqueue(t, p, Request{Name: "net", Class: Status, Text: PhraseNetUp})
+	pays = append(pays, enqueue(t, p, Request{ID: "o4", Class: Announce, Text: "退款四元"}))
+	key := enqueue(t, p, Request{Class: Key})
+
+	if r := wait(t, stale); !r.Dropped || r.Said != "" {
+		t.Errorf("stale status prompt: %+v, want dropped", r)
+	}
+	for range 6 {
+		out.gate <- struct{}{}
+	}
+	if r := wait(t, first); r.Said != "微信收款一元" || r.Replay || r.Duplicate {
+		t.Errorf("o1: %+v", r)
+	}
+	for i, tk := range pays {
+		if r := wait(t, tk); r.Said == "" {
+			t.Errorf("payment %d: %+v", i+2, r)
+		}
+	}
+	if r := wait(t, latest); r.Said != PhraseNetUp {
+		t.Errorf("latest status: %+v", r)
+	}
+	if r := wait(t, key); r.Said != "" {
+		t.Errorf("key: %+v", r)
+	}
+	want := []string{"o1", "key", "o2", "o3", "o4", "net"}
+	if got := out.names(); !slices.Equal(got, want) {
+		t.Errorf("played %v, want %v", got, want)
+	}
+	// What was played is the announcement rendered by the voice, whole.
+	pcm, _ := DefaultVoice().Render("支付宝收款二元")
+	if got := out.wav(t, "o2"); !slices.Equal(got, pcm) {
+		t.Errorf("o2.wav: %d samples, not the rendered %d", len(got), len(pcm))
+	}
+	if got := out.wav(t, "key"); !slices.Equal(got, DefaultVoice().Beep()) {
+		t.Error("key.wav is not the beep")
+	}
+}
+
+// TestPlayerSaysOnce: the same id asked for again — at once, from many
+// goroutines, later, or by a new Player on the same store after a restart —
+// is said one time; the others get the words said then.
+func TestPlayerSaysOnce(t *testing.T) {
+	out := newGatedWAV(t, false)
+	store := newMemStore()
+	p, stop := startPlayer(t, PlayerOptions{Out: out, Store: store})
+	var wg sync.WaitGroup
+	results := make([]Result, 20)
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := p.Say(context.Background(), Request{ID: "notify/o-1", Name: "o-1", Class: Announce, Text: "微信收款十元"})
+			if err != nil {
+				t.Error(err)
+			}
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r.Said != "微信收款十元" {
+			t.Errorf("caller %d: %+v", i, r)
+		}
+	}
+	r, err := p.Say(context.Background(), Request{ID: "notify/o-1", Class: Announce, Text: "微信收款十元"})
+	if err != nil || !r.Duplicate || r.Said != "微信收款十元" {
+		t.Errorf("later: %+v, %v", r, err)
+	}
+	stop()
+
+	p2, _ := startPlayer(t, PlayerOptions{Out: out, Store: store})
+	r, err = p2.Say(context.Background(), Request{ID: "notify/o-1", Class: Announce, Text: "微信收款十元"})
+	if err != nil || !r.Duplicate {
+		t.Errorf("after restart: %+v, %v", r, err)
+	}
+	if got := out.names(); !slices.Equal(got, []string{"o-1"}) {
+		t.Errorf("played %v, want o-1 once", got)
+	}
+	if rec, _, _ := store.Load("notify/o-1"); !rec.Done || rec.Said != "微信收款十元" {
+		t.Errorf("store: %+v", rec)
+	}
+}
+
+// TestPlayerResumesOwed: announcements owed when the process died are said
+// after the restart, oldest first, once; one more than a minute old is said
+// as 补播 (and its file is .replay), a younger one plainly — the rule uses
+// the injected clock, not the wall clock.
+func TestPlayerResumesOwed(t *testing.T) {
+	clk := &clock{t: time.Date(2025, 11, 23, 10, 0, 0, 0, time.UTC)}
+	store := newMemStore()
+	out := newGatedWAV(t, true)
+
+	// First life: o-old is being said when the process dies; o-new waits.
+	p, stop := startPlayer(t, PlayerOptions{Out: out, Store: store, Clock: clk.now, Volume: 10})
+	old := enqueue(t, p, Request{ID: "old", Name: "o-old", Class: Announce, Text: "微信收款一元"})
+	enqueue(t, p, Request{ID: "new", Name: "o-new", Class: Announce, Text: "收款二元", Since: clk.now().Add(30 * time.Second)})
+	<-out.began
+	stop()
+	if _, err := old.Wait(context.Background()); err == nil {
+		t.Error("cut-off announcement reported said")
+	}
+	if owed, _ := store.Owed(); len(owed) != 2 {
+		t.Fatalf("owed %+v, want both", owed)
+	}
+
+	// Restart 61 s later: o-old is 61 s old (补播), o-new 31 s (plain).
+	clk.add(61 * time.Second)
+	out.gate = nil
+	p2, _ := startPlayer(t, PlayerOptions{Out: out, Store: store, Clock: clk.now, Volume: 10})
+	// The flow that owed o-old asks again after the restart: it gets the
+	// resumed one, said once.
+	r, err := p2.Say(context.Background(), Request{ID: "old", Name: "o-old", Class: Announce, Text: "微信收款一元"})
+	if err != nil || !r.Replay || r.Said != "补播微信收款一元" {
+		t.Errorf("old: %+v, %v", r, err)
+	}
+	r, err = p2.Say(context.Background(), Request{ID: "new", Class: Announce, Text: "收款二元"})
+	if err != nil || r.Replay || r.Said != "收款二元" {
+		t.Errorf("new: %+v, %v", r, err)
+	}
+	if got := out.names(); !slices.Equal(got, []string{"o-old.replay", "o-new"}) {
+		t.Errorf("played %v", got)
+	}
+	replay, _ := DefaultVoice().Render("补播微信收款一元")
+	if got := out.wav(t, "o-old.replay"); !slices.Equal(got, replay) {
+		t.Error("o-old.replay.wav is not 补播 + the announcement")
+	}
+	if owed, _ := store.Owed(); len(owed) != 0 {
+		t.Errorf("still owed: %+v", owed)
+	}
+}
+
+// TestPlayerVolume: the level set is applied to what plays next.
+func TestPlayerVolume(t *testing.T) {
+	out := newGatedWAV(t, false)
+	p, _ := startPlayer(t, PlayerOptions{Out: out, Volume: 6})
+	pcm, _ := DefaultVoice().Render(VolumeWords(3))
+	p.SetVolume(3)
+	if r := wait(t, enqueue(t, p, Request{Name: "v3", Class: Status, Text: VolumeWords(3)})); r.Said != "音量三" {
+		t.Errorf("said %q", r.Said)
+	}
+	if got := out.wav(t, "v3"); !slices.Equal(got, Scale(pcm, 3)) {
+		t.Error("v3.wav is not the prompt at level 3")
+	}
+	p.SetVolume(0)
+	wait(t, enqueue(t, p, Request{Name: "v0", Class: Status, Text: VolumeWords(0)}))
+	for _, s := range out.wav(t, "v0") {
+		if s != 0 {
+			t.Fatal("level 0 is not silent")
+		}
+	}
+	p.SetVolume(42)
+	if p.Volume() != 10 {
+		t.Errorf("volume 42 clamped to %d", p.Volume())
+	}
+}
+
+// TestPlayerRefusesAndFails: unsayable text is refused before anything is
+// owed; an output failure is final for that id (the flow reports it not
+// said) and does not stop the queue.
+func TestPlayerRefusesAndFails(t *testing.T) {
+	out := newGatedWAV(t, false)
+	store := newMemStore()
+	p, _ := startPlayer(t, PlayerOptions{Out: out, Store: store})
+	if _, err := p.Enqueue(Request{ID: "x", Class: Announce, Text: "微信收款x元"}); !errors.Is(err, ErrUnknownUnit) {
+		t.Errorf("unsayable: %v", err)
+	}
+	if _, ok, _ := store.Load("x"); ok {
+		t.Error("refused text was owed")
+	}
+	for _, r := range []Request{{Class: Announce, Text: "一元"}, {ID: "e", Class: Announce}, {Class: Status}, {Class: 9, Text: "一"}} {
+		if _, err := p.Enqueue(r); err == nil {
+			t.Errorf("Enqueue(%+v) accepted", r)
+		}
+	}
+	boom := errors.New("device gone")
+	out.mu.Lock()
+	out.fail = boom
+	out.mu.Unlock()
+	if _, err := p.Say(context.Background(), Request{ID: "f", Class: Announce, Text: "一元"}); !errors.Is(err, boom) {
+		t.Errorf("failed play: %v", err)
+	}
+	if rec, _, _ := store.Load("f"); !rec.Done || rec.Err == "" || rec.Said != "" {
+		t.Errorf("failed record %+v", rec)
+	}
+	if _, err := p.Say(context.Background(), Request{ID: "f", Class: Announce, Text: "一元"}); err == nil {
+		t.Error("a failed id reported said when asked again")
+	}
+	out.mu.Lock()
+	out.fail = nil
+	out.mu.Unlock()
+	if r, err := p.Say(context.Background(), Request{ID: "g", Class: Announce, Text: "二元"}); err != nil || r.Said != "二元" {
+		t.Errorf("after a failure: %+v, %v", r, err)
+	}
+}
+
+// TestPlayerStopped: what is queued when Run ends fails with ErrStopped
+// (never hangs), and nothing is accepted afterwards.
+func TestPlayerStopped(t *testing.T) {
+	out := newGatedWAV(t, true)
+	p, stop := startPlayer(t, PlayerOptions{Out: out})
+	enqueue(t, p, Request{ID: "a", Class: Announce, Text: "一元"})
+	<-out.began
+	queued := enqueue(t, p, Request{ID: "b", Class: Announce, Text: "二元"})
+	stop()
+	if _, err := queued.Wait(context.Background()); !errors.Is(err, ErrStopped) {
+		t.Errorf("queued at stop: %v", err)
+	}
+	if _, err := p.Enqueue(Request{ID: "c", Class: Announce, Text: "三元"}); !errors.Is(err, ErrStopped) {
+		t.Errorf("after stop: %v", err)
+	}
+}
+
+// The gated output is the real WAV writer behind a gate: check the files it
+// leaves are what audioout writes.
+func TestGatedWAVWritesFiles(t *testing.T) {
+	out := newGatedWAV(t, false)
+	if err := out.Play(context.Background(), "n", []int16{1, 2}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out.w.Path("n"))
+	if !bytes.Equal(b, audioout.EncodeWAV([]int16{1, 2})) {
+		t.Error("not the WAV")
+	}
+}

@@ -1,0 +1,320 @@
+package audio
+
+import (
+	"embed"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// SampleRate is the rate of every clip and of every buffer Render returns:
+// 16 kHz mono signed 16-bit, enough for speech and what speaker modules take.
+const SampleRate = 16000
+
+// Gaps put between clips by Render. Clips are trimmed of silence, so the gaps
+// are the whole pause: a phrase and the amount after it are two thoughts
+// (phraseGap), the units of an amount are one (wordGap).
+const (
+	phraseGapMs = 60
+	wordGapMs   = 15
+	pauseMs     = 200 // for a space or comma in the text
+	fadeMs      = 3   // ramps at clip edges so joins do not click
+)
+
+// ErrUnknownUnit is wrapped by Render's error when the text holds something
+// the voice has no clip for.
+var ErrUnknownUnit = errors.New("audio: no clip for")
+
+// Voice is a set of clips, one per unit of speech (a digit, a unit such as 万
+// or 元, or a whole phrase such as 微信收款), at SampleRate. A Voice is
+// immutable once loaded and safe for concurrent use.
+type Voice struct {
+	clips   map[string][]int16
+	sounds  map[string][]int16 // tones such as "beep": not words, never chosen by text
+	maxRune int                // longest unit, in runes
+}
+
+// manifest is manifest.json at the root of a voice pack.
+type manifest struct {
+	SampleRate int               `json:"sample_rate"`
+	Clips      map[string]string `json:"clips"`  // unit text → file
+	Sounds     map[string]string `json:"sounds"` // sound name ("beep") → file; optional
+}
+
+// LoadVoice loads a voice pack: manifest.json at the root of fsys maps each
+// unit to a file beside it, either raw little-endian signed 16-bit mono PCM
+// (.pcm) or a PCM WAV (.wav) of the same format, both at SampleRate. Packs are
+// checked whole at load so a bad recording fails at start, not mid-sentence.
+func LoadVoice(fsys fs.FS) (*Voice, error) {
+	raw, err := fs.ReadFile(fsys, "manifest.json")
+	if err != nil {
+		return nil, fmt.Errorf("audio: voice pack: %w", err)
+	}
+	var m manifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("audio: voice pack manifest: %w", err)
+	}
+	if m.SampleRate != 0 && m.SampleRate != SampleRate {
+		return nil, fmt.Errorf("audio: voice pack is %d Hz, want %d", m.SampleRate, SampleRate)
+	}
+	if len(m.Clips) == 0 {
+		return nil, errors.New("audio: voice pack manifest lists no clips")
+	}
+	v := &Voice{clips: make(map[string][]int16, len(m.Clips)), sounds: make(map[string][]int16, len(m.Sounds))}
+	for unit, file := range m.Clips {
+		if unit == "" || !utf8.ValidString(unit) {
+			return nil, fmt.Errorf("audio: voice pack: bad unit %q", unit)
+		}
+		pcm, err := loadClip(fsys, file, unit)
+		if err != nil {
+			return nil, err
+		}
+		v.clips[unit] = pcm
+		v.maxRune = max(v.maxRune, utf8.RuneCountInString(unit))
+	}
+	for name, file := range m.Sounds {
+		pcm, err := loadClip(fsys, file, name)
+		if err != nil {
+			return nil, err
+		}
+		v.sounds[name] = pcm
+	}
+	return v, nil
+}
+
+// loadClip reads one clip file of a pack and fades its edges.
+func loadClip(fsys fs.FS, file, unit string) ([]int16, error) {
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, fmt.Errorf("audio: voice pack: unit %q: %w", unit, err)
+	}
+	var pcm []int16
+	switch strings.ToLower(path.Ext(file)) {
+	case ".pcm", ".raw":
+		pcm, err = decodeRaw(data)
+	case ".wav":
+		pcm, err = decodeWAV(data)
+	default:
+		err = errors.New("want a .pcm or .wav file")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("audio: voice pack: %s (%q): %w", file, unit, err)
+	}
+	if len(pcm) == 0 {
+		return nil, fmt.Errorf("audio: voice pack: %s (%q) is empty", file, unit)
+	}
+	fade(pcm, fadeMs*SampleRate/1000)
+	return pcm, nil
+}
+
+//go:embed voice/default/*.pcm voice/default/manifest.json
+var defaultPack embed.FS
+
+var defaultVoice = sync.OnceValue(func() *Voice {
+	sub, err := fs.Sub(defaultPack, "voice/default")
+	if err == nil {
+		var v *Voice
+		if v, err = LoadVoice(sub); err == nil {
+			return v
+		}
+	}
+	// The pack is compiled in and checked by the tests: failing here is a
+	// broken build, not a runtime condition a caller could handle.
+	panic(err)
+})
+
+// DefaultVoice returns the voice pack compiled into the binary (espeak-ng's
+// cmn-latn-pinyin voice unless replaced by recordings; see voice/README.md).
+func DefaultVoice() *Voice { return defaultVoice() }
+
+// Units returns the units the voice can say, sorted.
+func (v *Voice) Units() []string {
+	units := make([]string, 0, len(v.clips))
+	for u := range v.clips {
+		units = append(units, u)
+	}
+	slices.Sort(units)
+	return units
+}
+
+// Clip returns the samples of one unit, or nil. The slice is shared: do not
+// modify it.
+func (v *Voice) Clip(unit string) []int16 { return v.clips[unit] }
+
+// Beep returns the key-feedback tone: the pack's "beep" sound, or, for a pack
+// without one, 80 ms of 1760 Hz made here, so a key is always acknowledged.
+// The slice is shared: do not modify it.
+func (v *Voice) Beep() []int16 {
+	if b := v.sounds["beep"]; len(b) > 0 {
+		return b
+	}
+	return synthBeep()
+}
+
+// synthBeep is the fallback beep, computed once.
+var synthBeep = sync.OnceValue(func() []int16 {
+	pcm := make([]int16, 80*SampleRate/1000)
+	for i := range pcm {
+		pcm[i] = int16(16000 * math.Sin(2*math.Pi*1760*float64(i)/SampleRate))
+	}
+	fade(pcm, 5*SampleRate/1000)
+	return pcm
+})
+
+// Split cuts text into the units Render says: at each position the longest
+// unit the voice knows, so 微信收款 is one phrase clip and not 微信 + 收款.
+// Spaces and commas (ASCII or full-width) become "" entries, each a pause.
+func (v *Voice) Split(text string) ([]string, error) {
+	var units []string
+	r := []rune(text)
+	for i := 0; i < len(r); {
+		switch r[i] {
+		case ' ', '\t', '\n', ',', '，', '、', '。':
+			units = append(units, "")
+			i++
+			continue
+		}
+		n := min(v.maxRune, len(r)-i)
+		for ; n > 0; n-- {
+			if _, ok := v.clips[string(r[i:i+n])]; ok {
+				break
+			}
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%w %q (character %d of %q)", ErrUnknownUnit, r[i], i+1, text)
+		}
+		units = append(units, string(r[i:i+n]))
+		i += n
+	}
+	return units, nil
+}
+
+// Render returns text said by the voice as one buffer at SampleRate: the clips
+// of Split's units with gaps between them (phraseGapMs next to a phrase,
+// wordGapMs between digits and units). A character the voice cannot say is an
+// error naming it; nothing is rendered then, since a partial amount is worse
+// than none.
+func (v *Voice) Render(text string) ([]int16, error) {
+	units, err := v.Split(text)
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for i, u := range units {
+		n += len(v.clips[u]) + gapBefore(units, i)
+	}
+	out := make([]int16, 0, n)
+	for i, u := range units {
+		out = append(out, make([]int16, gapBefore(units, i))...)
+		out = append(out, v.clips[u]...)
+	}
+	return out, nil
+}
+
+// gapBefore is the silence, in samples, put before units[i].
+func gapBefore(units []string, i int) int {
+	switch {
+	case units[i] == "":
+		return pauseMs * SampleRate / 1000
+	case i == 0 || units[i-1] == "":
+		return 0
+	case utf8.RuneCountInString(units[i]) > 1 || utf8.RuneCountInString(units[i-1]) > 1:
+		return phraseGapMs * SampleRate / 1000
+	default:
+		return wordGapMs * SampleRate / 1000
+	}
+}
+
+// fade ramps the first and last n samples linearly, in place.
+func fade(pcm []int16, n int) {
+	n = min(n, len(pcm)/2)
+	for i := 0; i < n; i++ {
+		pcm[i] = int16(int32(pcm[i]) * int32(i) / int32(n))
+		j := len(pcm) - 1 - i
+		pcm[j] = int16(int32(pcm[j]) * int32(i) / int32(n))
+	}
+}
+
+func decodeRaw(data []byte) ([]int16, error) {
+	if len(data)%2 != 0 {
+		return nil, errors.New("odd length for 16-bit samples")
+	}
+	pcm := make([]int16, len(data)/2)
+	for i := range pcm {
+		pcm[i] = int16(binary.LittleEndian.Uint16(data[2*i:]))
+	}
+	return pcm, nil
+}
+
+// decodeWAV reads a RIFF WAVE file holding 16-bit PCM, mono, at SampleRate;
+// anything else is an error (gen.sh converts recordings to that).
+func decodeWAV(data []byte) ([]int16, error) {
+	if len(data) < 12 || string(data[0:4]) != "RIFF" || string(data[8:12]) != "WAVE" {
+		return nil, errors.New("not a RIFF WAVE file")
+	}
+	var fmtOK bool
+	for p := 12; p+8 <= len(data); {
+		id, size := string(data[p:p+4]), int(binary.LittleEndian.Uint32(data[p+4:]))
+		body := data[p+8:]
+		if size < 0 || size > len(body) {
+			if id != "data" {
+				return nil, fmt.Errorf("chunk %q overruns the file", id)
+			}
+			size = len(body) &^ 1 // streamed WAVs may carry a bogus data size
+		}
+		body = body[:size]
+		switch id {
+		case "fmt ":
+			if size < 16 {
+				return nil, errors.New("short fmt chunk")
+			}
+			format := binary.LittleEndian.Uint16(body[0:])
+			channels := binary.LittleEndian.Uint16(body[2:])
+			rate := binary.LittleEndian.Uint32(body[4:])
+			bits := binary.LittleEndian.Uint16(body[14:])
+			if (format != 1 && format != 0xFFFE) || channels != 1 || rate != SampleRate || bits != 16 {
+				return nil, fmt.Errorf("want 16-bit PCM mono %d Hz, have format %d, %d channels, %d Hz, %d bits",
+					SampleRate, format, channels, rate, bits)
+			}
+			fmtOK = true
+		case "data":
+			if !fmtOK {
+				return nil, errors.New("data chunk before fmt chunk")
+			}
+			return decodeRaw(body[:size&^1])
+		}
+		p += 8 + size + size&1 // chunks are padded to even sizes
+	}
+	return nil, errors.New("no data chunk")
+}
+
+// volumeQ15 is the gain of each volume level in Q15 (32768 = unity): 3 dB a
+// step below 10, which sounds even to the ear where a linear ramp would crowd
+// all the change into the low levels, and level 1 (-27 dB) stays audible in a
+// quiet shop. Level 0 is silence. Values are round(32768 * 10^(-3(10-l)/20)).
+var volumeQ15 = [11]int32{0, 1464, 2068, 2920, 4125, 5827, 8231, 11627, 16423, 23198, 32768}
+
+// Scale returns a copy of pcm at volume level 0..10 (clamped): 0 is silence,
+// 10 unchanged. Gains never exceed unity and products are rounded in fixed
+// point, so nothing clips.
+func Scale(pcm []int16, level int) []int16 {
+	level = min(max(level, 0), 10)
+	g := volumeQ15[level]
+	out := make([]int16, len(pcm))
+	if g == 0 {
+		return out
+	}
+	for i, s := range pcm {
+		v := (int32(s)*g + 1<<14) >> 15
+		out[i] = int16(min(max(v, -32768), 32767))
+	}
+	return out
+}
