@@ -1,0 +1,56 @@
+package platform
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/auth"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+// Broker is an embedded MQTT broker (mochi-mqtt) for the dev kit and tests.
+// It allows every client: it is meant for loopback only.
+type Broker struct {
+	srv  *mochi.Server
+	addr string
+	url  string
+}
+
+// StartBroker starts a broker listening on addr ("127.0.0.1:0" picks a
+// free port). log may be nil to discard the broker's own logs.
+func StartBroker(addr string, log *slog.Logger) (*Broker, error) {
+	return StartTLSBroker(addr, nil, log)
+}
+
+// StartTLSBroker is StartBroker with TLS on the listener when tc is not nil.
+func StartTLSBroker(addr string, tc *tls.Config, log *slog.Logger) (*Broker, error) {
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: log})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, err
+	}
+	l := listeners.NewTCP(listeners.Config{ID: "tcp", Address: addr, TLSConfig: tc})
+	if err := srv.AddListener(l); err != nil {
+		return nil, fmt.Errorf("broker listen %s: %w", addr, err)
+	}
+	go srv.Serve()
+	scheme := "tcp://"
+	if tc != nil {
+		scheme = "tls://"
+	}
+	return &Broker{srv: srv, addr: l.Address(), url: scheme + l.Address()}, nil
+}
+
+// Addr is the listening address (host:port).
+func (b *Broker) Addr() string { return b.addr }
+
+// URL is the URL clients dial: tcp:// or tls://.
+func (b *Broker) URL() string { return b.url }
+
+// Close stops the broker and drops every connection.
+func (b *Broker) Close() error { return b.srv.Close() }

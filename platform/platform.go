@@ -1,0 +1,340 @@
+// Package platform is the platform's side of the wire, used by posctl and
+// by tests: it signs commands for devices, verifies their events (HS256 with
+// the device's auth key, PS256 with the public key from its device.hello),
+// and, in sim.go, simulates the platform and its payment providers.
+package platform
+
+import (
+	"context"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/posagent/posagent/mqtt"
+)
+
+// Device is what the platform knows of one device.
+type Device struct {
+	ID      string
+	AuthKey []byte
+	// Pub verifies the device's PS256 requests; learnt from device.hello.
+	Pub *rsa.PublicKey
+}
+
+// Event is one verified event, or one state document, from a device.
+type Event struct {
+	Dev     string
+	Topic   string
+	Message mqtt.Message    // for evt
+	State   json.RawMessage // for state
+	Err     error           // verification failure (the raw token is dropped)
+}
+
+// Client is a platform connection to the broker.
+type Client struct {
+	c      paho.Client
+	prefix string
+	log    *slog.Logger
+	now    func() time.Time
+	ttl    time.Duration
+
+	mu      sync.Mutex
+	devices map[string]*Device
+	subs    []chan Event
+	// topics are the live subscriptions, made again on every reconnect:
+	// the session is clean, so a broker restart forgets them.
+	topics map[string]paho.MessageHandler
+}
+
+// Options configure a Client.
+type Options struct {
+	URL, ClientID, Username, Password, Prefix string
+	Log                                       *slog.Logger
+	Now                                       func() time.Time
+	// CommandTTL is the exp of signed commands; default 5 minutes.
+	CommandTTL time.Duration
+	// TLS is used for tls:// URLs (nil: system roots).
+	TLS *tls.Config
+	// Persistent keeps the MQTT session (clean session off), so events
+	// published while this client is away are queued for it by the broker,
+	// as a production platform worker needs; it requires a fixed ClientID.
+	Persistent bool
+}
+
+// Dial connects to the broker with a clean session.
+func Dial(ctx context.Context, o Options) (*Client, error) {
+	if o.Prefix == "" {
+		o.Prefix = mqtt.DefaultPrefix
+	}
+	if o.ClientID == "" {
+		o.ClientID = "platform-" + mqtt.NewID()[:8]
+	}
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.CommandTTL <= 0 {
+		o.CommandTTL = 5 * time.Minute
+	}
+	c := &Client{prefix: o.Prefix, log: o.Log, now: o.Now, ttl: o.CommandTTL, devices: map[string]*Device{}, topics: map[string]paho.MessageHandler{}}
+	opts := paho.NewClientOptions().AddBroker(o.URL).SetClientID(o.ClientID).
+		SetUsername(o.Username).SetPassword(o.Password).SetCleanSession(!o.Persistent).
+		SetAutoReconnect(true).SetConnectTimeout(5 * time.Second).SetOrderMatters(true)
+	if o.TLS != nil {
+		opts.SetTLSConfig(o.TLS)
+	}
+	opts.SetOnConnectHandler(c.resubscribe)
+	c.c = paho.NewClient(opts)
+	t := c.c.Connect()
+	select {
+	case <-t.Done():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if err := t.Error(); err != nil {
+		return nil, fmt.Errorf("connect %s: %w", o.URL, err)
+	}
+	return c, nil
+}
+
+// resubscribe makes the subscriptions again after a reconnect (paho's
+// automatic reconnect keeps none with a clean session).
+func (c *Client) resubscribe(cl paho.Client) {
+	c.mu.Lock()
+	topics := make(map[string]paho.MessageHandler, len(c.topics))
+	for t, h := range c.topics {
+		topics[t] = h
+	}
+	c.mu.Unlock()
+	for topic, h := range topics {
+		cl.Subscribe(topic, 1, h) // not waited for: this runs on paho's goroutine
+	}
+}
+
+// Close disconnects.
+func (c *Client) Close() { c.c.Disconnect(100) }
+
+// AddDevice registers a device's keys.
+func (c *Client) AddDevice(d Device) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cp := d
+	c.devices[d.ID] = &cp
+}
+
+// DeviceInfo returns what is known of a device.
+func (c *Client) DeviceInfo(id string) (Device, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.devices[id]
+	if !ok {
+		return Device{}, false
+	}
+	return *d, true
+}
+
+// Send signs a command for dev and publishes it on dev's cmd topic with QoS 1.
+// It returns the message as sent (its ID is the jti answers will ref).
+func (c *Client) Send(dev, typ string, body any) (mqtt.Message, error) {
+	return c.SendRef(dev, typ, "", body)
+}
+
+// SendRef is Send for an answer: ref is the jti of the device's request it
+// answers (protocol §2), so a device may tie the answer to its request.
+func (c *Client) SendRef(dev, typ, ref string, body any) (mqtt.Message, error) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return mqtt.Message{}, err
+	}
+	now := c.now()
+	m := mqtt.Message{ID: mqtt.NewID(), Type: typ, Ref: ref, Dev: dev, IssuedAt: now, ExpiresAt: now.Add(c.ttl), Body: raw}
+	tok, err := c.Sign(m)
+	if err != nil {
+		return m, err
+	}
+	return m, c.Publish(dev, tok)
+}
+
+// Sign signs m with its device's auth key (HS256).
+func (c *Client) Sign(m mqtt.Message) (string, error) {
+	d, ok := c.DeviceInfo(m.Dev)
+	if !ok {
+		return "", fmt.Errorf("unknown device %q", m.Dev)
+	}
+	return mqtt.Sign(m, mqtt.Keys{Auth: d.AuthKey})
+}
+
+// Publish sends a raw token to dev's cmd topic (tests use it for forged ones).
+func (c *Client) Publish(dev, token string) error {
+	t, err := mqtt.TopicsFor(c.prefix, dev)
+	if err != nil {
+		return err
+	}
+	pt := c.c.Publish(t.Cmd, 1, false, token)
+	if !pt.WaitTimeout(10 * time.Second) {
+		return errors.New("publish: no PUBACK")
+	}
+	return pt.Error()
+}
+
+// Subscribe delivers the verified events and state of the devices matched by
+// dev ("+" for all) until ctx is done. share, when not empty, subscribes as
+// the shared group of that name (platform workers scaling out).
+func (c *Client) Subscribe(ctx context.Context, dev, share string) (<-chan Event, error) {
+	ch := make(chan Event, 256)
+	evt := c.prefix + "/" + dev + "/evt"
+	state := c.prefix + "/" + dev + "/state"
+	if share != "" {
+		evt = "$share/" + share + "/" + evt
+	}
+	// Events are delivered in the order the broker sent them (a device's
+	// outbox is ordered). The handler runs on paho's router, which must
+	// never block (it also carries the PUBACKs a consumer may be waiting
+	// for), so it only queues; a pump feeds ch.
+	var (
+		qmu   sync.Mutex
+		queue []Event
+		more  = make(chan struct{}, 1)
+	)
+	handler := func(_ paho.Client, msg paho.Message) {
+		e := c.decode(msg.Topic(), msg.Payload())
+		qmu.Lock()
+		queue = append(queue, e)
+		qmu.Unlock()
+		select {
+		case more <- struct{}{}:
+		default:
+		}
+	}
+	go func() {
+		for {
+			qmu.Lock()
+			batch := queue
+			queue = nil
+			qmu.Unlock()
+			for _, e := range batch {
+				select {
+				case ch <- e:
+				case <-ctx.Done():
+					return
+				}
+			}
+			select {
+			case <-more:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for _, topic := range []string{evt, state} {
+		t := c.c.Subscribe(topic, 1, handler)
+		if !t.WaitTimeout(10*time.Second) || t.Error() != nil {
+			return nil, fmt.Errorf("subscribe %s: %v", topic, t.Error())
+		}
+		c.mu.Lock()
+		c.topics[topic] = handler
+		c.mu.Unlock()
+	}
+	go func() {
+		<-ctx.Done()
+		c.mu.Lock()
+		delete(c.topics, evt)
+		delete(c.topics, state)
+		c.mu.Unlock()
+		c.c.Unsubscribe(evt, state)
+	}()
+	return ch, nil
+}
+
+func (c *Client) decode(topic string, payload []byte) Event {
+	parts := strings.Split(strings.TrimPrefix(topic, c.prefix+"/"), "/")
+	e := Event{Topic: topic}
+	if len(parts) != 2 {
+		e.Err = fmt.Errorf("unexpected topic %s", topic)
+		return e
+	}
+	e.Dev = parts[0]
+	if parts[1] == "state" {
+		e.State = append(json.RawMessage(nil), payload...)
+		return e
+	}
+	d, ok := c.DeviceInfo(e.Dev)
+	if !ok {
+		e.Err = fmt.Errorf("event from unknown device %q", e.Dev)
+		return e
+	}
+	m, err := mqtt.Verify(payload, mqtt.Keys{Auth: d.AuthKey, DevicePub: d.Pub}, mqtt.Policy{
+		Algs: []string{mqtt.HS256, mqtt.PS256}, Dev: e.Dev, Now: c.now(),
+	})
+	e.Message, e.Err = m, err
+	if err == nil && m.Type == "device.hello" {
+		c.learnKey(e.Dev, m.Body)
+	}
+	return e
+}
+
+// learnKey records the public key a device announced in device.hello.
+func (c *Client) learnKey(dev string, body json.RawMessage) {
+	var h struct {
+		PublicKey string `json:"public_key"`
+	}
+	if json.Unmarshal(body, &h) != nil {
+		return
+	}
+	pub, err := ParsePublicKey(h.PublicKey)
+	if err != nil {
+		c.log.Warn("device.hello with a bad public key", "dev", dev, "err", err)
+		return
+	}
+	c.mu.Lock()
+	if d, ok := c.devices[dev]; ok {
+		d.Pub = pub
+	}
+	c.mu.Unlock()
+}
+
+// ParsePublicKey parses a PEM SubjectPublicKeyInfo RSA key.
+func ParsePublicKey(p string) (*rsa.PublicKey, error) {
+	block, _ := pem.Decode([]byte(p))
+	if block == nil {
+		return nil, errors.New("not PEM")
+	}
+	k, err := x509.ParsePKIXPublicKey(block.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	rk, ok := k.(*rsa.PublicKey)
+	if !ok {
+		return nil, errors.New("not an RSA key")
+	}
+	return rk, nil
+}
+
+// Await waits on events for the first one answering jti.
+func Await(ctx context.Context, events <-chan Event, jti string) (mqtt.Message, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return mqtt.Message{}, fmt.Errorf("no answer to %s: %w", jti, ctx.Err())
+		case e, ok := <-events:
+			if !ok {
+				return mqtt.Message{}, errors.New("event stream closed")
+			}
+			if e.Err == nil && e.State == nil && e.Message.Ref == jti {
+				return e.Message, nil
+			}
+		}
+	}
+}
