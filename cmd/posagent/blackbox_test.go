@@ -1,0 +1,380 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/drivers/serialtest"
+	"github.com/posagent/posagent/platform"
+	"github.com/posagent/posagent/printer"
+)
+
+// buildAgent builds the real binary once per test run.
+func buildAgent(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "posagent")
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// capture collects everything written to a PTY master.
+type capture struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (c *capture) run(f *os.File) {
+	b := make([]byte, 4096)
+	for {
+		n, err := f.Read(b)
+		c.mu.Lock()
+		c.buf.Write(b[:n])
+		c.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (c *capture) bytes() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return bytes.Clone(c.buf.Bytes())
+}
+
+// syncBuffer is a log the test reads while the agent writes it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type proc struct {
+	cmd  *exec.Cmd
+	log  *syncBuffer
+	done chan struct{}
+}
+
+func startAgent(t *testing.T, bin, cfgPath string) *proc {
+	t.Helper()
+	p := &proc{cmd: exec.Command(bin, "-config", cfgPath), log: &syncBuffer{}, done: make(chan struct{})}
+	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.cmd.Wait(); close(p.done) }()
+	return p
+}
+
+func (p *proc) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+}
+
+type env struct {
+	t       *testing.T
+	bin     string
+	cfgPath string
+	cfg     config.Config
+	broker  *platform.Broker
+	plat    *platform.Client
+	events  <-chan platform.Event
+	prn     *capture
+	wavDir  string
+	pairs   []*serialtest.Pair
+}
+
+// scan types a code into the scanner as a scanner does (CR-terminated).
+func (e *env) scan(code string) {
+	e.pairs[1].Master.Write([]byte(code + "\r"))
+}
+
+// restart kills the agent with SIGKILL and starts it again. The port's
+// exclusive flag (TIOCEXCL, set by go.bug.st/serial) outlives the killed
+// process on a PTY whose slave the test holds open, so it is cleared first,
+// as the kernel does on a real port whose last holder died.
+func (e *env) restart(p *proc) *proc {
+	e.t.Helper()
+	p.kill()
+	for _, pr := range e.pairs {
+		if err := pr.ReleaseExclusive(); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	return startAgent(e.t, e.bin, e.cfgPath)
+}
+
+func newEnv(t *testing.T) *env {
+	e := &env{t: t, bin: buildAgent(t), prn: &capture{}}
+	b, err := platform.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.broker = b
+	t.Cleanup(func() { b.Close() })
+	prn, scn := serialtest.NewPair(t), serialtest.NewPair(t)
+	e.pairs = []*serialtest.Pair{prn, scn}
+	ps, ss := prn.SlavePath, scn.SlavePath
+	go e.prn.run(prn.Master)
+
+	dir := t.TempDir()
+	c := config.Default()
+	c.DeviceID, c.Serial, c.Board, c.DataDir = "dev-bb", "SNBB", "sim", filepath.Join(dir, "data")
+	c.MQTT.URL = b.URL()
+	key := make([]byte, 32)
+	rand.Read(key)
+	c.AuthKey = base64.StdEncoding.EncodeToString(key)
+	c.Printer = config.Printer{Port: ps, Baud: 115200, PaperMM: 58, Status: "none"}
+	c.Scanner = config.Serial{Port: ss, Baud: 9600}
+	e.wavDir = filepath.Join(dir, "wav")
+	c.Audio.Out = "wav:" + e.wavDir
+	c.Store.Name = "黑盒小店"
+	c.API.Listen = "127.0.0.1:0"
+	data, _ := json.Marshal(c)
+	e.cfgPath = filepath.Join(dir, "config.json")
+	os.WriteFile(e.cfgPath, data, 0o600)
+	e.cfg = c
+
+	plat, err := platform.Dial(context.Background(), platform.Options{URL: b.URL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(plat.Close)
+	plat.AddDevice(platform.Device{ID: c.DeviceID, AuthKey: key})
+	ev, err := plat.Subscribe(context.Background(), c.DeviceID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.plat, e.events = plat, ev
+	return e
+}
+
+func (e *env) waitHello(d time.Duration) {
+	e.t.Helper()
+	deadline := time.After(d)
+	for {
+		select {
+		case ev := <-e.events:
+			if ev.Err == nil && ev.Message.Type == "device.hello" {
+				return
+			}
+		case <-deadline:
+			e.t.Fatal("no device.hello")
+		}
+	}
+}
+
+// The agent is killed with SIGKILL at random points while payments are
+// notified; after the last restart every order is announced once and
+// printed once, none is lost, and nothing owed is done twice (a step cut
+// off mid-way is redone marked 补播 / 重打印, never silently repeated).
+func TestKillMinusNineLosesNothing(t *testing.T) {
+	e := newEnv(t)
+	p := startAgent(t, e.bin, e.cfgPath)
+	e.waitHello(10 * time.Second)
+
+	const orders, kills = 40, 4
+	sent := map[string]string{} // jti → order id
+	answered := map[string]bool{}
+	var killed int
+	collect := func(d time.Duration) {
+		deadline := time.After(d)
+		for {
+			select {
+			case ev := <-e.events:
+				if ev.Err != nil {
+					t.Fatalf("bad event: %v", ev.Err)
+				}
+				if ev.Message.Type == "notify.done" {
+					if _, ok := sent[ev.Message.Ref]; ok {
+						answered[ev.Message.Ref] = true
+					}
+				}
+			case <-deadline:
+				return
+			}
+		}
+	}
+	for i := 0; i < orders; i++ {
+		id := fmt.Sprintf("K%03d", i)
+		m, err := e.plat.Send(e.cfg.DeviceID, "notify.payment", map[string]any{
+			"order_id": id, "amount": 100 + i, "wallet": "wechat", "print": true,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent[m.ID] = id
+		if i%(orders/kills) == orders/kills-1 {
+			// Kill it while it works on what was just sent.
+			time.Sleep(time.Duration(mrand.IntN(40)) * time.Millisecond)
+			p = e.restart(p)
+			killed++
+		} else {
+			collect(time.Duration(mrand.IntN(20)) * time.Millisecond)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for len(answered) < orders && time.Now().Before(deadline) {
+		collect(200 * time.Millisecond)
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
+		t.Errorf("SIGTERM exit code %d\n%s", code, p.log)
+	}
+	if len(answered) != orders {
+		t.Fatalf("%d of %d notifications answered", len(answered), orders)
+	}
+
+	// Announcements: exactly one per order; replays only for cut-off ones.
+	wavs, _ := os.ReadDir(e.wavDir)
+	said, replays := map[string]int{}, 0
+	for _, w := range wavs {
+		name := strings.TrimSuffix(w.Name(), ".wav")
+		if strings.HasSuffix(name, ".replay") {
+			replays++
+			name = strings.TrimSuffix(name, ".replay")
+		}
+		said[name]++
+	}
+	// Receipts: one per order, plus a 重打印 copy only where a print was cut off.
+	time.Sleep(300 * time.Millisecond)
+	printed, reprints := map[string]int{}, 0
+	for _, job := range printer.SplitJobs(e.prn.bytes()) {
+		doc, _ := printer.Decode(job) // a job cut off by the kill decodes partly
+		text := doc.Text()
+		for i := 0; i < orders; i++ {
+			id := fmt.Sprintf("K%03d", i)
+			if strings.Contains(text, id) && strings.Contains(text, "收款凭证") {
+				if strings.Contains(text, "重打印") {
+					reprints++
+				} else {
+					printed[id]++
+				}
+			}
+		}
+	}
+	for i := 0; i < orders; i++ {
+		id := fmt.Sprintf("K%03d", i)
+		if said[id] != 1 {
+			t.Errorf("order %s announced %d times", id, said[id])
+		}
+		if printed[id] < 1 {
+			t.Errorf("order %s has no receipt", id)
+		}
+		if printed[id] > 1 {
+			t.Errorf("order %s printed %d times unmarked", id, printed[id])
+		}
+	}
+	if replays > killed || reprints > killed {
+		t.Errorf("%d replays and %d reprints for %d kills", replays, reprints, killed)
+	}
+	t.Logf("%d orders, %d kills: %d announcement replays, %d reprints", orders, killed, replays, reprints)
+}
+
+func TestConfigErrorsExitTwo(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"device_id":"d","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","printer":{"paper_mm":76}}`), 0o600)
+	unknownBoard := filepath.Join(dir, "board.json")
+	os.WriteFile(unknownBoard, []byte(`{"device_id":"d","board":"toaster","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}`), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		say  string
+	}{
+		{[]string{"-config", bad}, 2, "printer.paper_mm"},
+		{[]string{"-config", unknownBoard}, 2, "toaster"},
+		{[]string{"-config", filepath.Join(dir, "missing.json")}, 2, "no such file"},
+		{[]string{"-nonsense"}, 2, "flag provided but not defined"},
+		{[]string{"-version"}, 0, "posagent "},
+	}
+	for _, tc := range tests {
+		var out, errb bytes.Buffer
+		code := run(tc.args, &out, &errb)
+		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.say) {
+			t.Errorf("%v: exit %d, output %q%q; want %d and %q", tc.args, code, out.String(), errb.String(), tc.code, tc.say)
+		}
+	}
+}
+
+// A process that dies without a word leaves the broker to publish its will:
+// the retained state turns {"online":false}; a restart turns it back.
+func TestWillOnKill(t *testing.T) {
+	e := newEnv(t)
+	online := func(want bool) {
+		t.Helper()
+		deadline := time.After(10 * time.Second)
+		for {
+			select {
+			case ev := <-e.events:
+				var s struct {
+					Online bool `json:"online"`
+				}
+				if ev.State != nil && json.Unmarshal(ev.State, &s) == nil && s.Online == want {
+					return
+				}
+			case <-deadline:
+				t.Fatalf("state never said online:%v", want)
+			}
+		}
+	}
+	p := startAgent(t, e.bin, e.cfgPath)
+	online(true)
+	p.kill()
+	online(false)
+	p = e.restart(p) // already dead: kill is a no-op
+	online(true)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	<-p.done
+	online(false)
+	if !strings.Contains(p.log.String(), "stopped cleanly") {
+		t.Errorf("no clean stop in the log:\n%s", p.log)
+	}
+}
+
+// startSim runs the platform simulator on the env's broker until ctx ends.
+func (e *env) startSim(ctx context.Context) *platform.Sim {
+	e.t.Helper()
+	cl, err := platform.Dial(ctx, platform.Options{URL: e.broker.URL()})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(cl.Close)
+	cl.AddDevice(platform.Device{ID: e.cfg.DeviceID, AuthKey: e.cfg.AuthKeyBytes()})
+	sim := &platform.Sim{Client: cl}
+	if err := sim.Start(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return sim
+}

@@ -1,0 +1,142 @@
+// Command posagent is the device agent: it reads its config, opens its
+// journal, builds the board's drivers, connects to the platform and runs the
+// flows until SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/posagent/posagent/boards"
+	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/ota"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFail   = 1
+	exitConfig = 2
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("posagent", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/posagent/config.json", "config file (JSON, protocol §9)")
+	version := fs.Bool("version", false, "print the version and exit")
+	boardList := fs.String("board", "", `"list": print the board profiles and exit`)
+	ports := fs.Bool("ports", false, "list candidate serial ports and exit")
+	if err := fs.Parse(args); err != nil {
+		return exitConfig
+	}
+	if *version {
+		fmt.Fprintln(stdout, "posagent", device.Version)
+		return exitOK
+	}
+	switch *boardList {
+	case "":
+	case "list":
+		boards.List(stdout)
+		return exitOK
+	default:
+		fmt.Fprintf(stderr, "posagent: -board %s: only -board list is a flag; a board is chosen by the config's board key\n", *boardList)
+		return exitConfig
+	}
+	if *ports {
+		boards.PrintPorts(stdout, boards.Ports(boards.DevRoot))
+		return exitOK
+	}
+	// The board's defaults go under the config file's keys (boards.LoadConfig).
+	cfg, board, err := boards.LoadConfig(*cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "posagent: config %s: %v\n", *cfgPath, err)
+		return exitConfig
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	// The boot pointer may name another binary (firmware slot, ota/slots.go).
+	if exe, err := os.Executable(); err == nil {
+		if next, err := (ota.Slots{Dir: cfg.OTADir()}).Decide(exe); err != nil {
+			log.Error("boot pointer unusable: running this binary", "err", err)
+		} else if next != "" {
+			log.Info("starting firmware slot", "binary", next)
+			log.Error("exec failed", "binary", next, "err", ota.Exec(next, append([]string{next}, args...)))
+			return exitFail
+		}
+	}
+	if err := runAgent(cfg, board, log); err != nil {
+		var re *device.RestartError
+		if errors.As(err, &re) { // firmware switch or rollback: journal and ports are closed
+			log.Info("posagent restarting", "binary", re.Path, "why", re.Reason)
+			err = ota.Exec(re.Path, re.Args)
+		}
+		log.Error("posagent stopped", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data_dir: %w", err)
+	}
+	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal.db"))
+	if err != nil {
+		return err
+	}
+	defer j.Close()
+	key, err := device.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("device key: %w", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	sd := &systemd{log: log}
+	go sd.run(ctx)
+
+	// Serve runs one agent per configuration (the file's with the patch
+	// applied over the air); build opens the hardware of each.
+	build := func(ctx context.Context, cfg config.Config) (device.Built, error) {
+		hw, err := boards.Open(ctx, cfg, board, log)
+		if err != nil {
+			return device.Built{}, err
+		}
+		opts := device.Options{Config: cfg, Journal: j, Key: key, Log: log, Audio: hw.Audio, Scans: hw.Scans}
+		if hw.Printer != nil {
+			opts.Printer = hw.Printer
+		}
+		if hw.Keys != nil {
+			opts.Keys = hw.Keys
+		}
+		if hw.LEDs != nil {
+			opts.LEDs = hw.LEDs
+		}
+		started := func(ctx context.Context, agent *device.Agent) {
+			hw.OnScanner(agent.ScannerStatus)
+			sd.watch(agent)
+		}
+		return device.Built{Options: opts, Started: started, Release: func() { hw.Close() }}, nil
+	}
+	exe, _ := os.Executable()
+	log.Info("posagent starting", "version", device.Version, "device_id", cfg.DeviceID, "board", board.Name, "broker", cfg.MQTT.URL)
+	err = device.Serve(ctx, device.ServeOptions{File: cfg, Journal: j, Log: log, Build: build, Binary: exe, Args: os.Args[1:]})
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	log.Info("posagent stopped cleanly")
+	return err
+}

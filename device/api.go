@@ -1,0 +1,488 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"expvar"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/printer"
+)
+
+// The local API (protocol §7): HTTP+JSON on loopback for the cashier app on
+// the same device. Errors are {"error":{"code","message"}}.
+
+// MaxAPIBody bounds request bodies: they are a few dozen bytes.
+const MaxAPIBody = 64 << 10
+
+// Handler is the local API.
+func (a *Agent) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /debug/vars", expvar.Handler()) // debugvars.go
+	mux.HandleFunc("POST /v1/payments", a.apiStartPayment)
+	mux.HandleFunc("GET /v1/payments/{no}", a.apiGetPayment)
+	mux.HandleFunc("POST /v1/payments/{no}/cancel", a.apiCancelPayment)
+	mux.HandleFunc("POST /v1/payments/{no}/refund", a.apiRefund)
+	mux.HandleFunc("GET /v1/refunds/{no}", a.apiGetRefund)
+	mux.HandleFunc("POST /v1/shift/start", a.apiShiftStart)
+	mux.HandleFunc("POST /v1/shift/end", a.apiShiftEnd)
+	mux.HandleFunc("GET /v1/shift/summary", a.apiShiftSummary)
+	mux.HandleFunc("GET /v1/summary", a.apiSummary)
+	mux.HandleFunc("POST /v1/summary/print", a.apiSummaryPrint)
+	mux.HandleFunc("GET /v1/deposits", a.apiDeposits)
+	mux.HandleFunc("GET /v1/deposits/{no}", a.apiDeposit)
+	mux.HandleFunc("POST /v1/deposits/{no}/consume", a.apiDepositOp("consume"))
+	mux.HandleFunc("POST /v1/deposits/{no}/unfreeze", a.apiDepositOp("unfreeze"))
+	mux.HandleFunc("GET /v1/orders", a.apiOrders)
+	mux.HandleFunc("POST /v1/orders/{no}/reprint", a.apiReprint)
+	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.State()) })
+	mux.HandleFunc("GET /v1/events", a.apiEvents)
+	mux.Handle("GET /", webHandler()) // the cashier's web console (web.go)
+	return mux
+}
+
+// serveAPI listens on cfg.API.Listen (loopback only, checked by config) and
+// serves until ctx is done. ready gets the bound address.
+func (a *Agent) serveAPI(ctx context.Context, ready chan<- string) error {
+	ln, err := net.Listen("tcp", a.cfg.API.Listen)
+	if err != nil {
+		close(ready)
+		return fmt.Errorf("local API: %w", err)
+	}
+	if tcp, ok := ln.Addr().(*net.TCPAddr); !ok || !tcp.IP.IsLoopback() {
+		ln.Close()
+		close(ready)
+		return fmt.Errorf("local API: %s is not a loopback address", ln.Addr())
+	}
+	ready <- ln.Addr().String()
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// APIAddr is the local API's address once Run has bound it ("" before, or
+// when there is no API).
+func (a *Agent) APIAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.apiAddr
+}
+
+type apiError struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var e apiError
+	e.Error.Code, e.Error.Message = code, msg
+	writeJSON(w, status, e)
+}
+
+// writeErr maps the flows' errors to statuses.
+func writeErr(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, "not_found", err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+	case errors.Is(err, ErrBusy):
+		writeError(w, http.StatusConflict, "busy", err.Error())
+	case errors.Is(err, ErrConflict):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrDenied):
+		writeError(w, http.StatusForbidden, "forbidden", err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+	}
+}
+
+// readBody decodes a JSON body strictly into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxAPIBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
+		writeError(w, http.StatusBadRequest, "bad_request", "body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Amount  int64  `json:"amount"`
+		Desc    string `json:"desc"`
+		Deposit bool   `json:"deposit"`
+	}
+	if !readBody(w, r, &b) {
+		return
+	}
+	if b.Amount <= 0 || b.Amount > MaxAmount {
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("amount must be 1..%d fen", int64(MaxAmount)))
+		return
+	}
+	if len(b.Desc) > 128 {
+		writeError(w, http.StatusBadRequest, "bad_request", "desc must be at most 128 bytes")
+		return
+	}
+	p := Payment{OutTradeNo: NewOutTradeNo(a.now()), Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit, Source: "api"}
+	err := a.j.Update(func(tx *journal.Tx) error { return a.startPayment(tx, p) })
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.link.Kick()
+	a.goPay(a.runCtx, p.OutTradeNo)
+	cur, _ := a.loadPayment(p.OutTradeNo)
+	writeJSON(w, http.StatusCreated, PaymentView(cur))
+}
+
+func (a *Agent) apiGetPayment(w http.ResponseWriter, r *http.Request) {
+	p, err := a.loadPayment(r.PathValue("no"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, PaymentView(p))
+}
+
+func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
+	no := r.PathValue("no")
+	p, err := a.update(no, func(p *Payment) error {
+		if Terminal(p.State) {
+			return fmt.Errorf("%w: payment is %s", ErrConflict, p.State)
+		}
+		markCancel(p)
+		return nil
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.wakePayment(no)
+	writeJSON(w, http.StatusAccepted, PaymentView(p))
+}
+
+func (a *Agent) apiRefund(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		Amount  int64  `json:"amount"`
+		StaffID string `json:"staff_id"`
+	}
+	if !readBody(w, r, &b) {
+		return
+	}
+	ref, err := a.StartRefund(r.PathValue("no"), b.Amount, b.StaffID)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, ref)
+}
+
+func (a *Agent) apiGetRefund(w http.ResponseWriter, r *http.Request) {
+	ref, err := a.loadRefund(r.PathValue("no"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ref)
+}
+
+// apiShiftStart clocks a staff member on. Rights (refund, manager) are
+// not the app's to give: anything on the device can reach loopback, so
+// they come only from the platform's signed shift.start, remembered per
+// staff id; here a known staff member keeps theirs, a new one has none.
+func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		ID   string `json:"staff_id"`
+		Name string `json:"staff_name"`
+	}
+	if !readBody(w, r, &b) {
+		return
+	}
+	if !validID(b.ID) || len(b.Name) > 64 {
+		writeError(w, http.StatusBadRequest, "bad_request", "staff_id must be 1-64 printable ASCII characters, staff_name at most 64 bytes")
+		return
+	}
+	var sh ShiftRecord
+	s := Staff{ID: b.ID, Name: b.Name}
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var known Staff
+		if ok, err := tx.Get(journal.Meta, staffPrefix+b.ID, &known); err != nil {
+			return err
+		} else if ok {
+			s.Refund, s.Manager = known.Refund, known.Manager
+			if s.Name == "" {
+				s.Name = known.Name
+			}
+		}
+		var err error
+		sh, err = a.openShift(tx, s)
+		if err != nil {
+			return err
+		}
+		_, err = a.emit(tx, "shift.changed", "", map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
+		return err
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.afterShift(sh)
+	writeJSON(w, http.StatusOK, sh)
+}
+
+func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
+	var b struct {
+		StaffID string `json:"staff_id"`
+	}
+	if !readBody(w, r, &b) {
+		return
+	}
+	var sum printer.ShiftSummary
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var err error
+		if sum, err = a.closeShift(tx, b.StaffID); err != nil {
+			return err
+		}
+		_, err = a.emit(tx, "shift.summary", "", sum)
+		return err
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.afterShift(sum)
+	writeJSON(w, http.StatusOK, summaryJSON(sum))
+}
+
+// summaryJSON adds the computed net to a shift summary.
+func summaryJSON(s printer.ShiftSummary) map[string]any {
+	b, _ := json.Marshal(s)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	m["net"] = s.Net()
+	m["wallets"] = m["by_wallet"]
+	return m
+}
+
+func (a *Agent) apiShiftSummary(w http.ResponseWriter, r *http.Request) {
+	sum, err := a.ShiftSummary()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, summaryJSON(sum))
+}
+
+// window reads from and to (Unix seconds) from the query; the default is
+// today in China Standard Time.
+func (a *Agent) window(r *http.Request) (time.Time, time.Time, error) {
+	cst := time.FixedZone("CST", 8*3600)
+	now := a.now().In(cst)
+	from := time.Date(now.Year(), now.Month(), now.Day(), 0, 0, 0, 0, cst)
+	to := from.Add(24 * time.Hour)
+	for name, dst := range map[string]*time.Time{"from": &from, "to": &to} {
+		if v := r.URL.Query().Get(name); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return from, to, fmt.Errorf("%w: %s must be Unix seconds", ErrInvalid, name)
+			}
+			*dst = time.Unix(n, 0)
+		}
+	}
+	if !from.Before(to) {
+		return from, to, fmt.Errorf("%w: from must be before to", ErrInvalid)
+	}
+	return from, to, nil
+}
+
+func (a *Agent) apiSummary(w http.ResponseWriter, r *http.Request) {
+	from, to, err := a.window(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	s, err := a.TransactionSummary(from, to)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (a *Agent) apiSummaryPrint(w http.ResponseWriter, r *http.Request) {
+	from, to, err := a.window(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if a.printer == nil || a.pq == nil {
+		writeError(w, http.StatusConflict, "no_printer", "this device has no printer")
+		return
+	}
+	s, err := a.TransactionSummary(from, to)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	id := "summary:" + strconv.FormatInt(a.now().UnixNano(), 10)
+	err = a.j.Update(func(tx *journal.Tx) error {
+		return a.queueDoc(tx, id, "", s.Markup(a.pq.profile.Columns))
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	a.pq.kick()
+	writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id})
+}
+
+func (a *Agent) apiDeposits(w http.ResponseWriter, r *http.Request) {
+	state := strings.ToUpper(r.URL.Query().Get("state"))
+	switch state {
+	case "", DepositFrozen, DepositConsumed, DepositReleased:
+	default:
+		writeError(w, http.StatusBadRequest, "bad_request", "state must be frozen, consumed or released")
+		return
+	}
+	ds, err := a.Deposits(state)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if ds == nil {
+		ds = []DepositView{}
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
+
+func (a *Agent) apiDeposit(w http.ResponseWriter, r *http.Request) {
+	d, err := a.Deposit(r.PathValue("no"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, d)
+}
+
+func (a *Agent) apiDepositOp(op string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var b struct {
+			Amount  int64  `json:"amount"`
+			StaffID string `json:"staff_id"`
+		}
+		if !readBody(w, r, &b) {
+			return
+		}
+		if op == "unfreeze" && b.Amount != 0 {
+			writeError(w, http.StatusBadRequest, "bad_request", "unfreeze releases the whole deposit: no amount")
+			return
+		}
+		d, err := a.StartDepositOp(r.PathValue("no"), op, b.Amount, b.StaffID)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, d)
+	}
+}
+
+func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
+	from, to, err := a.window(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	out := []View{}
+	err = a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) == nil {
+				t := time.UnixMilli(p.CreatedAt)
+				if !t.Before(from) && t.Before(to) {
+					out = append(out, PaymentView(p))
+				}
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (a *Agent) apiReprint(w http.ResponseWriter, r *http.Request) {
+	id, err := a.Reprint(r.PathValue("no"))
+	if err != nil {
+		if a.printer == nil {
+			writeError(w, http.StatusConflict, "no_printer", err.Error())
+		} else {
+			writeError(w, http.StatusNotFound, "not_found", err.Error())
+		}
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id})
+}
+
+// apiEvents streams every local state change as server-sent events.
+func (a *Agent) apiEvents(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
+		return
+	}
+	ch, cancel := a.subscribe()
+	defer cancel()
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.WriteHeader(http.StatusOK)
+	st, _ := json.Marshal(a.State())
+	fmt.Fprintf(w, "event: state\ndata: %s\n\n", st)
+	fl.Flush()
+	keep := time.NewTicker(15 * time.Second)
+	defer keep.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case <-keep.C:
+			fmt.Fprint(w, ": keepalive\n\n")
+		case e := <-ch:
+			data, err := json.Marshal(e.Data)
+			if err != nil {
+				continue
+			}
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", strings.ReplaceAll(e.Kind, "\n", ""), data)
+		}
+		fl.Flush()
+	}
+}

@@ -1,0 +1,264 @@
+package device
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/ota"
+)
+
+// metaApplied is the journal.Meta key of the ota.Applied record: the
+// configuration applied over the air, with the previous one and any trial.
+const metaApplied = "config.applied"
+
+// qrSeenPrefix keys a used QR's jti in journal.Seen. A QR lives at most
+// ota.MaxLifetime (+ skew) after its iat, well within SeenTTL, so pruning
+// the record can never let a still-valid QR be used twice.
+const qrSeenPrefix = "qr:"
+
+// CodeConfig* are config.rejected's reasons: the ota.Reason* strings.
+
+// configSetBody is config.set's body (protocol §3).
+type configSetBody struct {
+	Version int64           `json:"version"`
+	Patch   json.RawMessage `json:"patch"`
+}
+
+// loadApplied reads the applied-config record within tx.
+func loadApplied(tx *journal.Tx) (ota.Applied, error) {
+	var ap ota.Applied
+	_, err := tx.Get(journal.Meta, metaApplied, &ap)
+	return ap, err
+}
+
+// onConfigQR handles a scanned PCFG1. line: verify, check single use, stage
+// the trial and restart into it once no payment runs. A refusal is said
+// (配置失败) and logged with its reason; the text itself is never logged (it
+// holds the broker password and auth key).
+func (a *Agent) onConfigQR(line string) {
+	if a.ctl == nil {
+		a.configRefused("qr", ota.Refused(ota.ReasonBusy, "this agent does not apply configuration (not run by Serve)"))
+		return
+	}
+	pub, _ := base64.StdEncoding.DecodeString(a.cfg.ProvisioningPubkey)
+	q, err := ota.ParseQR(line, ed25519.PublicKey(pub), a.cfg.Serial, a.now())
+	if err != nil {
+		a.configRefused("qr", err)
+		return
+	}
+	err = a.j.Update(func(tx *journal.Tx) error {
+		var seen seenRecord
+		ok, err := tx.Get(journal.Seen, qrSeenPrefix+q.ID, &seen)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return ota.Refused(ota.ReasonReused, "QR %s was used on this device at %s", q.ID, time.Unix(seen.At, 0).UTC().Format(time.RFC3339))
+		}
+		if err := a.stageConfig(tx, q.Cfg, 0, ota.Trial{Source: "qr", Ref: q.ID, Since: a.now().Unix()}); err != nil {
+			return err
+		}
+		return tx.Put(journal.Seen, qrSeenPrefix+q.ID, seenRecord{At: a.now().Unix(), Type: "config.qr"})
+	})
+	if err != nil {
+		a.configRefused("qr", err)
+		return
+	}
+	a.log.Info("config QR accepted: trying the new config", "jti", q.ID, "bytes", len(line))
+	a.applyWhenIdle()
+}
+
+// configRefused says 配置失败 and the reason (audio.ConfigFailed) for a
+// config that is not even tried, and logs why. The prompt's name carries
+// the reason too (config-refused-REASON.wav on the sim board).
+func (a *Agent) configRefused(source string, err error) {
+	reason := ota.ReasonOf(err)
+	if reason == "" {
+		a.log.Error("config not applied", "source", source, "err", err)
+		reason = "internal"
+	} else {
+		a.log.Warn("config refused", "source", source, "reason", reason, "err", err)
+	}
+	a.prompt("config-refused-"+reason, audio.ConfigFailed(reason))
+}
+
+// stageConfig checks patch against the config file and stages it as the
+// trial, within tx. Errors are ota.RefusedErrors unless the journal failed.
+func (a *Agent) stageConfig(tx *journal.Tx, patch json.RawMessage, version int64, t ota.Trial) error {
+	ap, err := loadApplied(tx)
+	if err != nil {
+		return err
+	}
+	if err := ap.Stage(patch, version, t); err != nil {
+		return err
+	}
+	if _, err := ota.Merged(a.ctl.file, ap.Patch); err != nil {
+		return ota.Refused(ota.ReasonBadConfig, "%v", err)
+	}
+	return tx.Put(journal.Meta, metaApplied, ap)
+}
+
+// acceptConfigSet stages config.set's patch; the answer (config.applied or
+// config.rejected) follows when the trial ends, possibly after a restart,
+// from the journal. A patch refused before any trial is answered at once.
+func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	if a.ctl == nil {
+		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "config.set: this agent does not apply configuration"})
+		return &ans, nil, err
+	}
+	var b configSetBody
+	if err := decodeBody(m.Body, &b); err != nil {
+		return a.badRequest(tx, m, "config.set: %v", err)
+	}
+	if b.Version <= 0 || len(b.Patch) == 0 {
+		return a.badRequest(tx, m, "config.set: version (above 0) and patch are required")
+	}
+	err := a.stageConfig(tx, b.Patch, b.Version, ota.Trial{Source: "config.set", Ref: m.ID, Since: a.now().Unix()})
+	if reason := ota.ReasonOf(err); reason != "" {
+		a.log.Warn("config.set refused", "jti", m.ID, "reason", reason, "err", err)
+		ans, err := a.emit(tx, "config.rejected", m.ID, configRejected{Version: b.Version, Reason: reason, Message: err.Error()})
+		return &ans, func() { a.prompt("config-refused-"+reason, audio.ConfigFailed(reason)) }, err
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	a.log.Info("config.set accepted: trying the new config", "jti", m.ID, "version", b.Version)
+	return nil, a.applyWhenIdle, nil
+}
+
+// configApplied and configRejected are the answers to config.set.
+type configApplied struct {
+	Version int64 `json:"version"`
+}
+
+type configRejected struct {
+	Version  int64  `json:"version"`
+	Reason   string `json:"reason"`
+	Message  string `json:"message,omitempty"`
+	Restored bool   `json:"restored"` // the previous config runs again
+}
+
+// applyWhenIdle restarts the agent into the staged config once no payment
+// is running, so a reconnect never cuts a payment off.
+func (a *Agent) applyWhenIdle() {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if a.waitPaymentsIdle(a.runCtx) {
+			a.ctl.restart("config")
+		}
+	}()
+}
+
+// waitPaymentsIdle waits until no payment waits for a code or runs; false
+// when ctx ended first.
+func (a *Agent) waitPaymentsIdle(ctx context.Context) bool {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	logged := false
+	for {
+		a.payMu.Lock()
+		busy := a.awaiting != "" || len(a.sessions) > 0
+		a.payMu.Unlock()
+		if !busy {
+			return true
+		}
+		if !logged {
+			a.log.Info("waiting for the payment in progress to end")
+			logged = true
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+}
+
+// reportConfig tells an outcome the journal owes (ota.Applied.Report): it
+// is said, answered to config.set, and cleared, in one transaction, so it
+// is told once even across a crash.
+func (a *Agent) reportConfig() {
+	var owed *audio.Record
+	err := a.j.Update(func(tx *journal.Tx) error {
+		ap, err := loadApplied(tx)
+		if err != nil || ap.Report == nil {
+			return err
+		}
+		r := ap.Report
+		ap.Report = nil
+		if err := tx.Put(journal.Meta, metaApplied, ap); err != nil {
+			return err
+		}
+		text, name, what := audio.PhraseConfigOK, fmt.Sprintf("config-ok-%d", r.Version), "ok"
+		if !r.OK {
+			text = audio.PhraseConfigFailed + "，" + audio.PhraseConfigRestored
+			name, what = fmt.Sprintf("config-restored-%d", r.Version), "restored"
+			a.log.Warn("config fell back to the previous one", "source", r.Source, "version", r.Version, "reason", r.Reason, "err", r.Msg)
+		} else {
+			a.log.Info("config applied", "source", r.Source, "version", r.Version)
+		}
+		if a.speech != nil {
+			owed = &audio.Record{ID: "config/" + r.Ref + "/" + what, Name: name, Text: text, Since: a.now()}
+			if err := putSpeech(tx, *owed); err != nil {
+				return err
+			}
+		}
+		if r.Source != "config.set" {
+			return nil
+		}
+		var body any = configApplied{Version: r.Version}
+		typ := "config.applied"
+		if !r.OK {
+			body, typ = configRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, "config.rejected"
+		}
+		ans, err := a.emit(tx, typ, r.Ref, body)
+		if err != nil {
+			return err
+		}
+		return finish(tx, r.Ref, ans)
+	})
+	if err != nil {
+		a.log.Error("config outcome not recorded", "err", err)
+		return
+	}
+	a.link.Kick()
+	if owed != nil {
+		if _, err := a.speech.Enqueue(audio.Request{ID: owed.ID, Name: owed.Name, Class: audio.Announce, Text: owed.Text, Since: owed.Since}); err != nil {
+			a.log.Error("config outcome not queued (said after restart)", "err", err)
+		}
+	}
+}
+
+// errNoTrial is returned by endTrial when the trial was ended meanwhile.
+var errNoTrial = errors.New("no config trial")
+
+// endTrial commits the running trial (ok) or rolls it back with reason.
+func (a *Agent) endTrial(ok bool, reason, msg string) error {
+	return a.j.Update(func(tx *journal.Tx) error {
+		ap, err := loadApplied(tx)
+		if err != nil {
+			return err
+		}
+		if ap.Trial == nil {
+			return errNoTrial
+		}
+		if ok {
+			err = ap.Commit()
+		} else {
+			err = ap.Rollback(reason, msg)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.Put(journal.Meta, metaApplied, ap)
+	})
+}

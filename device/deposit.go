@@ -1,0 +1,344 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/wire"
+)
+
+// Deposits (押金): a payment started with deposit:true freezes the money
+// through the same closed loop as a payment (its Payment is PAID once
+// frozen). It then ends in exactly one final step, each PS256-signed and
+// idempotent by out_request_no: consume (take 0 < amount ≤ frozen, release
+// the rest) or unfreeze (release all; only before any consume).
+
+// Deposit states of a frozen payment, in Payment.DepositState.
+const (
+	DepositFrozen   = "FROZEN"
+	DepositConsumed = "CONSUMED"
+	DepositReleased = "RELEASED"
+)
+
+// Deposit operation states.
+const (
+	OpPending = "PENDING"
+	OpSuccess = "SUCCESS"
+	OpFail    = "FAIL"
+)
+
+// DepositOp is one consume or unfreeze, journaled under its out_request_no
+// before the request leaves.
+type DepositOp struct {
+	OutRequestNo string `json:"out_request_no"`
+	OutTradeNo   string `json:"out_trade_no"`
+	Op           string `json:"op"`     // consume or unfreeze
+	Amount       int64  `json:"amount"` // consume: what to take
+	StaffID      string `json:"staff_id"`
+	State        string `json:"state"`
+	ErrCode      string `json:"err_code,omitempty"`
+	ErrMsg       string `json:"err_msg,omitempty"`
+	Consumed     int64  `json:"consumed"`
+	Released     int64  `json:"released"`
+	Tries        int    `json:"tries,omitempty"`
+	CreatedAt    int64  `json:"created_at"`
+	UpdatedAt    int64  `json:"updated_at"`
+}
+
+// depositStatus is deposit.status's body (package wire).
+type depositStatus = wire.DepositStatus
+
+// DepositView is a deposit as the cashier app sees it.
+type DepositView struct {
+	OutTradeNo string      `json:"out_trade_no"`
+	Amount     int64       `json:"amount"` // frozen
+	State      string      `json:"state"`  // FROZEN, CONSUMED, RELEASED, or the payment's state while freezing
+	Consumed   int64       `json:"consumed"`
+	Released   int64       `json:"released"`
+	Wallet     string      `json:"wallet"`
+	CreatedAt  int64       `json:"created_at"`
+	Ops        []DepositOp `json:"ops,omitempty"`
+}
+
+func depositView(p Payment, ops []DepositOp) DepositView {
+	st := p.DepositState
+	if st == "" {
+		st = p.State
+	}
+	return DepositView{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: st, Consumed: p.Consumed,
+		Released: p.Released, Wallet: p.Wallet, CreatedAt: p.CreatedAt, Ops: ops}
+}
+
+// Deposits lists the deposits, newest first; state filters by deposit
+// state (FROZEN, CONSUMED, RELEASED) when not empty.
+func (a *Agent) Deposits(state string) ([]DepositView, error) {
+	var out []DepositView
+	err := a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) != nil || !p.Deposit {
+				return nil
+			}
+			dv := depositView(p, nil)
+			if state == "" || dv.State == state {
+				out = append(out, dv)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	return out, err
+}
+
+// Deposit returns one deposit with its operations.
+func (a *Agent) Deposit(no string) (DepositView, error) {
+	var dv DepositView
+	err := a.j.View(func(tx *journal.Tx) error {
+		var p Payment
+		ok, err := tx.Get(journal.Orders, no, &p)
+		if err != nil {
+			return err
+		}
+		if !ok || !p.Deposit {
+			return ErrNotFound
+		}
+		ops, err := depositOps(tx, no)
+		dv = depositView(p, ops)
+		return err
+	})
+	return dv, err
+}
+
+func depositOps(tx *journal.Tx, no string) ([]DepositOp, error) {
+	var ops []DepositOp
+	err := tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
+		var op DepositOp
+		if json.Unmarshal(v, &op) == nil && op.OutTradeNo == no {
+			ops = append(ops, op)
+		}
+		return nil
+	})
+	sort.Slice(ops, func(i, j int) bool { return ops[i].CreatedAt < ops[j].CreatedAt })
+	return ops, err
+}
+
+// StartDepositOp journals a consume or unfreeze of a frozen deposit and
+// starts it. Unfreezing gives money back, so it takes the refund right
+// (domain: staff who return deposits need it); consuming takes the staff
+// on shift or the manager.
+func (a *Agent) StartDepositOp(no, op string, amount int64, staffID string) (DepositOp, error) {
+	var d DepositOp
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var err error
+		if op == "unfreeze" {
+			err = a.mayRefund(tx, staffID)
+		} else {
+			err = a.onShift(tx, staffID)
+		}
+		if err != nil {
+			return err
+		}
+		var p Payment
+		ok, err := tx.Get(journal.Orders, no, &p)
+		if err != nil {
+			return err
+		}
+		if !ok || !p.Deposit {
+			return ErrNotFound
+		}
+		if p.State != Paid || p.DepositState != DepositFrozen {
+			return fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State))
+		}
+		ops, err := depositOps(tx, no)
+		if err != nil {
+			return err
+		}
+		for _, o := range ops {
+			if o.State == OpPending {
+				return fmt.Errorf("%w: %s %s is still in progress", ErrConflict, o.Op, o.OutRequestNo)
+			}
+		}
+		switch op {
+		case "consume":
+			if amount <= 0 || amount > p.Amount {
+				return fmt.Errorf("%w: a consume must be 1..%d fen (the deposit); the rest is released", ErrInvalid, p.Amount)
+			}
+		case "unfreeze":
+			amount = 0
+		default:
+			return fmt.Errorf("%w: unknown deposit operation %q", ErrInvalid, op)
+		}
+		now := a.now().UnixMilli()
+		d = DepositOp{OutRequestNo: "Q" + NewOutTradeNo(a.now())[1:], OutTradeNo: no, Op: op, Amount: amount,
+			StaffID: staffID, State: OpPending, CreatedAt: now, UpdatedAt: now}
+		return a.saveDepositOp(tx, d, p)
+	})
+	if err != nil {
+		return d, err
+	}
+	a.link.Kick()
+	a.startOp(d.OutRequestNo)
+	return d, nil
+}
+
+func (a *Agent) startOp(no string) {
+	a.payMu.Lock()
+	a.depositInbox[no] = make(chan depositStatus, 8)
+	a.payMu.Unlock()
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer func() {
+			a.payMu.Lock()
+			delete(a.depositInbox, no)
+			a.payMu.Unlock()
+		}()
+		if err := a.runDepositOp(a.runCtx, no); err != nil && a.runCtx.Err() == nil {
+			a.log.Error("deposit operation stopped", "out_request_no", no, "err", err)
+		}
+	}()
+}
+
+func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
+	d.UpdatedAt = a.now().UnixMilli()
+	if err := tx.Put(journal.Deposits, d.OutRequestNo, d); err != nil {
+		return err
+	}
+	body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "op": d.Op,
+		"state": d.State, "consumed": d.Consumed, "released": d.Released, "err_code": d.ErrCode, "err_msg": d.ErrMsg}
+	if _, err := a.emit(tx, "deposit.result", "", body); err != nil {
+		return err
+	}
+	ops, err := depositOps(tx, d.OutTradeNo)
+	if err != nil {
+		return err
+	}
+	dv := depositView(p, ops)
+	tx.OnCommit(func() { a.publishLocal("deposit", dv) })
+	return nil
+}
+
+// runDepositOp sends the operation until it is answered SUCCESS or FAIL.
+// With no answer it asks deposit.query; a NOTFOUND (the request never
+// arrived) sends the operation again: same out_request_no, so the platform
+// does it at most once.
+func (a *Agent) runDepositOp(ctx context.Context, no string) error {
+	a.payMu.Lock()
+	inbox := a.depositInbox[no]
+	a.payMu.Unlock()
+	var d DepositOp
+	if err := a.j.View(func(tx *journal.Tx) error { _, err := tx.Get(journal.Deposits, no, &d); return err }); err != nil {
+		return err
+	}
+	send := "deposit." + d.Op
+	for d.State == OpPending {
+		body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "amount": d.Amount, "staff_id": d.StaffID}
+		alg := mqtt.PS256
+		if send == "deposit.query" {
+			alg = mqtt.HS256
+		}
+		if err := a.request(send, alg, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+			a.log.Warn("deposit request not sent", "out_request_no", no, "err", err)
+		}
+		timer := time.NewTimer(reverseBackoff(d.Tries+1, a.cfg.Pay))
+		var st *depositStatus
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case v := <-inbox:
+			st = &v
+		case <-timer.C:
+		}
+		timer.Stop()
+		var p Payment
+		err := a.j.Update(func(tx *journal.Tx) error {
+			if _, err := tx.Get(journal.Deposits, no, &d); err != nil {
+				return err
+			}
+			if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
+				return err
+			}
+			d.Tries++
+			switch {
+			case st == nil:
+				send = "deposit.query" // no answer: ask what became of it
+				return tx.Put(journal.Deposits, no, d)
+			case st.State == "NOTFOUND":
+				send = "deposit." + d.Op // never arrived: send it again
+				return tx.Put(journal.Deposits, no, d)
+			case st.State == OpSuccess:
+				d.State, d.Consumed, d.Released = OpSuccess, st.Consumed, st.Released
+				p.DepositState, p.Consumed, p.Released = DepositReleased, st.Consumed, st.Released
+				kind, amt := "unfreeze", st.Released
+				if d.Op == "consume" {
+					p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
+				}
+				if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+					return err
+				}
+				if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1}); err != nil {
+					return err
+				}
+			case st.State == OpFail:
+				if st.ErrCode == "ORDER_FINISHED" && st.DepositState != "" {
+					// Another operation finished it (e.g. from another
+					// till): the deposit's state is the provider's.
+					p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
+					if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+						return err
+					}
+				}
+				d.State, d.ErrCode, d.ErrMsg = OpFail, st.ErrCode, st.ErrMsg
+			default:
+				return tx.Put(journal.Deposits, no, d)
+			}
+			return a.saveDepositOp(tx, d, p)
+		})
+		if err != nil {
+			return err
+		}
+		a.link.Kick()
+	}
+	if d.State == OpSuccess {
+		a.completeOrder(d.OutRequestNo)
+	} else {
+		a.log.Warn("deposit operation failed", "out_request_no", no, "err_code", d.ErrCode)
+	}
+	return nil
+}
+
+func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var st depositStatus
+	if err := decodeBody(m.Body, &st); err != nil || st.OutRequestNo == "" {
+		a.log.Warn("deposit.status unreadable, ignored", "jti", m.ID, "err", err)
+		return nil, nil, nil
+	}
+	return nil, func() { deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status") }, nil
+}
+
+// resumeDepositOps restarts every pending operation.
+func (a *Agent) resumeDepositOps() error {
+	open, err := openKeys(a.j, journal.Deposits, func(d DepositOp) bool { return d.State == OpPending })
+	for _, no := range open {
+		a.startOp(no)
+	}
+	return err
+}
+
+// modeAllows checks a new payment against the till's mode (store.mode).
+func (a *Agent) modeAllows(deposit bool) error {
+	switch {
+	case deposit && a.cfg.Store.Mode == "pay":
+		return fmt.Errorf("%w: this till takes payments only (store.mode pay)", ErrDenied)
+	case !deposit && a.cfg.Store.Mode == "deposit":
+		return fmt.Errorf("%w: this till takes deposits only (store.mode deposit)", ErrDenied)
+	}
+	return nil
+}

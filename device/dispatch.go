@@ -1,0 +1,224 @@
+package device
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+)
+
+// seenRecord remembers a command id for 48 h with the answer sent, so a
+// redelivery is answered again and never executed again.
+type seenRecord struct {
+	At     int64         `json:"at"`
+	Type   string        `json:"type"`
+	Answer *mqtt.Message `json:"answer,omitempty"` // nil while the command is still running
+	Iat    int64         `json:"answer_iat,omitempty"`
+}
+
+// Error codes of the error event. unknown_type is protocol §3's; the others
+// are this agent's (documented in docs/protocol-extensions.md).
+const (
+	CodeUnknownType = "unknown_type"
+	CodeBadRequest  = "bad_request"
+	CodeExpired     = "expired"
+	CodeUnsupported = "unsupported"
+	CodeInternal    = "internal"
+)
+
+// errorBody is the body of an error event.
+type errorBody struct {
+	Ref     string `json:"ref"`
+	Code    string `json:"code"`
+	Message string `json:"message,omitempty"`
+}
+
+// handler runs inside the command's journal transaction. It either answers
+// at once (answer non-nil) or leaves work that will answer later (after
+// commit, run is called).
+type handler func(tx *journal.Tx, m mqtt.Message) (answer *mqtt.Message, run func(), err error)
+
+func (a *Agent) handlers() map[string]handler {
+	return map[string]handler{
+		"notify.payment": a.acceptNotify,
+		"device.volume":  a.acceptVolume,
+		"device.speak":   a.acceptSpeak,
+		"pay.collect":    a.acceptCollect,
+		"pay.cancel":     a.acceptCancel,
+		"pay.status":     a.acceptPayStatus,
+		"order.found":    a.acceptOrderFound,
+		"refund.status":  a.acceptRefundStatus,
+		"deposit.status": a.acceptDepositStatus,
+		"shift.start":    a.acceptShiftStart,
+		"shift.end":      a.acceptShiftEndSummary,
+		"print.job":      a.acceptPrintJob,
+		"config.set":     a.acceptConfigSet,
+		"ota.update":     a.acceptOTA,
+	}
+}
+
+// known are command types of protocol §3 that this build does not run yet.
+var known = map[string]bool{
+	"device.reboot": true,
+}
+
+// onCommand verifies one payload from the cmd topic and journals it before
+// returning (the PUBACK follows the return).
+func (a *Agent) onCommand(payload []byte) {
+	m, err := mqtt.Verify(payload, mqtt.Keys{Auth: a.auth}, mqtt.Policy{
+		Algs: []string{mqtt.HS256}, Dev: a.cfg.DeviceID, Now: a.now(),
+	})
+	if err == nil && m.ExpiresAt.After(a.now().Add(SeenTTL)) {
+		// Its jti would be pruned while it is still valid: replayed then,
+		// it would run again. Valid commands live minutes, not days.
+		err = fmt.Errorf("%w: exp more than %v ahead", mqtt.ErrClaims, SeenTTL)
+	}
+	if errors.Is(err, mqtt.ErrSignature) || (err != nil && m.Dev != a.cfg.DeviceID) {
+		// Forged, tampered or someone else's: no answer, so a prober learns nothing.
+		a.log.Warn("command dropped", "reason", err, "bytes", len(payload))
+		return
+	}
+	if err != nil {
+		a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", err)
+		a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
+			ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeExpired, Message: err.Error()})
+			return &ans, nil, err
+		})
+		return
+	}
+	a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
+		h := a.handlers()[m.Type]
+		if h == nil {
+			code, msg := CodeUnknownType, "unknown command type "+m.Type
+			if known[m.Type] {
+				code, msg = CodeUnsupported, m.Type+" is not supported by this firmware"
+			}
+			ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: code, Message: msg})
+			return &ans, nil, err
+		}
+		return h(tx, m)
+	})
+}
+
+// answerOnce runs accept for a command id never seen, recording the id in
+// the same transaction; for an id seen before it re-sends the answer given
+// the first time (same jti, so the platform can drop the copy).
+func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) {
+	var run func()
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var seen seenRecord
+		ok, err := tx.Get(journal.Seen, m.ID, &seen)
+		if err != nil {
+			return err
+		}
+		if ok {
+			a.log.Info("command redelivered, not executed again", "jti", m.ID, "type", m.Type, "answered", seen.Answer != nil)
+			if seen.Answer != nil {
+				again := *seen.Answer
+				return mqtt.Enqueue(tx, again)
+			}
+			return nil // still running: its answer will follow
+		}
+		ans, r, err := accept(tx)
+		if err != nil {
+			return err
+		}
+		run = r
+		rec := seenRecord{At: a.now().Unix(), Type: m.Type, Answer: ans}
+		return tx.Put(journal.Seen, m.ID, rec)
+	})
+	if err != nil {
+		// Not journaled: log and let the broker redeliver (the PUBACK still
+		// goes, so this only happens on a journal fault — disk full, say).
+		a.log.Error("command not journaled", "jti", m.ID, "type", m.Type, "err", err)
+		return
+	}
+	a.link.Kick()
+	if run != nil {
+		run()
+	}
+}
+
+// finish records the answer of a command that ran asynchronously, in tx.
+func finish(tx *journal.Tx, jti string, ans mqtt.Message) error {
+	var seen seenRecord
+	if _, err := tx.Get(journal.Seen, jti, &seen); err != nil {
+		return err
+	}
+	if seen.At == 0 {
+		// Pruned meanwhile (a job older than 48 h): keep the answer anyway.
+		seen.At = ans.IssuedAt.Unix()
+	}
+	seen.Answer = &ans
+	return tx.Put(journal.Seen, jti, seen)
+}
+
+// badRequest answers a command whose body is wrong.
+func (a *Agent) badRequest(tx *journal.Tx, m mqtt.Message, format string, args ...any) (*mqtt.Message, func(), error) {
+	msg := fmt.Sprintf(format, args...)
+	a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", msg)
+	ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeBadRequest, Message: msg})
+	return &ans, nil, err
+}
+
+// decodeBody decodes a command body strictly: unknown fields are refused so
+// a misspelt field is not silently ignored.
+func decodeBody(raw json.RawMessage, v any) error {
+	if len(raw) == 0 {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return nil
+}
+
+// hello is sent first on every connect: the platform learns the firmware,
+// board and the public key that verifies the device's PS256 requests.
+func (a *Agent) hello() mqtt.Message {
+	der, _ := x509.MarshalPKIXPublicKey(&a.key.PublicKey)
+	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	body, _ := json.Marshal(map[string]string{
+		"fw": Version, "board": a.cfg.Board, "serial": a.cfg.Serial, "public_key": string(pub),
+	})
+	return mqtt.Message{ID: mqtt.NewID(), Type: "device.hello", Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: body}
+}
+
+// acceptVolume sets and persists the volume and answers device.state.
+func (a *Agent) acceptVolume(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var b struct {
+		Level *int `json:"level"`
+	}
+	if err := decodeBody(m.Body, &b); err != nil {
+		return a.badRequest(tx, m, "device.volume: %v", err)
+	}
+	if b.Level == nil || *b.Level < 0 || *b.Level > 10 {
+		return a.badRequest(tx, m, "device.volume: level must be 0-10")
+	}
+	if err := tx.Put(journal.Meta, metaVolume, *b.Level); err != nil {
+		return nil, nil, err
+	}
+	a.mu.Lock()
+	a.state.Volume = *b.Level
+	a.mu.Unlock()
+	ans, err := a.emit(tx, "device.state", m.ID, a.stateLocked())
+	level := *b.Level
+	return &ans, func() { a.publishState(); a.volumeChanged(level) }, err
+}
+
+// stateLocked is State without touching the journal (callable inside a
+// transaction, where a nested read would deadlock on a write lock).
+func (a *Agent) stateLocked() State {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.state
+	s.TS = a.now().Unix()
+	return s
+}

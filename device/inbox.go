@@ -1,0 +1,41 @@
+package device
+
+import (
+	"encoding/json"
+
+	"github.com/posagent/posagent/journal"
+)
+
+// deliver hands an answer to the running flow keyed key (under payMu), or
+// logs that none runs: the answer to a flow already finished, or to an
+// earlier copy of its request. A full inbox drops it: the flow asks again.
+func deliver[T any](a *Agent, inboxes map[string]chan T, key string, v T, what string) {
+	a.payMu.Lock()
+	inbox := inboxes[key]
+	a.payMu.Unlock()
+	if inbox == nil {
+		a.log.Info(what+" for a flow not running, ignored", "key", key)
+		return
+	}
+	select {
+	case inbox <- v:
+	default:
+		a.log.Warn(what+" dropped: inbox full (the flow asks again)", "key", key)
+	}
+}
+
+// openKeys lists the keys of bucket whose record (decoded as T) is still
+// open, for a flow to resume them after a restart.
+func openKeys[T any](j *journal.Journal, bucket string, open func(T) bool) ([]string, error) {
+	var keys []string
+	err := j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(bucket, func(k string, v []byte) error {
+			var rec T
+			if json.Unmarshal(v, &rec) == nil && open(rec) {
+				keys = append(keys, k)
+			}
+			return nil
+		})
+	})
+	return keys, err
+}

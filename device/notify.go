@@ -1,0 +1,247 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+	"unicode"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+)
+
+// notifyBody is notify.payment's body (protocol §3).
+type notifyBody struct {
+	OrderID string `json:"order_id"`
+	Amount  int64  `json:"amount"`
+	Wallet  string `json:"wallet"`
+	Kind    string `json:"kind"`
+	Print   bool   `json:"print"`
+	Copies  int    `json:"copies"`
+}
+
+// notifyDone is the answer's body.
+type notifyDone struct {
+	OrderID   string `json:"order_id"`
+	Announced bool   `json:"announced"`
+	Printed   bool   `json:"printed"`
+	Duplicate bool   `json:"duplicate"`
+	Said      string `json:"said"`
+}
+
+// notifyRecord is one notification in the journal, kept 7 days by order id.
+// Each step is marked started before its effect and done after, so after
+// a crash a step that may have half-happened is redone marked as a replay
+// (补播 / 重打印) rather than silently repeated or lost.
+type notifyRecord struct {
+	At              int64      `json:"at"`
+	Seq             uint64     `json:"seq"`
+	Jti             string     `json:"jti"`
+	Body            notifyBody `json:"body"`
+	AnnounceStarted bool       `json:"announce_started,omitempty"`
+	Announced       bool       `json:"announced,omitempty"`
+	Said            string     `json:"said,omitempty"`
+	PrintStarted    bool       `json:"print_started,omitempty"`
+	Printed         bool       `json:"printed,omitempty"`
+	Done            bool       `json:"done,omitempty"`
+}
+
+// MaxAmount is the largest amount accepted, in fen (999,999,999.99 yuan).
+const MaxAmount = 99_999_999_999
+
+var kinds = map[string]bool{"pay": true, "refund": true, "deposit": true, "consume": true, "unfreeze": true}
+
+// validID accepts the ids that come from outside and become journal keys
+// and file names: 1-64 printable ASCII characters, no spaces.
+func validID(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if r > unicode.MaxASCII || !unicode.IsPrint(r) || r == ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var b notifyBody
+	if err := decodeBody(m.Body, &b); err != nil {
+		return a.badRequest(tx, m, "notify.payment: %v", err)
+	}
+	switch {
+	case !validID(b.OrderID):
+		return a.badRequest(tx, m, "notify.payment: order_id must be 1-64 printable ASCII characters")
+	case b.Amount <= 0 || b.Amount > MaxAmount:
+		return a.badRequest(tx, m, "notify.payment: amount must be 1..%d fen", int64(MaxAmount))
+	case len(b.Wallet) > 32:
+		return a.badRequest(tx, m, "notify.payment: wallet too long")
+	case b.Copies < 0 || b.Copies > 5:
+		return a.badRequest(tx, m, "notify.payment: copies must be 0-5")
+	}
+	if b.Kind == "" {
+		b.Kind = "pay"
+	}
+	if !kinds[b.Kind] {
+		return a.badRequest(tx, m, "notify.payment: kind %q: must be pay, refund, deposit, consume or unfreeze", b.Kind)
+	}
+	if b.Print && b.Copies == 0 {
+		b.Copies = 1
+	}
+	var prev notifyRecord
+	dup, err := tx.Get(journal.Notify, b.OrderID, &prev)
+	if err != nil {
+		return nil, nil, err
+	}
+	if dup {
+		a.log.Info("notify.payment duplicate order, not announced again", "order_id", b.OrderID, "jti", m.ID)
+		ans, err := a.emit(tx, "notify.done", m.ID, notifyDone{OrderID: b.OrderID, Duplicate: true})
+		return &ans, nil, err
+	}
+	seq, err := tx.NextSequence(journal.Notify)
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := notifyRecord{At: a.now().Unix(), Seq: seq, Jti: m.ID, Body: b}
+	if err := tx.Put(journal.Notify, b.OrderID, rec); err != nil {
+		return nil, nil, err
+	}
+	return nil, func() { a.queueNotify(b.OrderID) }, nil
+}
+
+func (a *Agent) queueNotify(orderID string) {
+	select {
+	case a.work <- orderID:
+	default:
+		// The queue is full; the record stays in the journal and the
+		// sweep in notifyWorker picks it up.
+		a.log.Warn("notify queue full, deferred to sweep", "order_id", orderID)
+	}
+}
+
+// resume re-queues, in arrival order, every notification not done.
+func (a *Agent) resume() error {
+	var owed []notifyRecord
+	err := a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Notify, func(_ string, v []byte) error {
+			var r notifyRecord
+			if json.Unmarshal(v, &r) == nil && !r.Done {
+				owed = append(owed, r)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(owed, func(i, j int) bool { return owed[i].Seq < owed[j].Seq })
+	for _, r := range owed {
+		a.queueNotify(r.Body.OrderID)
+	}
+	return nil
+}
+
+// NotifySweep is how often owed notifications are looked for in the journal.
+const NotifySweep = 30 * time.Second
+
+// notifyWorker runs notifications one at a time, in order: announcements
+// must not overlap, and a receipt printer takes one job at a time.
+func (a *Agent) notifyWorker(ctx context.Context) {
+	// The sweep picks up what a full queue deferred; resume at start
+	// covers what a crash left owed.
+	sweep := time.NewTicker(NotifySweep)
+	defer sweep.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sweep.C:
+			if len(a.work) == 0 {
+				if err := a.resume(); err != nil {
+					a.log.Error("notification sweep", "err", err)
+				}
+			}
+		case id := <-a.work:
+			if err := a.runNotify(ctx, id); err != nil && ctx.Err() == nil {
+				a.log.Error("notification failed", "order_id", id, "err", err)
+			}
+		}
+	}
+}
+
+func (a *Agent) loadNotify(id string) (notifyRecord, error) {
+	var r notifyRecord
+	err := a.j.View(func(tx *journal.Tx) error {
+		ok, err := tx.Get(journal.Notify, id, &r)
+		if err == nil && !ok {
+			err = fmt.Errorf("no notification %q", id)
+		}
+		return err
+	})
+	return r, err
+}
+
+func (a *Agent) saveNotify(r notifyRecord) error {
+	return a.j.Update(func(tx *journal.Tx) error { return tx.Put(journal.Notify, r.Body.OrderID, r) })
+}
+
+func (a *Agent) runNotify(ctx context.Context, id string) error {
+	r, err := a.loadNotify(id)
+	if err != nil || r.Done {
+		return err
+	}
+	b := r.Body
+	if a.speech != nil && !r.Announced {
+		// The playback queue owes it in journal.Speech under a stable key
+		// before it plays and marks it said after, so it is said once across
+		// restarts; said more than a minute after the notice arrived (after
+		// a restart, say) it is marked 补播, and Said tells the platform so.
+		text := audio.Announcement(b.Kind, b.Wallet, b.Amount, a.audioOptions())
+		r.AnnounceStarted = true
+		res, err := a.announce(ctx, "notify/"+b.OrderID, b.OrderID, text, time.Unix(r.At, 0))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err() // interrupted: still owed, resumed after restart
+			}
+			a.log.Error("announcement failed", "order_id", b.OrderID, "err", err)
+		} else {
+			r.Announced, r.Said = true, res.Said
+		}
+		a.log.Info("announced", "order_id", b.OrderID, "said", r.Said, "replay", res.Replay, "already", res.Duplicate)
+	}
+	if b.Print && a.printer != nil && !r.Printed {
+		// Through the durable print queue (print.go): printed once, or
+		// kept until the printer can print it.
+		printed, err := a.printNotify(ctx, &r)
+		if err != nil {
+			return err
+		}
+		r.Printed = printed
+	}
+	r.Done = true
+	err = a.j.Update(func(tx *journal.Tx) error {
+		if err := tx.Put(journal.Notify, b.OrderID, r); err != nil {
+			return err
+		}
+		if r.Jti == "" {
+			return nil // completed a flow of this device (a payment, a refund): no command to answer
+		}
+		ans, err := a.emit(tx, "notify.done", r.Jti, notifyDone{
+			OrderID: b.OrderID, Announced: r.Announced, Printed: r.Printed, Said: r.Said,
+		})
+		if err != nil {
+			return err
+		}
+		return finish(tx, r.Jti, ans)
+	})
+	if err == nil {
+		a.link.Kick()
+	}
+	return err
+}
+
+func (a *Agent) audioOptions() audio.Options { return audio.Options{} }

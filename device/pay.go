@@ -1,0 +1,718 @@
+package device
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"sort"
+	"time"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
+	"github.com/posagent/posagent/wire"
+)
+
+// Payment states (protocol §3, pay.progress and pay.result).
+const (
+	AwaitingCode = "AWAITING_CODE"
+	Submitted    = "SUBMITTED"
+	Polling      = "POLLING"
+	Reversing    = "REVERSING"
+	Unknown      = "UNKNOWN"
+	Paid         = "PAID"
+	Failed       = "FAILED"
+	Reversed     = "REVERSED"
+	Cancelled    = "CANCELLED"
+)
+
+// Terminal reports whether a payment in state s is finished.
+func Terminal(s string) bool {
+	return s == Paid || s == Failed || s == Reversed || s == Cancelled
+}
+
+// Payment is one attempt, journaled under its out_trade_no before anything
+// about it leaves the device. It never holds the payment code: only its
+// wallet and last four digits once it was scanned.
+type Payment struct {
+	OutTradeNo string `json:"out_trade_no"`
+	Amount     int64  `json:"amount"`
+	Desc       string `json:"desc,omitempty"`
+	Deposit    bool   `json:"deposit,omitempty"`
+	Source     string `json:"source"`                // platform or api
+	CollectRef string `json:"collect_ref,omitempty"` // jti of pay.collect, ref of pay.result
+	TimeoutMS  int64  `json:"timeout_ms"`            // to scan a code
+
+	State    string `json:"state"`
+	Wallet   string `json:"wallet,omitempty"`
+	CodeTail string `json:"code_tail,omitempty"`
+
+	CreatedAt   int64 `json:"created_at"`   // Unix ms
+	SubmittedAt int64 `json:"submitted_at"` // Unix ms; 0 before the code is scanned
+	UpdatedAt   int64 `json:"updated_at"`
+
+	// Answered is set by the first answer after submit: a payment with
+	// no answer at all by the deadline is UNKNOWN, not reversed blind.
+	Answered bool `json:"answered,omitempty"`
+	// NeedReverse: unpaid past the deadline, PAYERROR, or cancelled.
+	NeedReverse bool `json:"need_reverse,omitempty"`
+	// NoReverse: the platform saw this out_trade_no with other content
+	// (DUPLICATE_CONTENT); reversing could close someone else's payment.
+	NoReverse    bool `json:"no_reverse,omitempty"`
+	ReverseTries int  `json:"reverse_tries,omitempty"`
+	CancelAsked  bool `json:"cancel_asked,omitempty"`
+
+	TransactionID string `json:"transaction_id,omitempty"`
+	PaidAt        int64  `json:"paid_at,omitempty"`
+	ErrCode       string `json:"err_code,omitempty"`
+	ErrMsg        string `json:"err_msg,omitempty"`
+	Refunded      int64  `json:"refunded,omitempty"` // fen refunded so far
+	Staff         string `json:"staff,omitempty"`    // on shift when it started
+
+	// A deposit's state once frozen (deposit.go), and its final step.
+	DepositState string `json:"deposit_state,omitempty"`
+	Consumed     int64  `json:"consumed,omitempty"`
+	Released     int64  `json:"released,omitempty"`
+}
+
+// DoNotTakeCash is true while the customer may have been charged: the
+// cashier must not take cash for this order (protocol §4.6).
+func (p Payment) DoNotTakeCash() bool {
+	return p.State == Paid || (!Terminal(p.State) && p.SubmittedAt != 0)
+}
+
+// payStatus is the body of pay.status (package wire).
+type payStatus = wire.PayStatus
+
+// definiteFailures are provider errors after which the customer was not
+// charged and asking again cannot change that.
+var definiteFailures = map[string]bool{
+	"AUTHCODEEXPIRE": true, "NOTENOUGH": true, "AUTH_CODE_INVALID": true, "AUTH_CODE_ERROR": true,
+	"NOTSUPORTCARD": true, "BUYER_MISMATCH": true, "PARAM_ERROR": true, "INVALID_REQUEST": true,
+	"NOAUTH": true, "ORDERCLOSED": true, "ACCOUNTERROR": true,
+}
+
+// next is what the state machine does after an answer or a tick.
+type next int
+
+const (
+	idle     next = iota // nothing to send now; wait for an answer or the tick
+	submit               // send pay.submit (the code is in memory)
+	query                // send pay.query (or the submit again if unanswered)
+	reverse              // send pay.reverse
+	finished             // terminal: report, complete or speak
+)
+
+// applyStatus moves p by one pay.status answer. It is pure: the caller
+// journals the result. pastDeadline says whether poll_timeout has passed.
+func applyStatus(p Payment, st payStatus, pastDeadline bool) (Payment, next) {
+	if Terminal(p.State) {
+		return p, finished
+	}
+	p.Answered = true
+	if st.Wallet != "" && p.Wallet == "" {
+		p.Wallet = st.Wallet
+	}
+	if p.State == Reversing {
+		// Once a reverse is under way only its answers decide: a late
+		// SUCCESS from an earlier query would be undone by the reverse.
+		if st.Op != "reverse" {
+			return p, idle
+		}
+		switch {
+		case st.Recall:
+			return p, reverse
+		case st.State == "SUCCESS" || st.State == "REFUND":
+			return paid(p, st), finished
+		case st.State == "REVOKED" || st.State == "CLOSED" || st.ErrCode == "ORDERREVERSED" || st.ErrCode == "ORDERNOTEXIST":
+			p.State = Reversed
+			p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
+			return p, finished
+		}
+		return p, reverse // anything else: the reverse did not take; again, with backoff
+	}
+	switch {
+	case st.State == "SUCCESS" || st.State == "REFUND":
+		return paid(p, st), finished
+	case st.ErrCode == "DUPLICATE_CONTENT":
+		p.NoReverse = true
+		p.State = Polling
+		return p, query
+	case st.ErrCode == "ORDERPAID":
+		p.State = Polling
+		return p, query
+	case st.ErrCode == "ORDERREVERSED" || st.State == "REVOKED":
+		p.State, p.ErrCode, p.ErrMsg = Reversed, firstNonEmpty(st.ErrCode, "ORDERREVERSED"), st.ErrMsg
+		return p, finished
+	case definiteFailures[st.ErrCode] || st.State == "CLOSED":
+		p.State, p.ErrCode, p.ErrMsg = Failed, firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+		return p, finished
+	case st.State == "PAYERROR" || st.ErrCode == "ORDERNOTEXIST":
+		// Not paid, but the order may still be open at the provider:
+		// close it by reverse so a late submit can never charge.
+		if !p.NoReverse {
+			p.NeedReverse = true
+		}
+		p.ErrCode, p.ErrMsg = firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+		p.State = Polling
+		return p, idle
+	}
+	// USERPAYING, NOTPAY, SYSTEMERROR, BANKERROR, UNKNOWN, FAILED…: still open.
+	if pastDeadline && !p.NoReverse {
+		p.NeedReverse = true
+	}
+	if p.State != Unknown || !p.NoReverse {
+		p.State = Polling
+	}
+	return p, idle
+}
+
+func paid(p Payment, st payStatus) Payment {
+	p.State, p.TransactionID, p.PaidAt = Paid, st.TransactionID, st.PaidAt
+	p.ErrCode, p.ErrMsg = "", ""
+	if st.Wallet != "" {
+		p.Wallet = st.Wallet
+	}
+	return p
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// tick moves p when its timer fires with no answer. now and the timings
+// decide between polling on, reversing and UNKNOWN.
+func tick(p Payment, now time.Time, pc config.Pay) (Payment, next) {
+	if Terminal(p.State) {
+		return p, finished
+	}
+	if p.State == Reversing {
+		return p, reverse
+	}
+	sub := time.UnixMilli(p.SubmittedAt)
+	deadline := sub.Add(config.MS(pc.PollTimeoutMS))
+	reverseOK := !now.Before(sub.Add(config.MS(pc.ReverseAfterMS)))
+	switch {
+	case p.NoReverse:
+		if !now.Before(deadline) {
+			p.State = Unknown
+		}
+		return p, query
+	case p.NeedReverse && reverseOK:
+		p.State = Reversing
+		return p, reverse
+	case !now.Before(deadline):
+		if !p.Answered {
+			// Nobody has answered since the submit: the link or the
+			// platform is down. Reversing blind is pointless (it would not
+			// arrive either); keep asking and say 结果待确认.
+			p.State = Unknown
+			return p, query
+		}
+		p.State = Reversing
+		return p, reverse
+	}
+	return p, query
+}
+
+// reverseBackoff is the wait before reverse attempt n (from 1).
+func reverseBackoff(n int, pc config.Pay) time.Duration {
+	d := config.MS(pc.PollIntervalMS)
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
+// NewOutTradeNo makes a merchant order number: "P", the local time to the
+// second and six random digits. It starts with a letter so a scanned order
+// number is never taken for a payment code (which is all digits).
+func NewOutTradeNo(now time.Time) string {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1_000_000))
+	return fmt.Sprintf("P%s%06d", now.In(time.FixedZone("CST", 8*3600)).Format("20060102150405"), n.Int64())
+}
+
+// Errors of starting and changing payments (the local API maps them to
+// HTTP statuses).
+var (
+	ErrBusy     = errors.New("another payment is waiting for a code")
+	ErrNotFound = errors.New("no such payment")
+	ErrInvalid  = errors.New("invalid request")
+	ErrConflict = errors.New("conflicts with the payment's state")
+	ErrDenied   = errors.New("not allowed")
+)
+
+// session is a payment being run: its goroutine's inbox.
+type session struct {
+	answers chan payStatus
+	codes   chan string   // scans while awaiting a code
+	wake    chan struct{} // link back, cancel asked
+	code    string        // the payment code, in memory only
+}
+
+// startPayment journals a new payment awaiting its code and starts it.
+// It is the common start of pay.collect and POST /v1/payments.
+func (a *Agent) startPayment(tx *journal.Tx, p Payment) error {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	if a.awaiting != "" {
+		return ErrBusy
+	}
+	var old Payment
+	if ok, err := tx.Get(journal.Orders, p.OutTradeNo, &old); err != nil {
+		return err
+	} else if ok {
+		return fmt.Errorf("%w: out_trade_no %s exists", ErrConflict, p.OutTradeNo)
+	}
+	now := a.now()
+	p.State, p.CreatedAt, p.UpdatedAt = AwaitingCode, now.UnixMilli(), now.UnixMilli()
+	var sh ShiftRecord
+	if ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh); err != nil {
+		return err
+	} else if ok {
+		p.Staff = sh.Staff.ID
+	}
+	if err := a.modeAllows(p.Deposit); err != nil {
+		return err
+	}
+	if p.TimeoutMS <= 0 {
+		p.TimeoutMS = a.cfg.Pay.CollectTimeoutMS
+	}
+	if err := a.savePayment(tx, p); err != nil {
+		return err
+	}
+	a.awaiting = p.OutTradeNo
+	a.sessions[p.OutTradeNo] = newSession()
+	return nil
+}
+
+func newSession() *session {
+	return &session{answers: make(chan payStatus, 16), codes: make(chan string, 4), wake: make(chan struct{}, 1)}
+}
+
+// savePayment journals p and queues its pay.progress (or pay.result when
+// terminal) in the same transaction, and tells local listeners.
+func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
+	var old Payment
+	had, err := tx.Get(journal.Orders, p.OutTradeNo, &old)
+	if err != nil {
+		return err
+	}
+	p.UpdatedAt = a.now().UnixMilli()
+	if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+		return err
+	}
+	if had && old.State == p.State {
+		return nil
+	}
+	if p.State == Paid {
+		kind := "pay"
+		if p.Deposit {
+			kind = "deposit"
+			if p.DepositState == "" {
+				p.DepositState = DepositFrozen
+				if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+					return err
+				}
+			}
+		}
+		b := notifyBody{OrderID: p.OutTradeNo, Amount: p.Amount, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1}
+		if err := a.putCompletion(tx, b); err != nil {
+			return err
+		}
+	}
+	if Terminal(p.State) {
+		ans, err := a.emit(tx, "pay.result", p.CollectRef, payResult(p))
+		if err != nil {
+			return err
+		}
+		if p.CollectRef != "" {
+			// A redelivered pay.collect is answered with this result.
+			if err := finish(tx, p.CollectRef, ans); err != nil {
+				return err
+			}
+		}
+	} else if _, err := a.emit(tx, "pay.progress", p.CollectRef, map[string]string{"out_trade_no": p.OutTradeNo, "state": p.State}); err != nil {
+		return err
+	}
+	v := PaymentView(p)
+	tx.OnCommit(func() { a.publishLocal("payment", v) })
+	a.mu.Lock()
+	switch {
+	case !Terminal(p.State):
+		a.state.Pay = &PayState{OutTradeNo: p.OutTradeNo, State: p.State, Amount: p.Amount, Message: v.Message}
+	case a.state.Pay != nil && a.state.Pay.OutTradeNo == p.OutTradeNo:
+		a.state.Pay = nil
+	}
+	a.mu.Unlock()
+	a.kickState()
+	return nil
+}
+
+func payResult(p Payment) map[string]any {
+	return map[string]any{
+		"out_trade_no": p.OutTradeNo, "state": p.State, "amount": p.Amount, "wallet": p.Wallet,
+		"transaction_id": p.TransactionID, "err_code": p.ErrCode, "err_msg": p.ErrMsg,
+	}
+}
+
+// loadPayment reads one payment.
+func (a *Agent) loadPayment(no string) (Payment, error) {
+	var p Payment
+	err := a.j.View(func(tx *journal.Tx) error {
+		ok, err := tx.Get(journal.Orders, no, &p)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return p, err
+}
+
+// update applies f to the journaled payment in one transaction.
+func (a *Agent) update(no string, f func(*Payment) error) (Payment, error) {
+	var p Payment
+	err := a.j.Update(func(tx *journal.Tx) error {
+		ok, err := tx.Get(journal.Orders, no, &p)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return ErrNotFound
+		}
+		if err := f(&p); err != nil {
+			return err
+		}
+		return a.savePayment(tx, p)
+	})
+	if err == nil {
+		a.link.Kick()
+	}
+	return p, err
+}
+
+// resumePayments restarts every payment that is not finished. One that was
+// still waiting for a code is cancelled: nothing about it left the device.
+// The others are queried (their code died with the process).
+func (a *Agent) resumePayments(ctx context.Context) error {
+	var open []Payment
+	err := a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) == nil && !Terminal(p.State) {
+				open = append(open, p)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(open, func(i, j int) bool { return open[i].CreatedAt < open[j].CreatedAt })
+	for _, p := range open {
+		if p.State == AwaitingCode {
+			if _, err := a.update(p.OutTradeNo, func(p *Payment) error {
+				p.State, p.ErrCode, p.ErrMsg = Cancelled, "RESTARTED", "the device restarted before a code was scanned"
+				return nil
+			}); err != nil {
+				return err
+			}
+			continue
+		}
+		a.log.Info("resuming payment", "out_trade_no", p.OutTradeNo, "state", p.State)
+		a.payMu.Lock()
+		a.sessions[p.OutTradeNo] = newSession()
+		a.payMu.Unlock()
+		a.goPay(ctx, p.OutTradeNo)
+	}
+	return nil
+}
+
+func (a *Agent) goPay(ctx context.Context, no string) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		if err := a.runPayment(ctx, no); err != nil && ctx.Err() == nil {
+			a.log.Error("payment stopped", "out_trade_no", no, "err", err)
+		}
+	}()
+}
+
+func (a *Agent) session(no string) *session {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	return a.sessions[no]
+}
+
+// runPayment drives one payment to a terminal state.
+func (a *Agent) runPayment(ctx context.Context, no string) error {
+	s := a.session(no)
+	defer func() {
+		a.payMu.Lock()
+		delete(a.sessions, no)
+		if a.awaiting == no {
+			a.awaiting = ""
+		}
+		a.payMu.Unlock()
+	}()
+	p, err := a.loadPayment(no)
+	if err != nil {
+		return err
+	}
+	if p.State == AwaitingCode {
+		if p, err = a.awaitCode(ctx, s, p); err != nil || Terminal(p.State) {
+			return err
+		}
+	}
+	pc := a.cfg.Pay
+	step := query
+	switch {
+	case s.code != "":
+		step = submit
+	case p.State == Reversing:
+		step = reverse
+	}
+	for {
+		var err error
+		switch step {
+		case submit:
+			err = a.sendSubmit(p, s.code)
+		case query:
+			if s.code != "" && !p.Answered {
+				// No answer yet to the submit: send it again (same
+				// out_trade_no and content; the platform is idempotent).
+				err = a.sendSubmit(p, s.code)
+			} else {
+				err = a.request("pay.query", mqtt.HS256, map[string]string{"out_trade_no": no})
+			}
+		case reverse:
+			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
+				return err
+			}
+			err = a.request("pay.reverse", mqtt.PS256, map[string]string{"out_trade_no": no})
+		case finished:
+			return a.finishPayment(p)
+		}
+		if err != nil && !errors.Is(err, mqtt.ErrOffline) {
+			a.log.Warn("payment request not sent", "out_trade_no", no, "type", step, "err", err)
+		}
+		// The next tick is due one poll interval (or the reverse backoff)
+		// after the last request, however many answers come meanwhile.
+		wait := config.MS(pc.PollIntervalMS)
+		if step == reverse {
+			wait = reverseBackoff(p.ReverseTries, pc)
+		}
+		timer := time.NewTimer(wait)
+		step = idle
+		for step == idle {
+			var st *payStatus
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return ctx.Err()
+			case v := <-s.answers:
+				st = &v
+			case <-s.wake:
+			case <-timer.C:
+			}
+			prev := p.State
+			err := a.j.Update(func(tx *journal.Tx) error {
+				var cur Payment
+				if _, err := tx.Get(journal.Orders, no, &cur); err != nil {
+					return err
+				}
+				now := a.now()
+				if st != nil {
+					past := !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.PollTimeoutMS)))
+					cur, step = applyStatus(cur, *st, past)
+					if step == idle && cur.NeedReverse && !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.ReverseAfterMS))) {
+						cur.State, step = Reversing, reverse
+					}
+				} else {
+					cur, step = tick(cur, now, pc)
+				}
+				p = cur
+				return a.savePayment(tx, cur)
+			})
+			if err != nil {
+				timer.Stop()
+				return err
+			}
+			a.link.Kick()
+			if p.State != prev {
+				a.log.Info("payment", "out_trade_no", no, "state", p.State, "err_code", p.ErrCode)
+				if p.State == Unknown {
+					a.payPrompt(audio.PhraseUnknown)
+				}
+			}
+		}
+		timer.Stop()
+	}
+}
+
+// awaitCode asks for the customer's code and takes the next valid scan.
+func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, error) {
+	a.payPrompt(audio.PhraseShowCode + amountText(p.Amount))
+	deadline := time.UnixMilli(p.CreatedAt).Add(time.Duration(p.TimeoutMS) * time.Millisecond)
+	for {
+		timer := time.NewTimer(deadline.Sub(a.now()))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return p, ctx.Err()
+		case <-timer.C:
+			return a.update(p.OutTradeNo, func(p *Payment) error {
+				p.State, p.ErrCode, p.ErrMsg = Cancelled, "TIMEOUT", "no payment code was scanned in time"
+				return nil
+			})
+		case <-s.wake:
+			timer.Stop()
+			cur, err := a.loadPayment(p.OutTradeNo)
+			if err != nil {
+				return p, err
+			}
+			if cur.CancelAsked {
+				return a.update(p.OutTradeNo, func(p *Payment) error {
+					p.State, p.ErrCode, p.ErrMsg = Cancelled, "CANCELLED", "cancelled before a code was scanned"
+					return nil
+				})
+			}
+		case code := <-s.codes:
+			timer.Stop()
+			wallet := ClassifyCode(code)
+			if wallet == "" {
+				a.log.Warn("scan is not a payment code", "len", len(code))
+				a.payPrompt(audio.PaymentFailed(audio.CodeUnrecognized))
+				continue
+			}
+			s.code = code
+			a.payMu.Lock()
+			a.awaiting = ""
+			a.payMu.Unlock()
+			return a.update(p.OutTradeNo, func(p *Payment) error {
+				p.State, p.Wallet, p.CodeTail, p.SubmittedAt = Submitted, wallet, code[len(code)-4:], a.now().UnixMilli()
+				return nil
+			})
+		}
+	}
+}
+
+// sendSubmit publishes pay.submit directly: it carries the payment code,
+// which must never reach the journal (so not the outbox either).
+func (a *Agent) sendSubmit(p Payment, code string) error {
+	return a.request("pay.submit", mqtt.HS256, map[string]any{
+		"out_trade_no": p.OutTradeNo, "auth_code": code, "amount": p.Amount,
+		"wallet": p.Wallet, "deposit": p.Deposit, "desc": p.Desc,
+	})
+}
+
+// request sends a money-flow request now (not through the outbox: the
+// state machine re-sends it on its own schedule).
+func (a *Agent) request(typ, alg string, body any) error {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return a.link.Send(mqtt.Message{ID: mqtt.NewID(), Type: typ, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: raw, Alg: alg})
+}
+
+// finishPayment completes a terminal payment: a paid one is announced and
+// printed once (through the notification records, deduplicated by order);
+// a failed one is said with its reason.
+func (a *Agent) finishPayment(p Payment) error {
+	switch p.State {
+	case Paid:
+		a.completeOrder(p.OutTradeNo)
+	case Failed, Reversed:
+		a.payPrompt(audio.PaymentFailed(p.ErrCode))
+	}
+	return nil
+}
+
+// completeOrder queues the announcement and receipt of a paid order (or a
+// refund). The notification record was written with the state change (see
+// putCompletion); running it again is harmless: runNotify skips one done.
+func (a *Agent) completeOrder(id string) { a.queueNotify(id) }
+
+// putCompletion journals, in the transaction that makes an order paid (or
+// a refund successful), the notification that announces and prints it,
+// keyed by its number: it is done exactly once, after a crash too, and a
+// notify.payment or 补单 for the same order is a duplicate of it.
+func (a *Agent) putCompletion(tx *journal.Tx, b notifyBody) error {
+	var prev notifyRecord
+	if ok, err := tx.Get(journal.Notify, b.OrderID, &prev); err != nil || ok {
+		return err
+	}
+	seq, err := tx.NextSequence(journal.Notify)
+	if err != nil {
+		return err
+	}
+	return tx.Put(journal.Notify, b.OrderID, notifyRecord{At: a.now().Unix(), Seq: seq, Body: b})
+}
+
+// ClassifyCode names the wallet of a payment code by its prefix and length
+// (protocol §4.2), or "" when it is no payment code this device takes.
+func ClassifyCode(code string) string {
+	n := len(code)
+	if n < 16 || n > 24 {
+		return ""
+	}
+	for i := 0; i < n; i++ {
+		if code[i] < '0' || code[i] > '9' {
+			return ""
+		}
+	}
+	p2 := code[:2]
+	switch {
+	case n == 18 && p2 >= "10" && p2 <= "15":
+		return "wechat"
+	case p2 >= "25" && p2 <= "30":
+		return "alipay"
+	case n == 19 && p2 == "62":
+		return "unionpay"
+	case n == 18 && p2 == "51":
+		return "bestpay"
+	case n == 19 && p2 == "01":
+		return "ecny"
+	}
+	return ""
+}
+
+// View is a payment as the cashier app sees it (GET /v1/payments/{no}).
+type View struct {
+	Payment
+	// DoNotTakeCash tells the cashier in plain words not to record cash:
+	// the customer is or may be charged.
+	DoNotTakeCash bool   `json:"do_not_take_cash"`
+	Message       string `json:"message"`
+}
+
+// PaymentView is the view of p.
+func PaymentView(p Payment) View {
+	v := View{Payment: p, DoNotTakeCash: p.DoNotTakeCash()}
+	switch p.State {
+	case AwaitingCode:
+		v.Message = "请出示付款码 ￥" + printer.FormatAmount(p.Amount)
+	case Submitted, Polling:
+		v.Message = "支付中，请稍候，请勿收取现金"
+	case Reversing:
+		v.Message = "正在撤销，请勿收取现金"
+	case Unknown:
+		v.Message = "结果待确认，请勿收取现金，也不要重新扣款"
+	case Paid:
+		v.Message = "支付成功"
+	case Failed, Reversed:
+		v.Message = audio.PaymentFailed(p.ErrCode) + "，顾客未被扣款"
+	case Cancelled:
+		v.Message = "已取消，顾客未被扣款"
+	}
+	return v
+}

@@ -1,0 +1,247 @@
+package device
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/config"
+)
+
+// fast are timings that run the real flows in milliseconds.
+var fast = config.Pay{PollIntervalMS: 20, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000}
+
+func newPayRig(t *testing.T) *rig {
+	r := newRig(t)
+	r.cfg.Pay = fast
+	r.logs = &lockedBuffer{}
+	return r
+}
+
+// api calls the agent's local API and decodes the JSON answer into out.
+func (r *rig) api(method, path string, body any, out any) int {
+	r.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, "http://"+r.agent.APIAddr()+path, rd)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if out != nil {
+		json.NewDecoder(resp.Body).Decode(out)
+	}
+	return resp.StatusCode
+}
+
+// waitPayment polls GET /v1/payments/{no} until cond holds.
+func (r *rig) waitPayment(no string, d time.Duration, cond func(View) bool) View {
+	r.t.Helper()
+	deadline := time.Now().Add(d)
+	var v View
+	for time.Now().Before(deadline) {
+		r.api("GET", "/v1/payments/"+no, nil, &v)
+		if cond(v) {
+			return v
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	r.t.Fatalf("payment %s never matched; last %+v", no, v)
+	return v
+}
+
+const wechatCode = "134567890123459876"
+
+// With nobody answering (platform down), a scanned payment is never shown
+// as failed: it goes UNKNOWN, says 结果待确认, and tells the cashier not
+// to take cash. The code is in neither the log nor the journal file.
+func TestPaymentWithNoAnswerIsUnknown(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	var v View
+	if code := r.api("POST", "/v1/payments", map[string]any{"amount": 12850, "desc": "咖啡"}, &v); code != http.StatusCreated {
+		t.Fatalf("POST /v1/payments: %d %+v", code, v)
+	}
+	if v.State != AwaitingCode || v.DoNotTakeCash || !strings.HasPrefix(v.OutTradeNo, "P") {
+		t.Fatalf("started %+v", v)
+	}
+	r.scans <- wechatCode
+	v = r.waitPayment(v.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Unknown })
+	if !v.DoNotTakeCash || !strings.Contains(v.Message, "结果待确认") || v.Wallet != "wechat" || v.CodeTail != "9876" {
+		t.Fatalf("unknown payment shown as %+v", v)
+	}
+	r.stop()
+	for name, data := range map[string]string{"log": r.logs.String(), "journal": readFile(t, r.dbPath)} {
+		if strings.Contains(data, wechatCode) || strings.Contains(data, wechatCode[:12]) {
+			t.Errorf("the payment code is in the %s in clear", name)
+		}
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// A scan that is no payment code is refused with no request sent; the
+// payment keeps waiting and takes the next, valid code.
+func TestUnknownCodeRefusedWithoutRequest(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	var v View
+	r.api("POST", "/v1/payments", map[string]any{"amount": 100}, &v)
+	r.scans <- "6912345678901" // a product barcode
+	r.noEventOf("pay.submit", 300*time.Millisecond)
+	if cur := r.waitPayment(v.OutTradeNo, time.Second, func(View) bool { return true }); cur.State != AwaitingCode {
+		t.Fatalf("after a bad scan: %s", cur.State)
+	}
+	r.scans <- wechatCode
+	r.waitPayment(v.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Submitted || v.State == Polling || v.State == Unknown })
+}
+
+func TestCollectTimesOutCancelled(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	m := r.send("pay.collect", map[string]any{"out_trade_no": "C-timeout", "amount": 500, "timeout_s": 1})
+	res := r.waitFor("pay.result", 5*time.Second)
+	b := body[map[string]any](t, res)
+	if res.Ref != m.ID || b["state"] != Cancelled || b["err_code"] != "TIMEOUT" {
+		t.Fatalf("pay.result %s ref %s", res.Body, res.Ref)
+	}
+	// The collect's jti, redelivered, is answered with the same result.
+	tok, _ := r.plat.Sign(m)
+	r.plat.Publish(devID, tok)
+	again := r.answer(m.ID, 5*time.Second)
+	if again.ID != res.ID {
+		t.Fatalf("redelivered collect answered with %s %s", again.Type, again.Body)
+	}
+}
+
+func TestPaymentAPIErrors(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	var first View
+	r.api("POST", "/v1/payments", map[string]any{"amount": 100}, &first)
+	tests := []struct {
+		method, path string
+		body         any
+		status       int
+		code         string
+	}{
+		{"POST", "/v1/payments", map[string]any{"amount": 100}, http.StatusConflict, "busy"},
+		{"POST", "/v1/payments", map[string]any{"amount": 0}, http.StatusBadRequest, "bad_request"},
+		{"POST", "/v1/payments", map[string]any{"amount": 12.5}, http.StatusBadRequest, "bad_request"},
+		{"POST", "/v1/payments", map[string]any{"amount": 1, "tip": 5}, http.StatusBadRequest, "bad_request"},
+		{"POST", "/v1/payments", "[", http.StatusBadRequest, "bad_request"},
+		{"GET", "/v1/payments/nope", nil, http.StatusNotFound, "not_found"},
+		{"POST", "/v1/payments/nope/cancel", nil, http.StatusNotFound, "not_found"},
+		{"POST", "/v1/payments/" + first.OutTradeNo + "/refund", map[string]any{"amount": 1, "staff_id": "s1"}, http.StatusForbidden, "forbidden"},
+	}
+	for _, tc := range tests {
+		var e apiError
+		if got := r.api(tc.method, tc.path, tc.body, &e); got != tc.status || e.Error.Code != tc.code || e.Error.Message == "" {
+			t.Errorf("%s %s %v: %d %+v, want %d %s", tc.method, tc.path, tc.body, got, e, tc.status, tc.code)
+		}
+	}
+	// Cancelling the waiting payment ends it CANCELLED; then it is not cancellable.
+	if got := r.api("POST", "/v1/payments/"+first.OutTradeNo+"/cancel", nil, nil); got != http.StatusAccepted {
+		t.Fatalf("cancel: %d", got)
+	}
+	r.waitPayment(first.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Cancelled && !v.DoNotTakeCash })
+	var e apiError
+	if got := r.api("POST", "/v1/payments/"+first.OutTradeNo+"/cancel", nil, &e); got != http.StatusConflict {
+		t.Fatalf("second cancel: %d %+v", got, e)
+	}
+}
+
+// The SSE stream tells the cashier app of each payment state change.
+func TestEventsStream(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+r.agent.APIAddr()+"/v1/events", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("content type %q", ct)
+	}
+	var v View
+	r.api("POST", "/v1/payments", map[string]any{"amount": 300}, &v)
+	r.scans <- wechatCode
+	sc := bufio.NewScanner(resp.Body)
+	var states []string
+	event := ""
+	for sc.Scan() && len(states) < 3 {
+		line := sc.Text()
+		if strings.HasPrefix(line, "event: ") {
+			event = strings.TrimPrefix(line, "event: ")
+		}
+		if strings.HasPrefix(line, "data: ") && event == "payment" {
+			var pv View
+			json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &pv)
+			if pv.OutTradeNo == v.OutTradeNo {
+				states = append(states, pv.State)
+			}
+		}
+	}
+	if len(states) < 3 || states[0] != AwaitingCode || states[1] != Submitted {
+		t.Fatalf("streamed states %v", states)
+	}
+}
+
+// noEventOf asserts that no event of type typ arrives for d.
+func (r *rig) noEventOf(typ string, d time.Duration) {
+	r.t.Helper()
+	timeout := time.After(d)
+	for {
+		select {
+		case e := <-r.events:
+			if e.State == nil && e.Message.Type == typ {
+				r.t.Fatalf("unexpected %s %s", typ, e.Message.Body)
+			}
+		case <-timeout:
+			return
+		}
+	}
+}
+
+// The state says what the device asks for (请出示付款码 ￥N), to the
+// platform (retained state) and to the cashier app (GET /v1/state).
+func TestStateShowsPaymentPrompt(t *testing.T) {
+	r := newPayRig(t)
+	r.cfg.Pay.CollectTimeoutMS = 60000 // the prompt must outlast a slow check
+	r.start()
+	var v View
+	r.api("POST", "/v1/payments", map[string]any{"amount": 12850}, &v)
+	s := r.waitState(5*time.Second, func(s State) bool { return s.Pay != nil })
+	if s.Pay.OutTradeNo != v.OutTradeNo || s.Pay.State != AwaitingCode || s.Pay.Message != "请出示付款码 ￥128.50" {
+		t.Fatalf("state pay %+v", s.Pay)
+	}
+	var local State
+	r.api("GET", "/v1/state", nil, &local)
+	if local.Pay == nil || local.Pay.Amount != 12850 {
+		t.Fatalf("local state %+v", local.Pay)
+	}
+	r.api("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", nil, nil)
+	if s := r.waitState(5*time.Second, func(s State) bool { return s.Pay == nil && s.Online }); s.Pay != nil {
+		t.Fatalf("pay %+v", *s.Pay)
+	}
+}

@@ -1,0 +1,246 @@
+package device
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/ota"
+	"github.com/posagent/posagent/wire"
+)
+
+// CodeBusy answers a pay.collect while another payment waits for its code.
+const CodeBusy = "busy"
+
+// collectBody is pay.collect's body.
+type collectBody struct {
+	OutTradeNo string `json:"out_trade_no"`
+	Amount     int64  `json:"amount"`
+	Desc       string `json:"desc"`
+	Deposit    bool   `json:"deposit"`
+	TimeoutS   int64  `json:"timeout_s"`
+}
+
+func (a *Agent) acceptCollect(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var b collectBody
+	if err := decodeBody(m.Body, &b); err != nil {
+		return a.badRequest(tx, m, "pay.collect: %v", err)
+	}
+	if !validID(b.OutTradeNo) {
+		return a.badRequest(tx, m, "pay.collect: out_trade_no must be 1-64 printable ASCII characters")
+	}
+	if b.Amount <= 0 || b.Amount > MaxAmount {
+		return a.badRequest(tx, m, "pay.collect: amount must be 1..%d fen", int64(MaxAmount))
+	}
+	if b.TimeoutS < 0 || b.TimeoutS > 600 || len(b.Desc) > 128 {
+		return a.badRequest(tx, m, "pay.collect: timeout_s must be 0-600 and desc at most 128 bytes")
+	}
+	p := Payment{OutTradeNo: b.OutTradeNo, Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit,
+		Source: "platform", CollectRef: m.ID, TimeoutMS: b.TimeoutS * 1000}
+	switch err := a.startPayment(tx, p); {
+	case errors.Is(err, ErrBusy):
+		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeBusy, Message: "another payment is waiting for a code"})
+		return &ans, nil, err
+	case errors.Is(err, ErrConflict), errors.Is(err, ErrDenied):
+		return a.badRequest(tx, m, "pay.collect: %v", err)
+	case err != nil:
+		return nil, nil, err
+	}
+	return nil, func() { a.goPay(a.runCtx, p.OutTradeNo) }, nil
+}
+
+// acceptCancel cancels a collect not yet scanned, and reverses one in doubt.
+func (a *Agent) acceptCancel(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var b struct {
+		OutTradeNo string `json:"out_trade_no"`
+	}
+	if err := decodeBody(m.Body, &b); err != nil || !validID(b.OutTradeNo) {
+		return a.badRequest(tx, m, "pay.cancel: out_trade_no is required")
+	}
+	var p Payment
+	ok, err := tx.Get(journal.Orders, b.OutTradeNo, &p)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !ok {
+		return a.badRequest(tx, m, "pay.cancel: no payment %s", b.OutTradeNo)
+	}
+	if Terminal(p.State) {
+		ans, err := a.emit(tx, "pay.result", m.ID, payResult(p))
+		return &ans, nil, err
+	}
+	markCancel(&p)
+	if err := a.savePayment(tx, p); err != nil {
+		return nil, nil, err
+	}
+	return nil, func() { a.wakePayment(b.OutTradeNo) }, nil
+}
+
+// markCancel asks a payment to stop: one waiting for its code is cancelled;
+// one submitted is reversed (never when the platform reported
+// DUPLICATE_CONTENT: that reverse could close another payment).
+func markCancel(p *Payment) {
+	p.CancelAsked = true
+	if p.State != AwaitingCode && !p.NoReverse {
+		p.NeedReverse = true
+	}
+}
+
+// acceptPayStatus hands a pay.status answer to its payment's state machine.
+// The answer is not journaled itself: if it is lost in a crash the machine
+// asks again.
+func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var st payStatus
+	if err := decodeBody(m.Body, &st); err != nil || st.OutTradeNo == "" {
+		a.log.Warn("pay.status unreadable, ignored", "jti", m.ID, "err", err)
+		return nil, nil, nil
+	}
+	return nil, func() { a.deliver(st) }, nil
+}
+
+func (a *Agent) deliver(st payStatus) {
+	s := a.session(st.OutTradeNo)
+	if s == nil {
+		a.log.Info("pay.status for a payment not running, ignored", "out_trade_no", st.OutTradeNo, "state", st.State)
+		return
+	}
+	select {
+	case s.answers <- st:
+	default:
+		a.log.Warn("pay.status dropped: inbox full (the payment queries again)", "out_trade_no", st.OutTradeNo)
+	}
+}
+
+func (a *Agent) wakePayment(no string) {
+	if s := a.session(no); s != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// wakeAll makes every running payment act now (the link is back).
+func (a *Agent) wakeAll() {
+	a.payMu.Lock()
+	nos := make([]string, 0, len(a.sessions))
+	for no := range a.sessions {
+		nos = append(nos, no)
+	}
+	a.payMu.Unlock()
+	for _, no := range nos {
+		a.wakePayment(no)
+	}
+}
+
+// orderFound is order.found's body (package wire).
+type orderFound = wire.OrderFound
+
+// acceptOrderFound completes a paid order the device had not completed
+// (补单), exactly once, or says why not.
+func (a *Agent) acceptOrderFound(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var f orderFound
+	if err := decodeBody(m.Body, &f); err != nil || !validID(f.OutTradeNo) {
+		a.log.Warn("order.found unreadable, ignored", "jti", m.ID, "err", err)
+		return nil, nil, nil
+	}
+	return nil, func() { a.lookupAnswered(f) }, nil
+}
+
+func (a *Agent) lookupAnswered(f orderFound) {
+	paidNow := f.State == "SUCCESS" || f.State == "REFUND"
+	if s := a.session(f.OutTradeNo); s != nil {
+		// A payment of ours still running: the answer is a query's.
+		a.deliver(payStatus{OutTradeNo: f.OutTradeNo, Op: "query", State: f.State, ErrCode: f.ErrCode,
+			TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet, Amount: f.Amount})
+		return
+	}
+	if !paidNow {
+		a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
+		a.payPrompt(audio.PaymentFailed(firstNonEmpty(f.ErrCode, f.State)))
+		return
+	}
+	var done bool
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var p Payment
+		ok, err := tx.Get(journal.Orders, f.OutTradeNo, &p)
+		if err != nil {
+			return err
+		}
+		if ok && p.State == Paid {
+			done = true
+			return nil
+		}
+		if !ok {
+			now := a.now().UnixMilli()
+			p = Payment{OutTradeNo: f.OutTradeNo, Amount: f.Amount, Source: "lookup", CreatedAt: now, SubmittedAt: now}
+		} else {
+			a.log.Warn("补单: platform says paid an order this device had closed", "out_trade_no", f.OutTradeNo, "was", p.State)
+		}
+		p = paid(p, payStatus{State: f.State, TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet})
+		if p.Amount == 0 {
+			p.Amount = f.Amount
+		}
+		return a.savePayment(tx, p)
+	})
+	if err != nil {
+		a.log.Error("补单 not recorded", "out_trade_no", f.OutTradeNo, "err", err)
+		return
+	}
+	a.link.Kick()
+	p, err := a.loadPayment(f.OutTradeNo)
+	if err == nil {
+		if done {
+			a.log.Info("补单: order already completed here", "out_trade_no", f.OutTradeNo)
+		}
+		a.finishPayment(p) // deduplicated by order number: at most once
+	}
+}
+
+// onScan routes one scanner line: to the payment waiting for a code, or,
+// when none waits, a scanned merchant order number starts a 补单 lookup.
+func (a *Agent) onScan(line string) {
+	if strings.HasPrefix(line, ota.QRPrefix) {
+		a.onConfigQR(line) // an installer's config QR, never a payment code
+		return
+	}
+	a.payMu.Lock()
+	no := a.awaiting
+	var s *session
+	if no != "" {
+		s = a.sessions[no]
+	}
+	a.payMu.Unlock()
+	if s != nil {
+		select {
+		case s.codes <- line:
+		default:
+		}
+		return
+	}
+	if ClassifyCode(line) != "" || !validID(line) {
+		// A payment code with no payment to take it: drop it, unlogged.
+		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line))
+		return
+	}
+	if p, err := a.loadPayment(line); err == nil && (p.Deposit || p.State == Paid) {
+		// A receipt of this till scanned (a deposit's Code128/QR): the
+		// cashier app opens it; nothing to look up.
+		a.log.Info("scanned an order of this device", "out_trade_no", line, "state", p.State)
+		a.publishLocal("scan", map[string]any{"out_trade_no": line, "deposit": p.Deposit})
+		return
+	}
+	a.log.Info("补单: looking up scanned order", "out_trade_no", line)
+	if err := a.request("order.lookup", mqtt.HS256, map[string]string{"out_trade_no": line}); err != nil {
+		a.log.Warn("order.lookup not sent", "err", err)
+		a.payPrompt(audio.PhraseNetDown)
+	}
+}
+
+// payPrompt queues a payment prompt as a status prompt: if several come
+// before the speaker is free, only the latest is said.
+func (a *Agent) payPrompt(text string) { a.prompt("payment", text) }
+
+func amountText(fen int64) string { return audio.AmountWords(fen, audio.Options{}) }

@@ -1,0 +1,172 @@
+package device
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
+)
+
+// summarize adds up, from the journal, what happened in [from, to): paid
+// payments and frozen deposits by the time they started, refunds and
+// deposit operations by the time they succeeded.
+func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSummary, error) {
+	s := printer.ShiftSummary{Store: a.cfg.Store.Name, Device: a.cfg.DeviceID, Start: from, End: to}
+	in := func(ms int64) bool { t := time.UnixMilli(ms); return !t.Before(from) && t.Before(to) }
+	wallets := map[string]*printer.WalletTotal{}
+	err := tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+		var p Payment
+		if json.Unmarshal(v, &p) != nil || p.State != Paid || !in(p.CreatedAt) {
+			return nil
+		}
+		if p.Deposit {
+			s.DepositCount++
+			s.DepositAmount += p.Amount
+			return nil
+		}
+		s.PayCount++
+		s.PayAmount += p.Amount
+		w := wallets[p.Wallet]
+		if w == nil {
+			w = &printer.WalletTotal{Wallet: p.Wallet}
+			wallets[p.Wallet] = w
+		}
+		w.Count++
+		w.Amount += p.Amount
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
+		var r Refund
+		if json.Unmarshal(v, &r) == nil && r.State == RefundSuccess && in(r.UpdatedAt) {
+			s.RefundCount++
+			s.RefundAmount += r.Amount
+		}
+		return nil
+	})
+	if err != nil {
+		return s, err
+	}
+	err = tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
+		var d DepositOp
+		if json.Unmarshal(v, &d) != nil || d.State != OpSuccess || !in(d.UpdatedAt) {
+			return nil
+		}
+		if d.Op == "consume" {
+			s.ConsumeCount++
+			s.ConsumeAmount += d.Consumed
+		} else {
+			s.UnfreezeCount++
+			s.UnfreezeAmount += d.Released
+		}
+		return nil
+	})
+	for _, w := range wallets {
+		s.ByWallet = append(s.ByWallet, *w)
+	}
+	sort.Slice(s.ByWallet, func(i, j int) bool { return s.ByWallet[i].Wallet < s.ByWallet[j].Wallet })
+	return s, err
+}
+
+// closeShift ends the open shift in tx: its summary is kept, printed
+// (queued durably) and returned; the caller sends it as shift.summary. staffID, when given, must be the one on
+// shift.
+func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary, error) {
+	var sh ShiftRecord
+	ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
+	if err != nil {
+		return printer.ShiftSummary{}, err
+	}
+	if !ok || (staffID != "" && staffID != sh.Staff.ID) {
+		return printer.ShiftSummary{}, fmt.Errorf("%w: no open shift for %q", ErrConflict, staffID)
+	}
+	now := a.now()
+	sum, err := a.summarize(tx, time.Unix(sh.Since, 0), now)
+	if err != nil {
+		return sum, err
+	}
+	sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
+	if err := tx.Delete(journal.Shifts, shiftCurrent); err != nil {
+		return sum, err
+	}
+	key := "closed:" + strconv.FormatInt(sh.Since, 10) + ":" + sh.Staff.ID
+	if err := tx.Put(journal.Shifts, key, sum); err != nil {
+		return sum, err
+	}
+	if a.printer != nil && a.pq != nil {
+		doc := sum.Markup(a.pq.profile.Columns)
+		if err := a.queueDoc(tx, "shift:"+strconv.FormatInt(sh.Since, 10)+":"+sh.Staff.ID, "", doc); err != nil {
+			return sum, err
+		}
+	}
+	a.mu.Lock()
+	a.state.Shift = nil
+	a.mu.Unlock()
+	return sum, nil
+}
+
+// afterShift tells everyone of a shift change once it is committed.
+func (a *Agent) afterShift(sum any) {
+	a.link.Kick()
+	if a.pq != nil {
+		a.pq.kick()
+	}
+	a.publishState()
+	a.publishLocal("shift", sum)
+}
+
+// ShiftSummary is the open shift's summary so far.
+func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
+	var sum printer.ShiftSummary
+	err := a.j.View(func(tx *journal.Tx) error {
+		var sh ShiftRecord
+		ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("%w: no shift is open", ErrNotFound)
+		}
+		sum, err = a.summarize(tx, time.Unix(sh.Since, 0), a.now())
+		sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
+		return err
+	})
+	return sum, err
+}
+
+// TransactionSummary is the transaction report (交易汇总) of [from, to).
+func (a *Agent) TransactionSummary(from, to time.Time) (printer.TransactionSummary, error) {
+	var t printer.TransactionSummary
+	err := a.j.View(func(tx *journal.Tx) error {
+		s, err := a.summarize(tx, from, to)
+		t = printer.TransactionSummary{Store: s.Store, Device: s.Device, From: from, To: to,
+			Count: s.PayCount, Amount: s.PayAmount + s.ConsumeAmount, Settled: s.PayAmount + s.ConsumeAmount,
+			RefundCount: s.RefundCount, Refunded: s.RefundAmount, ByWallet: s.ByWallet, Printed: a.now()}
+		return err
+	})
+	return t, err
+}
+
+// acceptShiftEndSummary is shift.end: it closes the shift and answers the
+// handover summary (protocol §3), which is also printed.
+func (a *Agent) acceptShiftEndSummary(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	var b struct {
+		StaffID string `json:"staff_id"`
+	}
+	if err := decodeBody(m.Body, &b); err != nil {
+		return a.badRequest(tx, m, "shift.end: %v", err)
+	}
+	sum, err := a.closeShift(tx, b.StaffID)
+	if err != nil {
+		return a.badRequest(tx, m, "shift.end: %v", err)
+	}
+	ans, err := a.emit(tx, "shift.summary", m.ID, sum)
+	return &ans, func() { a.afterShift(sum) }, err
+}

@@ -1,0 +1,305 @@
+package device
+
+import (
+	"context"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/drivers/audioout"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+)
+
+// testClock is the agent's injected clock, moved by the test.
+type testClock struct {
+	mu  sync.Mutex
+	off time.Duration
+}
+
+func (c *testClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.off)
+}
+
+func (c *testClock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.off += d
+	c.mu.Unlock()
+}
+
+// stuckOut is a speaker that starts playing an announcement and never
+// finishes, until the agent is stopped: the process dies with the
+// announcement in the air. Prompts (the network one at connect) play at once.
+type stuckOut struct{ began chan string }
+
+func (s stuckOut) Play(ctx context.Context, id string, _ []int16) error {
+	if id == "network" {
+		return nil
+	}
+	s.began <- id
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// startWith is rig.start with the speaker and clock chosen by the test.
+func (r *rig) startWith(out AudioOut, clk Clock) {
+	r.t.Helper()
+	j, err := journal.Open(r.dbPath)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	a, err := New(Options{Config: r.cfg, Journal: j, Key: deviceKey(r.t), Audio: out, Printer: r.printer, Clock: clk, Log: quiet()})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { a.Run(ctx); close(done) }()
+	r.stop = func() {
+		cancel()
+		<-done
+		j.Close()
+		r.stop = nil
+	}
+	r.waitFor("device.hello", 5*time.Second)
+}
+
+func (r *rig) wavOut() *audioout.WAVDir {
+	w, err := audioout.OpenWAVDir(r.wavDir)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return w
+}
+
+// readWAV waits for name.wav (a command with no answer gives nothing else
+// to wait for) and returns its samples.
+func (r *rig) readWAV(name string) []int16 {
+	r.t.Helper()
+	path := filepath.Join(r.wavDir, name+".wav")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			pcm := make([]int16, (len(b)-44)/2)
+			for i := range pcm {
+				pcm[i] = int16(binary.LittleEndian.Uint16(b[44+2*i:]))
+			}
+			return pcm
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("%s.wav never written; have %v", name, r.wavs())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func rendered(t testing.TB, text string, level int) []int16 {
+	t.Helper()
+	pcm, err := audio.DefaultVoice().Render(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return audio.Scale(pcm, level)
+}
+
+// An announcement owed when the process died is said after the restart,
+// once: plainly when the restart is quick, marked 补播 (in notify.done's
+// said and the file name) when the notice is more than a minute old.
+func TestOwedAnnouncementAfterRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		after  time.Duration
+		said   string
+		wav    string
+		replay bool
+	}{
+		{"quick restart", 10 * time.Second, "微信收款一百二十八点五元", "o-owed", false},
+		{"a minute later", 90 * time.Second, "补播微信收款一百二十八点五元", "o-owed.replay", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRig(t)
+			clk := &testClock{}
+			stuck := stuckOut{began: make(chan string, 1)}
+			r.startWith(stuck, clk.now)
+			cmd := r.send("notify.payment", map[string]any{"order_id": "o-owed", "amount": 12850, "wallet": "wechat"})
+			if id := <-stuck.began; id != "o-owed" {
+				t.Fatalf("playing %s", id)
+			}
+			r.stop() // dies mid-announcement
+
+			clk.advance(tc.after)
+			r.startWith(r.wavOut(), clk.now)
+			d := body[notifyDone](t, r.answer(cmd.ID, 10*time.Second))
+			if !d.Announced || d.Said != tc.said {
+				t.Fatalf("notify.done %+v, want said %s", d, tc.said)
+			}
+			if got := r.wavs(); !slices.Equal(got, []string{tc.wav + ".wav"}) {
+				t.Fatalf("wavs %v, want %s.wav only", got, tc.wav)
+			}
+			if !slices.Equal(r.readWAV(tc.wav), rendered(t, tc.said, r.cfg.Audio.Volume)) {
+				t.Error("the WAV is not the announcement rendered at the volume")
+			}
+			// Once: another restart says nothing more.
+			r.stop()
+			r.startWith(r.wavOut(), clk.now)
+			r.noEvent(300 * time.Millisecond)
+			if got := r.wavs(); len(got) != 1 {
+				t.Fatalf("wavs after a second restart %v", got)
+			}
+		})
+	}
+}
+
+// Said but not yet reported when the process died: after the restart the
+// notification is answered with the words said then, and not said again.
+func TestSaidBeforeCrashNotSaidAgain(t *testing.T) {
+	r := newRig(t)
+	j, err := journal.Open(r.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	since := time.Now().Add(-5 * time.Second)
+	jti := mqtt.NewID()
+	err = j.Update(func(tx *journal.Tx) error {
+		rec := notifyRecord{At: since.Unix(), Seq: 1, Jti: jti, AnnounceStarted: true,
+			Body: notifyBody{OrderID: "o-said", Amount: 100, Wallet: "wechat", Kind: "pay"}}
+		if err := tx.Put(journal.Notify, "o-said", rec); err != nil {
+			return err
+		}
+		return putSpeech(tx, audio.Record{ID: "notify/o-said", Name: "o-said", Text: "微信收款一元", Since: since, Done: true, Said: "微信收款一元"})
+	})
+	j.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.start()
+	d := body[notifyDone](t, r.answer(jti, 10*time.Second))
+	if !d.Announced || d.Said != "微信收款一元" {
+		t.Fatalf("notify.done %+v", d)
+	}
+	if w := r.wavs(); len(w) != 0 {
+		t.Fatalf("said again: %v", w)
+	}
+}
+
+// device.volume: persisted, applied to what plays next, and said (音量N)
+// at the new level; after a restart the journal's level still applies.
+func TestVolumeAppliedAndSaid(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	ans := r.answer(r.send("device.volume", map[string]any{"level": 3}).ID, 5*time.Second)
+	if s := body[State](t, ans); s.Volume != 3 {
+		t.Fatalf("state %s", ans.Body)
+	}
+	if !slices.Equal(r.readWAV("volume"), rendered(t, "音量三", 3)) {
+		t.Error("volume.wav is not 音量三 at level 3")
+	}
+	r.answer(r.send("notify.payment", map[string]any{"order_id": "o-v3", "amount": 500, "wallet": "alipay"}).ID, 10*time.Second)
+	if !slices.Equal(r.readWAV("o-v3"), rendered(t, "支付宝收款五元", 3)) {
+		t.Error("announcement not at level 3")
+	}
+	r.stop()
+	r.start()
+	r.answer(r.send("notify.payment", map[string]any{"order_id": "o-v3b", "amount": 500, "wallet": "alipay"}).ID, 10*time.Second)
+	if !slices.Equal(r.readWAV("o-v3b"), rendered(t, "支付宝收款五元", 3)) {
+		t.Error("after restart: announcement not at the journal's level 3")
+	}
+}
+
+// device.speak says what the pack can say (ASCII amounts read as words),
+// once per command; anything else is a bad_request naming the character.
+func TestSpeak(t *testing.T) {
+	r := newRig(t)
+	r.start()
+	now := time.Now()
+	m := mqtt.Message{ID: mqtt.NewID(), Type: "device.speak", Dev: devID, IssuedAt: now, ExpiresAt: now.Add(time.Minute),
+		Body: []byte(`{"text":"收款12.5元，支付成功"}`)}
+	tok, err := r.plat.Sign(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.plat.Publish(devID, tok); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(r.readWAV("speak-"+m.ID), rendered(t, "收款十二点五元，支付成功", r.cfg.Audio.Volume)) {
+		t.Error("speak WAV is not the text rendered")
+	}
+	// Redelivered: not said again (and, as device.speak has no answer, nothing sent).
+	os.Remove(filepath.Join(r.wavDir, "speak-"+m.ID+".wav"))
+	if err := r.plat.Publish(devID, tok); err != nil {
+		t.Fatal(err)
+	}
+	r.noEvent(300 * time.Millisecond)
+	if w := r.wavs(); len(w) != 0 {
+		t.Fatalf("redelivered speak said again: %v", w)
+	}
+
+	for _, tc := range []struct {
+		body any
+		want string
+	}{
+		{map[string]any{"text": "你好"}, `'你'`},
+		{map[string]any{"text": "收款x元"}, `'x'`},
+		{map[string]any{"text": "收款1.234元"}, "two decimals"},
+		{map[string]any{"text": ""}, "required"},
+		{map[string]any{}, "required"},
+		{map[string]any{"text": strings.Repeat("一", MaxSpeakRunes+1)}, "at most"},
+		{map[string]any{"text": "一", "voice": "x"}, "unknown field"},
+	} {
+		cmd := r.send("device.speak", tc.body)
+		ans := r.answer(cmd.ID, 5*time.Second)
+		eb := body[errorBody](t, ans)
+		if ans.Type != "error" || eb.Code != CodeBadRequest || !strings.Contains(eb.Message, tc.want) {
+			t.Errorf("%v: answer %s %s, want bad_request naming %s", tc.body, ans.Type, ans.Body, tc.want)
+		}
+	}
+	if w := r.wavs(); len(w) != 0 {
+		t.Fatalf("refused text said: %v", w)
+	}
+}
+
+// speechStore over bbolt: records survive reopening, Owed lists the unsaid
+// ones oldest first, and the agent's prune drops them after NotifyTTL.
+func TestSpeechStore(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j, err := journal.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := speechStore{j}
+	t0 := time.Date(2025, 11, 1, 9, 0, 0, 0, time.UTC)
+	for _, rec := range []audio.Record{
+		{ID: "b", Text: "二元", Since: t0.Add(2 * time.Second)},
+		{ID: "a", Text: "一元", Since: t0.Add(time.Second)},
+		{ID: "c", Text: "三元", Since: t0, Done: true, Said: "三元"},
+	} {
+		if err := s.Save(rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	if j, err = journal.Open(path); err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	s = speechStore{j}
+	owed, err := s.Owed()
+	if err != nil || len(owed) != 2 || owed[0].ID != "a" || owed[1].ID != "b" {
+		t.Fatalf("owed %+v, %v", owed, err)
+	}
+	if rec, ok, err := s.Load("c"); !ok || err != nil || !rec.Done || rec.Said != "三元" || !rec.Since.Equal(t0) {
+		t.Fatalf("Load(c) = %+v, %v, %v", rec, ok, err)
+	}
+	if n, err := j.Prune(journal.Speech, t0.Add(2*time.Second)); err != nil || n != 2 {
+		t.Fatalf("pruned %d, %v; want a and c", n, err)
+	}
+}
