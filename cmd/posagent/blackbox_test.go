@@ -247,6 +247,45 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 	for len(answered) < orders && time.Now().Before(deadline) {
 		collect(200 * time.Millisecond)
 	}
+	// Receipts: one per order, plus a 重打印 copy only where a print was cut
+	// off. A copy cut off before its order number reached the printer does
+	// not name the order: that order's whole receipt is its 重打印 copy.
+	receipts := func() (printed, reprinted map[string]int, reprints int) {
+		printed, reprinted = map[string]int{}, map[string]int{}
+		for _, job := range printer.SplitJobs(e.prn.bytes()) {
+			doc, _ := printer.Decode(job) // a job cut off by the kill decodes partly
+			text := doc.Text()
+			for i := 0; i < orders; i++ {
+				id := fmt.Sprintf("K%03d", i)
+				if strings.Contains(text, id) && strings.Contains(text, "收款凭证") {
+					if strings.Contains(text, "重打印") {
+						reprints++
+						reprinted[id]++
+					} else {
+						printed[id]++
+					}
+				}
+			}
+		}
+		return printed, reprinted, reprints
+	}
+	// notify.done means the receipt and the announcement are queued
+	// durably, not yet done: let the queues drain before the final stop.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		printed, reprinted, _ := receipts()
+		done := 0
+		for i := 0; i < orders; i++ {
+			id := fmt.Sprintf("K%03d", i)
+			_, err := os.Stat(filepath.Join(e.wavDir, id+".wav"))
+			_, rerr := os.Stat(filepath.Join(e.wavDir, id+".replay.wav"))
+			if printed[id]+reprinted[id] > 0 && (err == nil || rerr == nil) {
+				done++
+			}
+		}
+		if done == orders {
+			break
+		}
+	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	<-p.done
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
@@ -267,26 +306,7 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 		}
 		said[name]++
 	}
-	// Receipts: one per order, plus a 重打印 copy only where a print was cut
-	// off. A copy cut off before its order number reached the printer does
-	// not name the order: that order's whole receipt is its 重打印 copy.
-	time.Sleep(300 * time.Millisecond)
-	printed, reprinted, reprints := map[string]int{}, map[string]int{}, 0
-	for _, job := range printer.SplitJobs(e.prn.bytes()) {
-		doc, _ := printer.Decode(job) // a job cut off by the kill decodes partly
-		text := doc.Text()
-		for i := 0; i < orders; i++ {
-			id := fmt.Sprintf("K%03d", i)
-			if strings.Contains(text, id) && strings.Contains(text, "收款凭证") {
-				if strings.Contains(text, "重打印") {
-					reprints++
-					reprinted[id]++
-				} else {
-					printed[id]++
-				}
-			}
-		}
-	}
+	printed, reprinted, reprints := receipts()
 	for i := 0; i < orders; i++ {
 		id := fmt.Sprintf("K%03d", i)
 		if said[id] != 1 {
