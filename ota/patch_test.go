@@ -87,3 +87,26 @@ func TestAppliedStageCommitRollback(t *testing.T) {
 		t.Error("rollback with no trial")
 	}
 }
+
+// The hardware's keys are refused in a patch, naming the key, at any depth
+// the key lives; a patch of other keys under the same parent is not.
+func TestPatchRefusesFixedKeys(t *testing.T) {
+	for _, tc := range []struct {
+		patch, want string
+	}{
+		{`{"board":"smartpos"}`, "board cannot be set over the air"},
+		{`{"data_dir":"/tmp"}`, "data_dir cannot be set over the air"},
+		{`{"serial":"SN2"}`, "serial cannot be set over the air"},
+		{`{"ota":{"dir":"/tmp"}}`, "ota.dir cannot be set over the air"},
+		{`{"board":null}`, "board cannot be set over the air"},
+		{`{"ota":{"check_ms":1000}}`, ""},
+	} {
+		_, err := MergePatch(nil, json.RawMessage(tc.patch))
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.patch, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: got %v, want %q", tc.patch, err, tc.want)
+		}
+	}
+}
