@@ -108,5 +108,11 @@ func TestPatchRefusesFixedKeys(t *testing.T) {
 		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
 			t.Errorf("%s: got %v, want %q", tc.patch, err, tc.want)
 		}
+		// Staged (config.set, QR), the refusal is bad_config and stages nothing.
+		var a Applied
+		err = a.Stage(json.RawMessage(tc.patch), 1, Trial{Source: "config.set"})
+		if got := ReasonOf(err); tc.want != "" && (got != ReasonBadConfig || a.Trial != nil) {
+			t.Errorf("%s staged: reason %q, trial %v", tc.patch, got, a.Trial)
+		}
 	}
 }
