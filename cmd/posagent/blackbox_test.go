@@ -21,6 +21,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/drivers/serialtest"
 	"github.com/posagent/posagent/platform"
+	"github.com/posagent/posagent/platform/mosquittotest"
 	"github.com/posagent/posagent/printer"
 )
 
@@ -77,6 +78,20 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// waitFor reports whether the log holds s within d. The agent's output
+// reaches the buffer through a pipe copied by another goroutine, so a line
+// logged before an effect the test saw (a file, an event) may arrive after.
+func (b *syncBuffer) waitFor(s string, d time.Duration) bool {
+	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(b.String(), s) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+	}
 }
 
 type proc struct {
@@ -198,9 +213,18 @@ func (e *env) waitHello(d time.Duration) {
 // notified; after the last restart every order is announced once and
 // printed once, none is lost, and nothing owed is done twice (a step cut
 // off mid-way is redone marked 补播 / 重打印, never silently repeated).
+//
+// The broker is mosquitto: commands published while the agent is down wait
+// in its persistent session. The embedded broker (mochi-mqtt v2.7.9) can
+// lose one that arrives while a reconnecting client takes the session over
+// (it copies the old client's in-flight messages, then clears them, and a
+// message routed to the old client in between is gone), which is a fault
+// of that broker, not of the agent.
 func TestKillMinusNineLosesNothing(t *testing.T) {
 	e := newEnv(t)
+	e.withMosquitto(mosquittotest.Options{})
 	p := startAgent(t, e.bin, e.cfgPath)
+	all := []*proc{p}
 	e.waitHello(10 * time.Second)
 
 	const orders, kills = 40, 4
@@ -238,18 +262,21 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 			// Kill it while it works on what was just sent.
 			time.Sleep(time.Duration(mrand.IntN(40)) * time.Millisecond)
 			p = e.restart(p)
+			all = append(all, p)
 			killed++
 		} else {
 			collect(time.Duration(mrand.IntN(20)) * time.Millisecond)
 		}
 	}
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(60 * time.Second)
 	for len(answered) < orders && time.Now().Before(deadline) {
 		collect(200 * time.Millisecond)
 	}
 	// Receipts: one per order, plus a 重打印 copy only where a print was cut
 	// off. A copy cut off before its order number reached the printer does
-	// not name the order: that order's whole receipt is its 重打印 copy.
+	// not name the order: that order's whole receipt is its 重打印 copy. A
+	// 重打印 copy cut off by a later kill is redone again: a kill cuts off
+	// at most one copy, so reprints are bounded by kills, not by orders.
 	receipts := func() (printed, reprinted map[string]int, reprints int) {
 		printed, reprinted = map[string]int{}, map[string]int{}
 		for _, job := range printer.SplitJobs(e.prn.bytes()) {
@@ -292,7 +319,17 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 		t.Errorf("SIGTERM exit code %d\n%s", code, p.log)
 	}
 	if len(answered) != orders {
-		t.Fatalf("%d of %d notifications answered", len(answered), orders)
+		var missing []string
+		for jti, id := range sent {
+			if !answered[jti] {
+				missing = append(missing, id+" (jti "+jti+")")
+			}
+		}
+		var logs strings.Builder
+		for i, q := range all {
+			fmt.Fprintf(&logs, "--- run %d\n%s", i+1, q.log)
+		}
+		t.Fatalf("%d of %d notifications answered; not answered: %v\nagent logs:\n%s", len(answered), orders, missing, &logs)
 	}
 
 	// Announcements: exactly one per order; replays only for cut-off ones.
@@ -314,9 +351,6 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 		}
 		if printed[id]+reprinted[id] < 1 {
 			t.Errorf("order %s has no receipt", id)
-		}
-		if reprinted[id] > 1 {
-			t.Errorf("order %s reprinted %d times", id, reprinted[id])
 		}
 		if printed[id] > 1 {
 			t.Errorf("order %s printed %d times unmarked", id, printed[id])
