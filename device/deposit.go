@@ -315,12 +315,8 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 }
 
 func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var st depositStatus
-	if err := decodeBody(m.Body, &st); err != nil || st.OutRequestNo == "" {
-		a.log.Warn("deposit.status unreadable, ignored", "jti", m.ID, "err", err)
-		return nil, nil, nil
-	}
-	return nil, func() { deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status") }, nil
+	return acceptAnswer(a, m, func(st depositStatus) bool { return st.OutRequestNo != "" },
+		func(st depositStatus) { deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status") })
 }
 
 // resumeDepositOps restarts every pending operation.

@@ -92,12 +92,7 @@ func markCancel(p *Payment) {
 // The answer is not journaled itself: if it is lost in a crash the machine
 // asks again.
 func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var st payStatus
-	if err := decodeBody(m.Body, &st); err != nil || st.OutTradeNo == "" {
-		a.log.Warn("pay.status unreadable, ignored", "jti", m.ID, "err", err)
-		return nil, nil, nil
-	}
-	return nil, func() { a.deliver(st) }, nil
+	return acceptAnswer(a, m, func(st payStatus) bool { return st.OutTradeNo != "" }, a.deliver)
 }
 
 func (a *Agent) deliver(st payStatus) {
@@ -141,12 +136,7 @@ type orderFound = wire.OrderFound
 // acceptOrderFound completes a paid order the device had not completed
 // (补单), exactly once, or says why not.
 func (a *Agent) acceptOrderFound(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var f orderFound
-	if err := decodeBody(m.Body, &f); err != nil || !validID(f.OutTradeNo) {
-		a.log.Warn("order.found unreadable, ignored", "jti", m.ID, "err", err)
-		return nil, nil, nil
-	}
-	return nil, func() { a.lookupAnswered(f) }, nil
+	return acceptAnswer(a, m, func(f orderFound) bool { return validID(f.OutTradeNo) }, a.lookupAnswered)
 }
 
 func (a *Agent) lookupAnswered(f orderFound) {

@@ -221,12 +221,8 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 }
 
 func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var st refundStatus
-	if err := decodeBody(m.Body, &st); err != nil || st.OutRefundNo == "" {
-		a.log.Warn("refund.status unreadable, ignored", "jti", m.ID, "err", err)
-		return nil, nil, nil
-	}
-	return nil, func() { deliver(a, a.refunds, st.OutRefundNo, st, "refund.status") }, nil
+	return acceptAnswer(a, m, func(st refundStatus) bool { return st.OutRefundNo != "" },
+		func(st refundStatus) { deliver(a, a.refunds, st.OutRefundNo, st, "refund.status") })
 }
 
 // resumeRefunds restarts every refund not final.
