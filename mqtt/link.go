@@ -188,12 +188,13 @@ func (l *Link) onConnect(c paho.Client) {
 	if t := c.Subscribe(l.topics.Cmd, 1, l.onMessage); !t.WaitTimeout(l.cfg.AckTimeout) || t.Error() != nil {
 		l.log.Warn("mqtt subscribe failed", "err", t.Error())
 	}
+	// Under stateMu, so it is queued before shutdown's offline state or
+	// not at all: no online state may follow the offline one.
 	l.stateMu.Lock()
-	state := l.state
-	l.stateMu.Unlock()
-	if state != nil {
-		c.Publish(l.topics.State, 1, true, state)
+	if l.state != nil && !l.closing {
+		c.Publish(l.topics.State, 1, true, l.state)
 	}
+	l.stateMu.Unlock()
 	// Direct requests may go from now on (a flow that sees the hello may
 	// act at once); the outbox waits until the hello is out, so the
 	// platform always hears hello (and the device's key) first.
@@ -223,7 +224,12 @@ func (l *Link) Run(ctx context.Context) error {
 		select {
 		case <-t.Done():
 		case <-ctx.Done():
-			l.client.Disconnect(0)
+			// The connection may be up already: the CONNACK and the stop
+			// can arrive together, and onConnect may have published the
+			// online state. Then it must say offline itself, as a clean
+			// disconnect fires no will.
+			t.WaitTimeout(time.Second)
+			l.shutdown()
 			return nil
 		}
 		if err := t.Error(); err != nil {
