@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sort"
 	"time"
 
@@ -108,7 +109,13 @@ func (a *Agent) prompt(name, text string) {
 	if a.speech == nil {
 		return
 	}
-	if _, err := a.speech.Enqueue(audio.Request{Name: name, Class: audio.Status, Text: text}); err != nil {
+	_, err := a.speech.Enqueue(audio.Request{Name: name, Class: audio.Status, Text: text})
+	switch {
+	case errors.Is(err, audio.ErrStopped):
+		// The agent is stopping (the link's last "down" comes after the
+		// player ends): there is no one to say it to and nothing is owed.
+		a.log.Debug("prompt not said: stopping", "text", text)
+	case err != nil:
 		a.log.Error("prompt not queued", "text", text, "err", err)
 	}
 }

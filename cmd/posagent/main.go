@@ -106,7 +106,11 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	sd := &systemd{log: log}
-	go sd.run(ctx)
+	sdDone := make(chan struct{})
+	go func() { sd.run(ctx); close(sdDone) }()
+	// STOPPING=1 goes out before the process exits: returning first would
+	// let the exit beat the goroutine's last datagram.
+	defer func() { stop(); <-sdDone }()
 
 	// Serve runs one agent per configuration (the file's with the patch
 	// applied over the air); build opens the hardware of each.

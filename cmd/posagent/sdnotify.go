@@ -96,7 +96,10 @@ func (s *systemd) run(ctx context.Context) {
 		if a == nil {
 			continue // not ready: systemd's start timeout covers this
 		}
-		if err := healthy(a, every); err != nil {
+		if err := healthy(ctx, a, every); err != nil {
+			if ctx.Err() != nil {
+				return // stopping: the agent's lock is busy shutting it down
+			}
 			s.log.Error("watchdog ping withheld", "err", err)
 			continue
 		}
@@ -106,13 +109,16 @@ func (s *systemd) run(ctx context.Context) {
 	}
 }
 
-// healthy reports whether the agent answers State within d.
-func healthy(agent *device.Agent, d time.Duration) error {
+// healthy reports whether the agent answers State within d. A stop ends
+// the wait, so STOPPING=1 is not held back by a busy shutdown.
+func healthy(ctx context.Context, agent *device.Agent, d time.Duration) error {
 	done := make(chan struct{})
 	go func() { agent.State(); close(done) }()
 	select {
 	case <-done:
 		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-time.After(d):
 		return errors.New("agent did not answer within the watchdog interval")
 	}
