@@ -198,7 +198,7 @@ func (r *rig) start() {
 		j.Close()
 		r.stop = nil
 	}
-	r.waitFor("device.hello", 5*time.Second)
+	r.waitFor("device.hello", 15*time.Second)
 }
 
 // waitFor returns the next event of type typ.
@@ -281,7 +281,7 @@ func (r *rig) wavs() []string {
 func TestNetworkPrompt(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	waitTrue(t, 5*time.Second, func() bool {
+	waitTrue(t, 15*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(r.wavDir, "network.wav"))
 		return err == nil
 	})
@@ -425,7 +425,7 @@ func TestRefusedTokens(t *testing.T) {
 		if err := r.plat.Publish(devID, sign(m, mqtt.Keys{Auth: key})); err != nil {
 			t.Fatal(err)
 		}
-		ans := r.answer(m.ID, 5*time.Second)
+		ans := r.answer(m.ID, 15*time.Second)
 		if eb := body[errorBody](t, ans); ans.Type != "error" || eb.Code != CodeExpired || eb.Ref != m.ID {
 			t.Fatalf("%s: answer %s %s", name, ans.Type, ans.Body)
 		}
@@ -454,7 +454,7 @@ func TestUnknownAndBadCommands(t *testing.T) {
 	}
 	for _, tc := range tests {
 		m := r.send(tc.typ, tc.body)
-		ans := r.answer(m.ID, 5*time.Second)
+		ans := r.answer(m.ID, 15*time.Second)
 		eb := body[errorBody](t, ans)
 		if ans.Type != "error" || eb.Code != tc.code || eb.Ref != m.ID {
 			t.Errorf("%s %v: answer %s %s, want code %s", tc.typ, tc.body, ans.Type, ans.Body, tc.code)
@@ -465,13 +465,13 @@ func TestUnknownAndBadCommands(t *testing.T) {
 func TestVolumePersists(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	ans := r.answer(r.send("device.volume", map[string]any{"level": 3}).ID, 5*time.Second)
+	ans := r.answer(r.send("device.volume", map[string]any{"level": 3}).ID, 15*time.Second)
 	if s := body[State](t, ans); ans.Type != "device.state" || s.Volume != 3 {
 		t.Fatalf("answer %s %s", ans.Type, ans.Body)
 	}
 	r.stop()
 	r.start()
-	ans = r.answer(r.send("device.volume", map[string]any{"level": 4}).ID, 5*time.Second)
+	ans = r.answer(r.send("device.volume", map[string]any{"level": 4}).ID, 15*time.Second)
 	// The journal kept 3 across the restart; the state now says 4.
 	if s := body[State](t, ans); s.Volume != 4 {
 		t.Fatalf("answer %s", ans.Body)

@@ -41,7 +41,7 @@ func TestDepositConsumeReleasesTheRest(t *testing.T) {
 	r.start()
 	r.shift("s1", "前台", true, false)
 	no := r.deposit(50000, "134567890123454444")
-	waitTrue(t, 5*time.Second, func() bool { return r.announced(no) })
+	waitTrue(t, 15*time.Second, func() bool { return r.announced(no) })
 
 	var list []DepositView
 	r.api("GET", "/v1/deposits?state=frozen", nil, &list)
@@ -67,7 +67,7 @@ func TestDepositConsumeReleasesTheRest(t *testing.T) {
 	if le.Consumed != 32000 || !le.Released {
 		t.Fatalf("ledger %+v", le)
 	}
-	waitTrue(t, 5*time.Second, func() bool { return r.announced(op.OutRequestNo) })
+	waitTrue(t, 15*time.Second, func() bool { return r.announced(op.OutRequestNo) })
 }
 
 func TestDepositUnfreezeAndRights(t *testing.T) {

@@ -66,7 +66,7 @@ func newPanelRig(t *testing.T) *panelRig {
 		j.Close()
 		p.stop = nil
 	}
-	p.waitFor("device.hello", 5*time.Second)
+	p.waitFor("device.hello", 15*time.Second)
 	return p
 }
 

@@ -69,7 +69,7 @@ func (r *rig) waitState(d time.Duration, ok func(State) bool) State {
 func TestReconnectRepublishesState(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	r.waitState(5*time.Second, func(s State) bool { return s.Online })
+	r.waitState(15*time.Second, func(s State) bool { return s.Online })
 	addr := r.broker.Addr()
 	r.plat.Close()
 	r.broker.Close()
@@ -81,7 +81,7 @@ func TestReconnectRepublishesState(t *testing.T) {
 	r.broker = b
 	r.connectPlatform()
 	r.waitFor("device.hello", 15*time.Second)
-	s := r.waitState(5*time.Second, func(s State) bool { return s.Online })
+	s := r.waitState(15*time.Second, func(s State) bool { return s.Online })
 	if s.Board != "sim" || s.FW != Version {
 		t.Fatalf("state %+v", s)
 	}
@@ -95,9 +95,9 @@ func TestReconnectRepublishesState(t *testing.T) {
 func TestCleanStopPublishesOffline(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	r.waitState(5*time.Second, func(s State) bool { return s.Online })
+	r.waitState(15*time.Second, func(s State) bool { return s.Online })
 	r.stop()
-	r.waitState(5*time.Second, func(s State) bool { return !s.Online })
+	r.waitState(15*time.Second, func(s State) bool { return !s.Online })
 }
 
 // testCA makes a CA and a server certificate for 127.0.0.1 signed by it.

@@ -77,7 +77,7 @@ func TestPaymentWithNoAnswerIsUnknown(t *testing.T) {
 		t.Fatalf("started %+v", v)
 	}
 	r.scans <- wechatCode
-	v = r.waitPayment(v.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Unknown })
+	v = r.waitPayment(v.OutTradeNo, 15*time.Second, func(v View) bool { return v.State == Unknown })
 	if !v.DoNotTakeCash || !strings.Contains(v.Message, "结果待确认") || v.Wallet != "wechat" || v.CodeTail != "9876" {
 		t.Fatalf("unknown payment shown as %+v", v)
 	}
@@ -110,14 +110,14 @@ func TestUnknownCodeRefusedWithoutRequest(t *testing.T) {
 		t.Fatalf("after a bad scan: %s", cur.State)
 	}
 	r.scans <- wechatCode
-	r.waitPayment(v.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Submitted || v.State == Polling || v.State == Unknown })
+	r.waitPayment(v.OutTradeNo, 15*time.Second, func(v View) bool { return v.State == Submitted || v.State == Polling || v.State == Unknown })
 }
 
 func TestCollectTimesOutCancelled(t *testing.T) {
 	r := newPayRig(t)
 	r.start()
 	m := r.send("pay.collect", map[string]any{"out_trade_no": "C-timeout", "amount": 500, "timeout_s": 1})
-	res := r.waitFor("pay.result", 5*time.Second)
+	res := r.waitFor("pay.result", 15*time.Second)
 	b := body[map[string]any](t, res)
 	if res.Ref != m.ID || b["state"] != Cancelled || b["err_code"] != "TIMEOUT" {
 		t.Fatalf("pay.result %s ref %s", res.Body, res.Ref)
@@ -125,7 +125,7 @@ func TestCollectTimesOutCancelled(t *testing.T) {
 	// The collect's jti, redelivered, is answered with the same result.
 	tok, _ := r.plat.Sign(m)
 	r.plat.Publish(devID, tok)
-	again := r.answer(m.ID, 5*time.Second)
+	again := r.answer(m.ID, 15*time.Second)
 	if again.ID != res.ID {
 		t.Fatalf("redelivered collect answered with %s %s", again.Type, again.Body)
 	}
@@ -161,7 +161,7 @@ func TestPaymentAPIErrors(t *testing.T) {
 	if got := r.api("POST", "/v1/payments/"+first.OutTradeNo+"/cancel", nil, nil); got != http.StatusAccepted {
 		t.Fatalf("cancel: %d", got)
 	}
-	r.waitPayment(first.OutTradeNo, 5*time.Second, func(v View) bool { return v.State == Cancelled && !v.DoNotTakeCash })
+	r.waitPayment(first.OutTradeNo, 15*time.Second, func(v View) bool { return v.State == Cancelled && !v.DoNotTakeCash })
 	var e apiError
 	if got := r.api("POST", "/v1/payments/"+first.OutTradeNo+"/cancel", nil, &e); got != http.StatusConflict {
 		t.Fatalf("second cancel: %d %+v", got, e)
@@ -231,7 +231,7 @@ func TestStateShowsPaymentPrompt(t *testing.T) {
 	r.start()
 	var v View
 	r.api("POST", "/v1/payments", map[string]any{"amount": 12850}, &v)
-	s := r.waitState(5*time.Second, func(s State) bool { return s.Pay != nil })
+	s := r.waitState(15*time.Second, func(s State) bool { return s.Pay != nil })
 	if s.Pay.OutTradeNo != v.OutTradeNo || s.Pay.State != AwaitingCode || s.Pay.Message != "请出示付款码 ￥128.50" {
 		t.Fatalf("state pay %+v", s.Pay)
 	}
@@ -241,7 +241,7 @@ func TestStateShowsPaymentPrompt(t *testing.T) {
 		t.Fatalf("local state %+v", local.Pay)
 	}
 	r.api("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", nil, nil)
-	if s := r.waitState(5*time.Second, func(s State) bool { return s.Pay == nil && s.Online }); s.Pay != nil {
+	if s := r.waitState(15*time.Second, func(s State) bool { return s.Pay == nil && s.Online }); s.Pay != nil {
 		t.Fatalf("pay %+v", *s.Pay)
 	}
 }

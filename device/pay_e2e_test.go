@@ -92,7 +92,7 @@ func TestPaymentOutcomes(t *testing.T) {
 				t.Fatalf("do_not_take_cash = %v for %s", v.DoNotTakeCash, v.State)
 			}
 			if tc.state == Paid {
-				waitTrue(t, 5*time.Second, func() bool { return r.announced(v.OutTradeNo) })
+				waitTrue(t, 15*time.Second, func() bool { return r.announced(v.OutTradeNo) })
 			} else if r.announced(v.OutTradeNo) {
 				t.Fatal("an unpaid order was announced as paid")
 			}
@@ -164,7 +164,7 @@ func TestUnknownResolvedAfterRestart(t *testing.T) {
 	if v.State != Paid {
 		t.Fatalf("resolved as %s", v.State)
 	}
-	waitTrue(t, 5*time.Second, func() bool { return r.announced(v.OutTradeNo) })
+	waitTrue(t, 15*time.Second, func() bool { return r.announced(v.OutTradeNo) })
 }
 
 // 补单: the customer's wallet shows a paid order the device never
@@ -178,11 +178,11 @@ func TestLookupCompletesPaidOrderOnce(t *testing.T) {
 		t.Fatalf("setup: %+v", st)
 	}
 	r.scans <- "BD20261123"
-	v := r.waitPayment("BD20261123", 5*time.Second, func(v View) bool { return v.State == Paid })
+	v := r.waitPayment("BD20261123", 15*time.Second, func(v View) bool { return v.State == Paid })
 	if v.Amount != 3300 || v.TransactionID == "" {
 		t.Fatalf("%+v", v)
 	}
-	waitTrue(t, 5*time.Second, func() bool { return r.announced("BD20261123") })
+	waitTrue(t, 15*time.Second, func() bool { return r.announced("BD20261123") })
 	r.scans <- "BD20261123"
 	time.Sleep(300 * time.Millisecond)
 	if w := r.wavs(); countPrefix(w, "BD20261123") != 1 {
@@ -246,7 +246,7 @@ func TestRefunds(t *testing.T) {
 	if le, _ := sim.Provider.Entry(v.OutTradeNo); le.Refunded != 10000 {
 		t.Fatalf("ledger refunded %d", le.Refunded)
 	}
-	waitTrue(t, 5*time.Second, func() bool { return r.announced(ref.OutRefundNo) && r.announced(ref2.OutRefundNo) })
+	waitTrue(t, 15*time.Second, func() bool { return r.announced(ref.OutRefundNo) && r.announced(ref2.OutRefundNo) })
 	var p Payment
 	r.agent.j.View(func(tx *journal.Tx) error { _, err := tx.Get(journal.Orders, v.OutTradeNo, &p); return err })
 	if p.Refunded != 10000 {
@@ -262,16 +262,16 @@ func TestPlatformCancel(t *testing.T) {
 	sim := r.withSim(platform.Faults{})
 	r.start()
 	r.send("pay.collect", map[string]any{"out_trade_no": "PC-1", "amount": 500})
-	r.waitPayment("PC-1", 5*time.Second, func(v View) bool { return v.State == AwaitingCode })
+	r.waitPayment("PC-1", 15*time.Second, func(v View) bool { return v.State == AwaitingCode })
 	r.send("pay.cancel", map[string]any{"out_trade_no": "PC-1"})
-	if v := r.waitPayment("PC-1", 5*time.Second, func(v View) bool { return Terminal(v.State) }); v.State != Cancelled {
+	if v := r.waitPayment("PC-1", 15*time.Second, func(v View) bool { return Terminal(v.State) }); v.State != Cancelled {
 		t.Fatalf("cancelled collect ended %s", v.State)
 	}
 
 	r.send("pay.collect", map[string]any{"out_trade_no": "PC-2", "amount": 10002}) // USERPAYING until reversed
-	r.waitPayment("PC-2", 5*time.Second, func(v View) bool { return v.State == AwaitingCode })
+	r.waitPayment("PC-2", 15*time.Second, func(v View) bool { return v.State == AwaitingCode })
 	r.scans <- "134567890123458888"
-	r.waitPayment("PC-2", 5*time.Second, func(v View) bool { return v.State == Polling })
+	r.waitPayment("PC-2", 15*time.Second, func(v View) bool { return v.State == Polling })
 	r.send("pay.cancel", map[string]any{"out_trade_no": "PC-2"})
 	v := r.waitPayment("PC-2", 10*time.Second, func(v View) bool { return Terminal(v.State) })
 	if v.State != Reversed || sim.Counts()["pay.reverse"] == 0 {
@@ -281,7 +281,7 @@ func TestPlatformCancel(t *testing.T) {
 		t.Fatalf("ledger %+v", e)
 	}
 	done := r.send("pay.cancel", map[string]any{"out_trade_no": "PC-2"})
-	ans := r.answer(done.ID, 5*time.Second)
+	ans := r.answer(done.ID, 15*time.Second)
 	if b := body[map[string]any](t, ans); ans.Type != "pay.result" || b["state"] != Reversed {
 		t.Fatalf("cancel of a finished payment: %s %s", ans.Type, ans.Body)
 	}
@@ -292,7 +292,7 @@ func TestPlatformCancel(t *testing.T) {
 func (r *rig) shift(id, name string, refund, manager bool) {
 	r.t.Helper()
 	m := r.send("shift.start", map[string]any{"staff_id": id, "staff_name": name, "refund": refund, "manager": manager})
-	if ans := r.answer(m.ID, 5*time.Second); ans.Type != "shift.changed" {
+	if ans := r.answer(m.ID, 15*time.Second); ans.Type != "shift.changed" {
 		r.t.Fatalf("shift.start answered %s %s", ans.Type, ans.Body)
 	}
 }

@@ -65,7 +65,7 @@ func (r *ptyRig) start() {
 		j.Close()
 		r.stop = nil
 	}
-	r.waitFor("device.hello", 5*time.Second)
+	r.waitFor("device.hello", 15*time.Second)
 }
 
 // result waits for the print.result of jobID with status, skipping others.
@@ -160,7 +160,7 @@ func TestPrintPaperOutMidJobThroughRealAgent(t *testing.T) {
 
 	// A job_id seen before is answered, not printed again.
 	again := r.send("print.job", map[string]any{"job_id": "job-2", "doc": "other"})
-	if pr := body[printResult](t, r.answer(again.ID, 5*time.Second)); !pr.Duplicate || pr.Status != PrintDone {
+	if pr := body[printResult](t, r.answer(again.ID, 15*time.Second)); !pr.Duplicate || pr.Status != PrintDone {
 		t.Fatalf("duplicate job_id answered %+v", pr)
 	}
 
@@ -216,7 +216,7 @@ func TestPrintJobBadRequests(t *testing.T) {
 		{"job_id": "j", "doc": "x", "colour": "red"},
 	} {
 		m := r.send("print.job", b)
-		ans := r.answer(m.ID, 5*time.Second)
+		ans := r.answer(m.ID, 15*time.Second)
 		if eb := body[errorBody](t, ans); ans.Type != "error" || eb.Code != CodeBadRequest {
 			t.Errorf("%v: answer %s %s", b["job_id"], ans.Type, ans.Body)
 		}

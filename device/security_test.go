@@ -58,7 +58,7 @@ func TestLongLivedCommandRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.plat.Publish(devID, tok)
-	ans := r.answer(long.ID, 5*time.Second)
+	ans := r.answer(long.ID, 15*time.Second)
 	if eb := body[errorBody](t, ans); ans.Type != "error" || eb.Code != CodeExpired {
 		t.Fatalf("a 30-day command answered %s %s", ans.Type, ans.Body)
 	}
@@ -77,7 +77,7 @@ func TestLongLivedCommandRefused(t *testing.T) {
 	clk.advance(8 * 24 * time.Hour)
 	r.startWith(r.wavOut(), clk.now)
 	r.plat.Publish(devID, tok)
-	ans = r.answer(short.ID, 5*time.Second)
+	ans = r.answer(short.ID, 15*time.Second)
 	if eb := body[errorBody](t, ans); ans.Type != "error" || eb.Code != CodeExpired {
 		t.Fatalf("replay after pruning answered %s %s", ans.Type, ans.Body)
 	}

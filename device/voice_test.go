@@ -69,7 +69,7 @@ func (r *rig) startWith(out AudioOut, clk Clock) {
 		j.Close()
 		r.stop = nil
 	}
-	r.waitFor("device.hello", 5*time.Second)
+	r.waitFor("device.hello", 15*time.Second)
 }
 
 func (r *rig) wavOut() *audioout.WAVDir {
@@ -196,7 +196,7 @@ func TestSaidBeforeCrashNotSaidAgain(t *testing.T) {
 func TestVolumeAppliedAndSaid(t *testing.T) {
 	r := newRig(t)
 	r.start()
-	ans := r.answer(r.send("device.volume", map[string]any{"level": 3}).ID, 5*time.Second)
+	ans := r.answer(r.send("device.volume", map[string]any{"level": 3}).ID, 15*time.Second)
 	if s := body[State](t, ans); s.Volume != 3 {
 		t.Fatalf("state %s", ans.Body)
 	}
@@ -256,7 +256,7 @@ func TestSpeak(t *testing.T) {
 		{map[string]any{"text": "一", "voice": "x"}, "unknown field"},
 	} {
 		cmd := r.send("device.speak", tc.body)
-		ans := r.answer(cmd.ID, 5*time.Second)
+		ans := r.answer(cmd.ID, 15*time.Second)
 		eb := body[errorBody](t, ans)
 		if ans.Type != "error" || eb.Code != CodeBadRequest || !strings.Contains(eb.Message, tc.want) {
 			t.Errorf("%v: answer %s %s, want bad_request naming %s", tc.body, ans.Type, ans.Body, tc.want)

@@ -72,7 +72,7 @@ func TestDepositsAndShiftThroughBinary(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st device.State
-	api.until(5*time.Second, "/v1/state", &st, func() bool { return st.Shift != nil && st.Shift.Staff == "f1" })
+	api.until(15*time.Second, "/v1/state", &st, func() bool { return st.Shift != nil && st.Shift.Staff == "f1" })
 
 	take := func(amount int64, deposit bool, code string) device.View {
 		var v device.View
