@@ -270,7 +270,9 @@ func (r *rig) wavs() []string {
 	ents, _ := os.ReadDir(r.wavDir)
 	var n []string
 	for _, e := range ents {
-		if strings.HasSuffix(e.Name(), ".wav") && e.Name() != "network.wav" {
+		// network.wav and the temporary file it is written to (.tmp-*)
+		// come and go with the link; the rest are the announcements.
+		if strings.HasSuffix(e.Name(), ".wav") && e.Name() != "network.wav" && !strings.HasPrefix(e.Name(), ".tmp-") {
 			n = append(n, e.Name())
 		}
 	}

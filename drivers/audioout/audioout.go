@@ -88,6 +88,12 @@ func OpenWAVDir(dir string) (*WAVDir, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("audioout: wav: %w", err)
 	}
+	// A process killed mid-Play leaves its temporary file; nothing will
+	// ever rename it, so it goes now.
+	stale, _ := filepath.Glob(filepath.Join(dir, ".tmp-*.wav"))
+	for _, f := range stale {
+		os.Remove(f)
+	}
 	return &WAVDir{dir: dir}, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -64,6 +65,28 @@ func TestWAVDirWritesCanonicalWAV(t *testing.T) {
 	ents, _ := os.ReadDir(dir)
 	if len(ents) != 1 {
 		t.Errorf("dir holds %d entries, want only order-42.wav", len(ents))
+	}
+}
+
+// A temporary file left by a process killed mid-write is removed when the
+// directory is opened again; finished announcements stay.
+func TestWAVDirRemovesStaleTemporaryFiles(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{".tmp-123.wav", ".tmp-9.wav", "order-1.wav"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := OpenWAVDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		names = append(names, e.Name())
+	}
+	if !slices.Equal(names, []string{"order-1.wav"}) {
+		t.Errorf("dir holds %v, want [order-1.wav]", names)
 	}
 }
 
