@@ -18,13 +18,15 @@ import (
 
 // offlineLink is a link that never connects: the fuzz targets drive the
 // agent's parsers directly, with no broker in the loop.
-type offlineLink struct{}
+// Its Run closes running: by then the agent's Run has resumed the journal
+// and set the context that flows started by commands run under.
+type offlineLink struct{ running chan struct{} }
 
-func (offlineLink) Run(ctx context.Context) error { <-ctx.Done(); return nil }
-func (offlineLink) Send(mqtt.Message) error       { return mqtt.ErrOffline }
-func (offlineLink) Kick()                         {}
-func (offlineLink) SetState([]byte)               {}
-func (offlineLink) Connected() bool               { return false }
+func (l offlineLink) Run(ctx context.Context) error { close(l.running); <-ctx.Done(); return nil }
+func (offlineLink) Send(mqtt.Message) error         { return mqtt.ErrOffline }
+func (offlineLink) Kick()                           {}
+func (offlineLink) SetState([]byte)                 {}
+func (offlineLink) Connected() bool                 { return false }
 
 // fuzzAgent runs a real agent (journal in a temporary directory, no
 // hardware, no listener: the API is served through its Handler) until the
@@ -36,8 +38,9 @@ func fuzzAgent(f *testing.F) *Agent {
 	if err != nil {
 		f.Fatal(err)
 	}
+	link := offlineLink{running: make(chan struct{})}
 	a, err := New(Options{Config: cfg, Journal: j, Key: deviceKey(f), Printer: &jobs{}, Log: quiet(),
-		NewLink: func(mqtt.LinkConfig, *journal.Journal, mqtt.Handlers) (Link, error) { return offlineLink{}, nil }})
+		NewLink: func(mqtt.LinkConfig, *journal.Journal, mqtt.Handlers) (Link, error) { return link, nil }})
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -45,6 +48,13 @@ func fuzzAgent(f *testing.F) *Agent {
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
 	f.Cleanup(func() { cancel(); <-done; j.Close() })
+	// Inputs go in once the agent runs, as they would on a device: a
+	// payment started before that would have no context to run under.
+	select {
+	case <-link.running:
+	case <-done:
+		f.Fatal("the agent stopped before it ran")
+	}
 	return a
 }
 
