@@ -307,6 +307,10 @@ func (b *Broker) writeConf() error {
 	fmt.Fprintf(&c, "allow_anonymous false\npassword_file %s\nacl_file %s\n",
 		filepath.Join(b.dir, "passwd"), filepath.Join(b.dir, "acl"))
 	c.WriteString("use_username_as_clientid true\n")
+	// Without it Nagle holds each small publish back until the previous
+	// one is acknowledged: 40 ms per command with Linux's delayed ACK,
+	// which made the crash test (1000 payments) 2.3 times as slow.
+	c.WriteString("set_tcp_nodelay true\n")
 	fmt.Fprintf(&c, "persistence true\npersistence_location %s/\n", b.dir)
 	if b.o.MaxPacketSize > 0 {
 		fmt.Fprintf(&c, "max_packet_size %d\n", b.o.MaxPacketSize)
