@@ -68,6 +68,12 @@ type Request struct {
 	// said prefixed with 补播, so a shop owner hearing it after a restart
 	// knows it is not a new payment.
 	Since time.Time
+	// Again marks an announcement whose playing had begun before a
+	// restart (Record.Started): it is said prefixed with 补播 whatever its
+	// age, so one heard in full just before a crash is never heard again
+	// as if it were a second payment. Enqueue and Resume set it from the
+	// Store.
+	Again bool
 }
 
 // Result is what came of a request.
@@ -85,9 +91,12 @@ type Record struct {
 	Name  string    `json:"name,omitempty"`
 	Text  string    `json:"text"`
 	Since time.Time `json:"since"`
-	Done  bool      `json:"done,omitempty"`
-	Said  string    `json:"said,omitempty"` // the words spoken, once Done
-	Err   string    `json:"err,omitempty"`  // why it was not said, when Done without Said
+	// Started is saved as playing begins: owed and Started after a
+	// restart means it may have been heard, so it is said again as 补播.
+	Started bool   `json:"started,omitempty"`
+	Done    bool   `json:"done,omitempty"`
+	Said    string `json:"said,omitempty"` // the words spoken, once Done
+	Err     string `json:"err,omitempty"`  // why it was not said, when Done without Said
 }
 
 // Store keeps Records so that an announcement owed when the process dies is
@@ -259,7 +268,7 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 				return Ticket{it}, nil
 			case ok:
 				// Owed from before (a restart): say what was owed, from when.
-				r.Name, r.Text, r.Since = rec.Name, rec.Text, rec.Since
+				r.Name, r.Text, r.Since, r.Again = rec.Name, rec.Text, rec.Since, rec.Started
 			default:
 				rec = Record{ID: r.ID, Name: r.Name, Text: r.Text, Since: r.Since}
 				if err := p.store.Save(rec); err != nil {
@@ -328,7 +337,7 @@ func (p *Player) Resume() error {
 	}
 	for _, rec := range owed {
 		p.log.Info("announcement owed from before the restart", "id", rec.ID, "since", rec.Since)
-		if _, err := p.push(Request{ID: rec.ID, Name: rec.Name, Class: Announce, Text: rec.Text, Since: rec.Since}); err != nil {
+		if _, err := p.push(Request{ID: rec.ID, Name: rec.Name, Class: Announce, Text: rec.Text, Since: rec.Since, Again: rec.Started}); err != nil {
 			return err
 		}
 	}
@@ -363,6 +372,14 @@ func (p *Player) Run(ctx context.Context) error {
 				return ctx.Err()
 			case <-p.wake:
 				continue
+			}
+		}
+		if it.req.Class == Announce && p.store != nil && !it.req.Again {
+			// From here a crash may leave it heard, in part or in full,
+			// but not recorded as said: the next start says it as 补播.
+			r := it.req
+			if err := p.store.Save(Record{ID: r.ID, Name: r.Name, Text: r.Text, Since: r.Since, Started: true}); err != nil {
+				p.log.Error("announcement start not recorded", "id", r.ID, "err", err)
 			}
 		}
 		res, err := p.play(ctx, it.req)
@@ -428,7 +445,7 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 		pcm = p.voice.Beep()
 	} else {
 		text := r.Text
-		if r.Class == Announce && p.now().Sub(r.Since) > p.replayAfter {
+		if r.Class == Announce && (r.Again || p.now().Sub(r.Since) > p.replayAfter) {
 			text, name, res.Replay = PhraseReplay+text, name+".replay", true
 		}
 		var err error
@@ -439,6 +456,12 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 	}
 	if err := p.out.Play(ctx, name, Scale(pcm, p.Volume())); err != nil {
 		return Result{}, err
+	}
+	if r.Class == Announce {
+		// One line per announcement played, before it is recorded as said:
+		// a shop owner's "it said that payment twice" can be checked against
+		// the log, and the kill tests count plays across restarts with it.
+		p.log.Info("played", "id", r.ID, "file", name)
 	}
 	return res, nil
 }

@@ -317,6 +317,43 @@ func TestPlayerResumesOwed(t *testing.T) {
 	}
 }
 
+// TestPlayerBegunIsReplay: an announcement whose playing had begun when
+// the process died may have been heard in full, so after even a quick
+// restart it is said as 补播, never as if it were a second payment; the one
+// that had not begun is said plainly.
+func TestPlayerBegunIsReplay(t *testing.T) {
+	clk := &clock{t: time.Date(2025, 11, 23, 10, 0, 0, 0, time.UTC)}
+	store := newMemStore()
+	out := newGatedWAV(t, true)
+	p, stop := startPlayer(t, PlayerOptions{Out: out, Store: store, Clock: clk.now, Volume: 10})
+	enqueue(t, p, Request{ID: "begun", Name: "o-begun", Class: Announce, Text: "微信收款一元"})
+	enqueue(t, p, Request{ID: "waiting", Name: "o-waiting", Class: Announce, Text: "收款二元"})
+	<-out.began
+	stop()
+	if rec, _, _ := store.Load("begun"); !rec.Started || rec.Done {
+		t.Fatalf("begun: %+v, want started and owed", rec)
+	}
+	if rec, _, _ := store.Load("waiting"); rec.Started || rec.Done {
+		t.Fatalf("waiting: %+v, want owed, not started", rec)
+	}
+
+	clk.add(5 * time.Second)
+	out.gate = nil
+	p2, _ := startPlayer(t, PlayerOptions{Out: out, Store: store, Clock: clk.now, Volume: 10})
+	for _, c := range []struct {
+		id, text, said string
+		replay         bool
+	}{{"begun", "微信收款一元", "补播微信收款一元", true}, {"waiting", "收款二元", "收款二元", false}} {
+		r, err := p2.Say(context.Background(), Request{ID: c.id, Class: Announce, Text: c.text})
+		if err != nil || r.Replay != c.replay || r.Said != c.said {
+			t.Errorf("%s: %+v, %v; want said %s", c.id, r, err, c.said)
+		}
+	}
+	if got := out.names(); !slices.Equal(got, []string{"o-begun.replay", "o-waiting"}) {
+		t.Errorf("played %v", got)
+	}
+}
+
 // TestPlayerVolume: the level set is applied to what plays next.
 func TestPlayerVolume(t *testing.T) {
 	out := newGatedWAV(t, false)

@@ -317,14 +317,3 @@ func (a *Agent) Emit(typ string, body any) error {
 	}
 	return err
 }
-
-// say says text once per id (a stable id, never a time) through the
-// playback queue, at the current volume, and waits until it has been played
-// (voice.go).
-func (a *Agent) say(ctx context.Context, id, text string) error {
-	if a.speech == nil {
-		return nil
-	}
-	_, err := a.announce(ctx, id, id, text, a.now())
-	return err
-}

@@ -60,6 +60,7 @@ func (r *rig) startWith(out AudioOut, clk Clock) {
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	r.agent = a
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
@@ -112,47 +113,56 @@ func rendered(t testing.TB, text string, level int) []int16 {
 }
 
 // An announcement owed when the process died is said after the restart,
-// once: plainly when the restart is quick, marked 补播 (in notify.done's
-// said and the file name) when the notice is more than a minute old.
+// once. One whose playing had begun may have been heard, so it is said
+// marked 补播 (in notify.done's said and the file name) however quick the
+// restart; one still waiting its turn is said plainly after a quick
+// restart and marked 补播 when the notice is more than a minute old.
 func TestOwedAnnouncementAfterRestart(t *testing.T) {
+	const plain, replay = "微信收款一百二十八点五元", "补播微信收款一百二十八点五元"
+	const plain2, replay2 = "支付宝收款三元", "补播支付宝收款三元"
 	for _, tc := range []struct {
-		name   string
-		after  time.Duration
-		said   string
-		wav    string
-		replay bool
+		name          string
+		after         time.Duration
+		begun, queued string // what each says after the restart
+		queuedWAV     string
 	}{
-		{"quick restart", 10 * time.Second, "微信收款一百二十八点五元", "o-owed", false},
-		{"a minute later", 90 * time.Second, "补播微信收款一百二十八点五元", "o-owed.replay", true},
+		{"quick restart", 10 * time.Second, replay, plain2, "o-queued"},
+		{"a minute later", 90 * time.Second, replay, replay2, "o-queued.replay"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := newRig(t)
 			clk := &testClock{}
 			stuck := stuckOut{began: make(chan string, 1)}
 			r.startWith(stuck, clk.now)
-			cmd := r.send("notify.payment", map[string]any{"order_id": "o-owed", "amount": 12850, "wallet": "wechat"})
+			begun := r.send("notify.payment", map[string]any{"order_id": "o-owed", "amount": 12850, "wallet": "wechat"})
 			if id := <-stuck.began; id != "o-owed" {
 				t.Fatalf("playing %s", id)
 			}
-			r.stop() // dies mid-announcement
+			queued := r.send("notify.payment", map[string]any{"order_id": "o-queued", "amount": 300, "wallet": "alipay"})
+			waitTrue(t, 15*time.Second, func() bool { _, err := r.agent.loadNotify("o-queued"); return err == nil })
+			r.stop() // dies mid-announcement, one waiting
 
 			clk.advance(tc.after)
 			r.startWith(r.wavOut(), clk.now)
-			d := body[notifyDone](t, r.answer(cmd.ID, 10*time.Second))
-			if !d.Announced || d.Said != tc.said {
-				t.Fatalf("notify.done %+v, want said %s", d, tc.said)
+			for _, c := range []struct{ jti, said string }{{begun.ID, tc.begun}, {queued.ID, tc.queued}} {
+				d := body[notifyDone](t, r.answer(c.jti, 15*time.Second))
+				if !d.Announced || d.Said != c.said {
+					t.Fatalf("notify.done %+v, want said %s", d, c.said)
+				}
 			}
-			if got := r.wavs(); !slices.Equal(got, []string{tc.wav + ".wav"}) {
-				t.Fatalf("wavs %v, want %s.wav only", got, tc.wav)
+			want := []string{"o-owed.replay.wav", tc.queuedWAV + ".wav"}
+			slices.Sort(want)
+			if got := r.wavs(); !slices.Equal(got, want) {
+				t.Fatalf("wavs %v, want %v", got, want)
 			}
-			if !slices.Equal(r.readWAV(tc.wav), rendered(t, tc.said, r.cfg.Audio.Volume)) {
+			if !slices.Equal(r.readWAV("o-owed.replay"), rendered(t, tc.begun, r.cfg.Audio.Volume)) {
 				t.Error("the WAV is not the announcement rendered at the volume")
 			}
 			// Once: another restart says nothing more.
 			r.stop()
 			r.startWith(r.wavOut(), clk.now)
 			r.noEvent(300 * time.Millisecond)
-			if got := r.wavs(); len(got) != 1 {
+			if got := r.wavs(); len(got) != 2 {
 				t.Fatalf("wavs after a second restart %v", got)
 			}
 		})
