@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -17,7 +18,9 @@ type firstSample struct {
 }
 
 func (f firstSample) Play(ctx context.Context, id string, pcm []int16) error {
-	f.at <- time.Now()
+	if strings.HasPrefix(id, "b-") { // not the status prompts (网络已连接)
+		f.at <- time.Now()
+	}
 	return f.out.Play(ctx, id, pcm)
 }
 
