@@ -25,12 +25,17 @@ import (
 	"github.com/posagent/posagent/printer"
 )
 
-// buildAgent builds the real binary once per test run.
+// buildAgent builds the real binary once per test run, with the race
+// detector when the tests have it (go test -race).
 func buildAgent(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "posagent")
 	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	out, err := exec.Command(gobin, "build", "-o", bin, ".").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if raceBuild {
+		args = append(args, "-race")
+	}
+	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -126,6 +131,11 @@ func startAgent(t *testing.T, bin, cfgPath string) *proc {
 		t.Fatal(err)
 	}
 	go func() { p.cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		if strings.Contains(p.log.String(), "WARNING: DATA RACE") {
+			t.Errorf("the agent reported a data race:\n%s", p.log)
+		}
+	})
 	return p
 }
 

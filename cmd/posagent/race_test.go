@@ -1,0 +1,7 @@
+//go:build race
+
+package main
+
+// raceBuild: the tests were built with -race, so buildAgent builds the
+// agent with it too and the black-box tests fail on a race it reports.
+const raceBuild = true
