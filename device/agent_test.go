@@ -165,14 +165,22 @@ func (r *rig) connectPlatform() {
 	r.plat, r.events = plat, ev
 }
 
-// start runs an agent on the rig's journal until stop is called.
+// start runs an agent on the rig's journal, speaking through the
+// configured output, until stop is called.
 func (r *rig) start() {
 	r.t.Helper()
-	j, err := journal.Open(r.dbPath)
+	out, err := audioout.Open(r.cfg.Audio.Out)
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	out, err := audioout.Open(r.cfg.Audio.Out)
+	r.startWith(out, nil)
+}
+
+// startWith is start with the speaker and clock (nil: the wall clock)
+// chosen by the test.
+func (r *rig) startWith(out AudioOut, clk Clock) {
+	r.t.Helper()
+	j, err := journal.Open(r.dbPath)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -183,7 +191,7 @@ func (r *rig) start() {
 	if r.logs != nil {
 		log = slog.New(slog.NewTextHandler(io.MultiWriter(r.logs, logSink()), nil))
 	}
-	a, err := New(Options{Config: r.cfg, Journal: j, Key: deviceKey(r.t), Audio: out, Printer: r.printer, Scans: r.scans, Log: log})
+	a, err := New(Options{Config: r.cfg, Journal: j, Key: deviceKey(r.t), Audio: out, Printer: r.printer, Scans: r.scans, Clock: clk, Log: log})
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -194,7 +202,9 @@ func (r *rig) start() {
 	r.stop = func() {
 		cancel()
 		<-done
-		out.Close()
+		if c, ok := out.(io.Closer); ok {
+			c.Close()
+		}
 		j.Close()
 		r.stop = nil
 	}

@@ -49,30 +49,6 @@ func (s stuckOut) Play(ctx context.Context, id string, _ []int16) error {
 	return ctx.Err()
 }
 
-// startWith is rig.start with the speaker and clock chosen by the test.
-func (r *rig) startWith(out AudioOut, clk Clock) {
-	r.t.Helper()
-	j, err := journal.Open(r.dbPath)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	a, err := New(Options{Config: r.cfg, Journal: j, Key: deviceKey(r.t), Audio: out, Printer: r.printer, Clock: clk, Log: quiet()})
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	r.agent = a
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { a.Run(ctx); close(done) }()
-	r.stop = func() {
-		cancel()
-		<-done
-		j.Close()
-		r.stop = nil
-	}
-	r.waitFor("device.hello", 15*time.Second)
-}
-
 func (r *rig) wavOut() *audioout.WAVDir {
 	w, err := audioout.OpenWAVDir(r.wavDir)
 	if err != nil {
