@@ -16,8 +16,6 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
 	"github.com/posagent/posagent/platform"
-	"github.com/posagent/posagent/platform/faults"
-	"github.com/posagent/posagent/platform/mosquittotest"
 	"github.com/posagent/posagent/printer"
 )
 
@@ -28,6 +26,10 @@ type tracker struct {
 	result   map[string]string
 	busy     map[string]bool // collect jti answered busy
 	changed  chan struct{}
+}
+
+func newTracker() *tracker {
+	return &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
 }
 
 func (tr *tracker) run(ctx context.Context, events <-chan platform.Event) {
@@ -107,27 +109,15 @@ func TestCrashConsistency(t *testing.T) {
 	// mosquitto (TLS through the proxy): the embedded broker can lose a
 	// command sent while the restarted agent takes its session over (see
 	// TestKillMinusNineLosesNothing), and this test restarts it 100 times.
-	mb := e.withMosquitto(mosquittotest.Options{})
-	proxy, err := faults.Start(mb.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	e.cfg.MQTT.URL = "tls://" + proxy.Addr()
-	e.cfg.MQTT.KeepaliveMS = 1000
-	e.cfg.MQTT.ReconnectMinMS, e.cfg.MQTT.ReconnectMaxMS = 20, 300
+	mb, proxy := e.withProxiedMosquitto()
 	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000}
 	e.cfg.Printer.Baud = 921600
 	e.writeConfig()
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	simCl, _ := e.dialPlatform(mb, "sim")
-	sim := &platform.Sim{Client: simCl}
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	sim := e.startSimOn(ctx, mb)
+	tr := newTracker()
 
 	var pmu sync.Mutex
 	var logs []*syncBuffer // of the runs killed

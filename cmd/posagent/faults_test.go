@@ -22,7 +22,6 @@ import (
 	"github.com/posagent/posagent/device"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
-	"github.com/posagent/posagent/platform/faults"
 	"github.com/posagent/posagent/platform/mosquittotest"
 	"github.com/posagent/posagent/printer"
 )
@@ -125,15 +124,7 @@ func apiCall(t *testing.T, addr, method, path string, body any, out any) int {
 // answered and printed once; the deposit consumed once.
 func TestLinkFaultsMidFlow(t *testing.T) {
 	e := newEnv(t)
-	mb := e.withMosquitto(mosquittotest.Options{})
-	proxy, err := faults.Start(mb.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer proxy.Close()
-	e.cfg.MQTT.URL = "tls://" + proxy.Addr() // TLS through the proxy
-	e.cfg.MQTT.KeepaliveMS = 1000
-	e.cfg.MQTT.ReconnectMinMS, e.cfg.MQTT.ReconnectMaxMS = 20, 300
+	mb, proxy := e.withProxiedMosquitto()
 	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 600, ReverseAfterMS: 200, CollectTimeoutMS: 20000}
 	e.cfg.Printer.Baud = 921600
 	e.cfg.API.Listen = freeLoopback(t)
@@ -142,12 +133,8 @@ func TestLinkFaultsMidFlow(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	simCl, _ := e.dialPlatform(mb, "sim")
-	sim := &platform.Sim{Client: simCl}
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	sim := e.startSimOn(ctx, mb)
+	tr := newTracker()
 	p := startAgent(t, e.bin, e.cfgPath)
 	defer func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -328,7 +315,7 @@ func TestBrokerRestartMidFlow(t *testing.T) {
 	if err := sim.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	tr := newTracker()
 	p := startAgent(t, e.bin, e.cfgPath)
 	defer func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -490,7 +477,7 @@ func TestJournalOnFullDisk(t *testing.T) {
 			t.Logf("agent log:\n%s", p.log)
 		}
 	}()
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	tr := newTracker()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ans := watchAnswers(ctx, e.events, tr)

@@ -20,6 +20,7 @@ import (
 	"github.com/posagent/posagent/device"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
+	"github.com/posagent/posagent/platform/faults"
 	"github.com/posagent/posagent/platform/mosquittotest"
 )
 
@@ -50,6 +51,36 @@ func (e *env) withMosquitto(o mosquittotest.Options) *mosquittotest.Broker {
 	plat, ev := e.dialPlatform(mb, "platform")
 	e.plat, e.events = plat, ev
 	return mb
+}
+
+// withProxiedMosquitto is withMosquitto with the agent reaching the broker
+// through a toxiproxy (TLS through the proxy), on a 1 s keepalive and fast
+// reconnects so that faults are noticed and healed quickly. The caller
+// writes the config.
+func (e *env) withProxiedMosquitto() (*mosquittotest.Broker, *faults.Proxy) {
+	e.t.Helper()
+	mb := e.withMosquitto(mosquittotest.Options{})
+	proxy, err := faults.Start(mb.Addr())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { proxy.Close() })
+	e.cfg.MQTT.URL = "tls://" + proxy.Addr()
+	e.cfg.MQTT.KeepaliveMS = 1000
+	e.cfg.MQTT.ReconnectMinMS, e.cfg.MQTT.ReconnectMaxMS = 20, 300
+	return mb, proxy
+}
+
+// startSimOn runs the platform simulator on mb, as the user "sim", until
+// ctx ends.
+func (e *env) startSimOn(ctx context.Context, mb *mosquittotest.Broker) *platform.Sim {
+	e.t.Helper()
+	simCl, _ := e.dialPlatform(mb, "sim")
+	sim := &platform.Sim{Client: simCl}
+	if err := sim.Start(ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	return sim
 }
 
 // writeConfig saves e.cfg where the agent reads it.
@@ -137,13 +168,9 @@ func (in *intruder) publish(t *testing.T, topic, payload string) {
 func TestAgentThroughMosquitto(t *testing.T) {
 	e := newEnv(t)
 	mb := e.withMosquitto(mosquittotest.Options{})
-	simCl, _ := e.dialPlatform(mb, "sim")
-	sim := &platform.Sim{Client: simCl}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	if err := sim.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
+	sim := e.startSimOn(ctx, mb)
 	p := startAgent(t, e.bin, e.cfgPath)
 	defer func() {
 		p.cmd.Process.Signal(syscall.SIGTERM)
@@ -153,7 +180,7 @@ func TestAgentThroughMosquitto(t *testing.T) {
 		}
 	}()
 	e.waitHello(20 * time.Second)
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	tr := newTracker()
 	events := make(chan platform.Event, 256)
 	answers := make(chan mqtt.Message, 256)
 	var forgedSeen atomic.Value

@@ -75,7 +75,7 @@ func TestSoak(t *testing.T) {
 		<-p.done
 	}()
 	e.waitHello(10 * time.Second)
-	tr := &tracker{awaiting: map[string]bool{}, result: map[string]string{}, busy: map[string]bool{}, changed: make(chan struct{}, 1)}
+	tr := newTracker()
 	ans := watchAnswers(ctx, e.events, tr)
 	pid := p.cmd.Process.Pid
 	api := e.cfg.API.Listen
