@@ -44,6 +44,10 @@ type Sim struct {
 	PayingQueries, Recalls int
 	// Faults are the misbehaviours to inject; SetFaults changes them later.
 	Faults Faults
+	// OmitOp sends pay.status without its op (as does Provider.OmitOp): a
+	// platform that does not implement that extension. The device must
+	// then match answers by ref and business key alone.
+	OmitOp bool
 
 	once     sync.Once
 	mu       sync.Mutex
@@ -77,7 +81,8 @@ type Answer struct {
 	// Request is the request it answers (auth_code masked).
 	Request mqtt.Message
 	Type    string
-	// Body is a PayStatus, OrderFound or RefundStatus.
+	// Body is a PayStatus (Op "" when sent without op), OrderFound,
+	// RefundStatus or DepositStatus.
 	Body any
 	// Delays holds one delay per copy sent: none when the answer is dropped,
 	// two when it is sent twice.
@@ -132,6 +137,20 @@ func (s *Sim) SetFaults(f Faults) {
 func (s *Sim) Script(outTradeNo string, o Outcome) {
 	s.init()
 	s.Provider.Script(outTradeNo, o)
+}
+
+// ScriptRefund sets the outcome of the refund outRefundNo, or with "" of
+// the next new refund (see Provider.ScriptRefund).
+func (s *Sim) ScriptRefund(outRefundNo string, o Outcome) {
+	s.init()
+	s.Provider.ScriptRefund(outRefundNo, o)
+}
+
+// Check returns the violations of the provider's invariants (see
+// Provider.Check).
+func (s *Sim) Check() []string {
+	s.init()
+	return s.Provider.Check()
 }
 
 // Ledger is the provider's ledger (see Provider.Ledger).
@@ -251,7 +270,7 @@ func (s *Sim) Handle(e Event) {
 		case "pay.reverse":
 			s.answer(e, "pay.status", p.Reverse(e.Dev, r.OutTradeNo))
 		default:
-			s.answer(e, "order.found", p.Lookup(r.OutTradeNo))
+			s.answer(e, "order.found", p.Lookup(e.Dev, r.OutTradeNo))
 		}
 	case "refund.request":
 		var r RefundRequest
@@ -259,16 +278,27 @@ func (s *Sim) Handle(e Event) {
 			return
 		}
 		s.answer(e, "refund.status", p.Refund(e.Dev, r))
-	case "deposit.consume", "deposit.unfreeze", "deposit.query":
+	case "refund.query":
+		// HS256 is enough: it only reads (and moves a PROCESSING refund on,
+		// as time would).
+		var r RefundQuery
+		if s.decode(e, raw, &r) || s.missing(e, r.OutRefundNo) {
+			return
+		}
+		s.answer(e, "refund.status", p.RefundQuery(e.Dev, r))
+	case "deposit.query":
+		// An empty out_request_no asks for the deposit's own state.
+		var r DepositRequest
+		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) {
+			return
+		}
+		s.answer(e, "deposit.status", p.DepositQuery(e.Dev, r))
+	case "deposit.consume", "deposit.unfreeze":
 		var r DepositRequest
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) || s.missing(e, r.OutRequestNo) {
 			return
 		}
-		if m.Type == "deposit.query" {
-			s.answer(e, "deposit.status", p.DepositQuery(e.Dev, r))
-		} else {
-			s.answer(e, "deposit.status", p.Deposit(e.Dev, m.Type[len("deposit."):], r))
-		}
+		s.answer(e, "deposit.status", p.Deposit(e.Dev, m.Type[len("deposit."):], r))
 	default:
 		if !deviceEvents[m.Type] {
 			s.count("ignored")
@@ -299,6 +329,10 @@ func (s *Sim) missing(e Event, key string) bool {
 
 // answer applies the faults and sends body as typ to the requesting device.
 func (s *Sim) answer(e Event, typ string, body any) {
+	if ps, ok := body.(PayStatus); ok && s.OmitOp {
+		ps.Op = ""
+		body = ps
+	}
 	s.mu.Lock()
 	f := s.Faults
 	// Always four draws, so the pattern for a seed does not depend on which
@@ -350,6 +384,9 @@ func (s *Sim) send(dev, typ, ref string, body any) {
 	if s.Client == nil { // Handle driven directly, without a broker
 		s.count("answers.failed")
 		return
+	}
+	if ps, ok := body.(PayStatus); ok && ps.Op == "" {
+		body = payStatusNoOp{PayStatus: ps}
 	}
 	if _, err := s.Client.SendRef(dev, typ, ref, body); err != nil {
 		s.count("answers.failed")
@@ -419,4 +456,13 @@ func RedactBody(body json.RawMessage) json.RawMessage {
 		return body
 	}
 	return out
+}
+
+// payStatusNoOp is a pay.status sent without its op key (Sim.OmitOp,
+// Provider.OmitOp): the shallower Op field, empty and omitempty, hides the
+// wire struct's, which has no omitempty. The wire type itself is not
+// changed: the op extension stays in the contract.
+type payStatusNoOp struct {
+	PayStatus
+	Op string `json:"op,omitempty"`
 }

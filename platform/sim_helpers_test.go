@@ -42,6 +42,7 @@ type env struct {
 	sim *Sim
 	dev *testDevice
 	log *syncBuffer
+	url string // the broker's
 
 	mu      sync.Mutex
 	answers []Answer
@@ -58,7 +59,7 @@ func newEnv(t *testing.T, hello bool, conf func(*Sim)) *env {
 	}
 	t.Cleanup(func() { b.Close() })
 	ctx, cancel := context.WithCancel(context.Background())
-	e := &env{t: t, log: &syncBuffer{}}
+	e := &env{t: t, log: &syncBuffer{}, url: b.URL()}
 	logger := slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cl, err := Dial(ctx, Options{URL: b.URL(), Log: logger})
 	if err != nil {
@@ -127,9 +128,26 @@ func (e *env) entry(no string) LedgerEntry {
 
 func (e *env) submit(no string, amount int64, code string) PayStatus {
 	e.t.Helper()
+	return e.submitW(no, amount, code, "wechat")
+}
+
+func (e *env) submitW(no string, amount int64, code, wallet string) PayStatus {
+	e.t.Helper()
 	var st PayStatus
-	e.dev.call(e.t, "pay.submit", PaySubmit{OutTradeNo: no, AuthCode: code, Amount: amount, Wallet: "wechat"}, mqtt.HS256, "pay.status", &st)
+	e.dev.call(e.t, "pay.submit", PaySubmit{OutTradeNo: no, AuthCode: code, Amount: amount, Wallet: wallet}, mqtt.HS256, "pay.status", &st)
 	return st
+}
+
+// second connects another device (same auth key, its hello said), for the
+// tests of what one device may see of another's orders.
+func (e *env) second(id string) *testDevice {
+	e.t.Helper()
+	e.sim.Client.AddDevice(Device{ID: id, AuthKey: testAuthKey})
+	d := newTestDevice(e.t, e.url, id)
+	n := e.sim.Counts()["device.hello"]
+	d.hello(e.t)
+	e.waitCount("device.hello", n+1)
+	return d
 }
 
 func (e *env) query(no string) PayStatus {

@@ -151,16 +151,21 @@ func TestSubmitIdempotent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
 	first := e.submit("A1", 1300, code(1))
+	// Paid already: WeChat's ORDERPAID, a failed request with no trade state;
+	// the query tells the payment.
 	again := e.submit("A1", 1300, code(1))
-	if first.State != "SUCCESS" || again.State != "SUCCESS" || again.ErrCode != "" || again.TransactionID != first.TransactionID {
+	if first.State != "SUCCESS" || again.State != "UNKNOWN" || again.ErrCode != "ORDERPAID" || again.TransactionID != "" {
 		t.Errorf("same submit twice: %+v then %+v", first, again)
+	}
+	if st := e.query("A1"); st.State != "SUCCESS" || st.TransactionID != first.TransactionID {
+		t.Errorf("query after ORDERPAID: %+v", st)
 	}
 	// The very same token again (a QoS 1 redelivery): answered, not charged.
 	jti, tok := e.dev.sign(t, "pay.submit", PaySubmit{OutTradeNo: "A1", AuthCode: code(1), Amount: 1300, Wallet: "wechat"}, mqtt.HS256)
 	e.dev.publishRaw(t, tok)
 	e.dev.publishRaw(t, tok)
 	for range 2 {
-		if m := e.dev.next(t); m.Ref != jti || !strings.Contains(string(m.Body), `"SUCCESS"`) {
+		if m := e.dev.next(t); m.Ref != jti || !strings.Contains(string(m.Body), `"ORDERPAID"`) {
 			t.Errorf("redelivered submit answered %s %s", m.Ref, m.Body)
 		}
 	}
@@ -181,7 +186,7 @@ func TestSubmitIdempotent(t *testing.T) {
 	if st := e.query("A2"); st.State != "SUCCESS" {
 		t.Errorf("A2 second query: %+v", st)
 	}
-	if st := e.submit("A2", 101, code(2)); st.State != "SUCCESS" {
+	if st := e.submit("A2", 101, code(2)); st.State != "UNKNOWN" || st.ErrCode != "ORDERPAID" {
 		t.Errorf("A2 retried after payment: %+v", st)
 	}
 	if le := e.entry("A2"); le.Charges != 1 {
@@ -189,28 +194,45 @@ func TestSubmitIdempotent(t *testing.T) {
 	}
 }
 
+// TestDuplicateContent: the same out_trade_no with other content never
+// charges; each wallet's provider says so in its own words.
 func TestDuplicateContent(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, true, nil)
-	if st := e.submit("D1", 1400, code(1)); st.State != "SUCCESS" {
-		t.Fatalf("D1: %+v", st)
-	}
-	for _, c := range []struct {
-		amount int64
-		code   string
-	}{{1500, code(1)}, {1400, code(2)}} {
-		st := e.submit("D1", c.amount, c.code)
-		if st.ErrCode != "DUPLICATE_CONTENT" || st.State != "SUCCESS" || st.Amount != 1400 {
-			t.Errorf("D1 with %d: %+v, want DUPLICATE_CONTENT with the first order's state and amount", c.amount, st)
+	for _, w := range []struct {
+		wallet, code, state string
+	}{
+		{"wechat", "OUT_TRADE_NO_USED", "UNKNOWN"},
+		{"alipay", "ACQ.CONTEXT_INCONSISTENT", "UNKNOWN"},
+		{"unionpay", "DUPLICATE_CONTENT", "SUCCESS"}, // the platform's own: the first order's state
+	} {
+		no := "D1-" + w.wallet
+		if st := e.submitW(no, 1400, code(1), w.wallet); st.State != "SUCCESS" {
+			t.Fatalf("%s: %+v", no, st)
+		}
+		for _, c := range []struct {
+			amount int64
+			code   string
+		}{{1500, code(1)}, {1400, code(2)}} {
+			st := e.submitW(no, c.amount, c.code, w.wallet)
+			if st.ErrCode != w.code || st.State != w.state || st.Amount != 1400 {
+				t.Errorf("%s with %d: %+v, want %s %s with the first order's amount", no, c.amount, st, w.state, w.code)
+			}
+			if w.state != "SUCCESS" && st.TransactionID != "" {
+				t.Errorf("%s: a failed request carries the first order's transaction: %+v", no, st)
+			}
+		}
+		if le := e.entry(no); le.Charges != 1 || le.Amount != 1400 {
+			t.Errorf("%s ledger %+v", no, le)
 		}
 	}
-	if le := e.entry("D1"); le.Charges != 1 || le.Amount != 1400 {
-		t.Errorf("D1 ledger %+v", le)
-	}
-	// Against a paying order: its state, no charge.
+	// Against a paying order: no charge, no move.
 	e.submit("D2", 102, code(3))
-	if st := e.submit("D2", 103, code(3)); st.ErrCode != "DUPLICATE_CONTENT" || st.State != "USERPAYING" {
+	if st := e.submit("D2", 103, code(3)); st.ErrCode != "OUT_TRADE_NO_USED" {
 		t.Errorf("D2: %+v", st)
+	}
+	if st := e.query("D2"); st.State != "USERPAYING" {
+		t.Errorf("D2 query: %+v", st)
 	}
 	if le := e.entry("D2"); le.Charges != 0 || le.Outcome != OutcomePayingForever {
 		t.Errorf("D2 ledger %+v", le)
