@@ -22,6 +22,14 @@ const (
 	PhrasePaperOut       = "打印机缺纸"
 	PhraseReplay         = "补播"
 	PhraseVolume         = "音量"
+	// PhraseAttention: a payment the device cannot settle alone (ATTENTION).
+	PhraseAttention = "需人工处理"
+	// 补单 answers for a scanned order number.
+	PhraseOrderNotFound = "未找到订单"
+	PhraseOrderRefunded = "订单已退款"
+	PhraseDepositOrder  = "押金订单"
+	// Refunds and deposit operations.
+	PhraseRefundFailed = "退款失败"
 )
 
 // CodeUnrecognized is the err_code this agent gives a scanned code that is no

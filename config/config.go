@@ -99,6 +99,16 @@ type Pay struct {
 	PollTimeoutMS    int64 `json:"poll_timeout_ms"`
 	ReverseAfterMS   int64 `json:"reverse_after_ms"`
 	CollectTimeoutMS int64 `json:"collect_timeout_ms"`
+	// ReverseMaxTries bounds the reverses of one payment: past it (or on a
+	// provider's "cannot be reversed", such as WeChat's REVERSE_EXPIRE) the
+	// payment asks a person (ATTENTION) instead of looping.
+	ReverseMaxTries int64 `json:"reverse_max_tries"`
+	// RefundPollMS is the wait between queries of a refund the provider
+	// is still working on (WeChat answers a refund before it is made).
+	RefundPollMS int64 `json:"refund_poll_ms"`
+	// DepositReleaseDays is the age at which the provider releases a frozen
+	// deposit by itself (WeChat: 30 days); an older one is queried.
+	DepositReleaseDays int64 `json:"deposit_release_days"`
 }
 
 // Apply holds how a new configuration is tried.
@@ -148,13 +158,14 @@ func (c *Config) OTADir() string {
 // identity (device id, keys, broker) set.
 func Default() Config {
 	return Config{
-		Board:       "sim",
-		DataDir:     "/var/lib/posagent",
-		MQTT:        MQTT{Prefix: "pos/v1", KeepaliveMS: 120000, ReconnectMinMS: 1000, ReconnectMaxMS: 60000},
-		Scanner:     Serial{Baud: 9600},
-		Printer:     Printer{Baud: 115200, PaperMM: 58, Status: "query"},
-		Audio:       Audio{Out: "alsa", Volume: 6},
-		Pay:         Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000},
+		Board:   "sim",
+		DataDir: "/var/lib/posagent",
+		MQTT:    MQTT{Prefix: "pos/v1", KeepaliveMS: 120000, ReconnectMinMS: 1000, ReconnectMaxMS: 60000},
+		Scanner: Serial{Baud: 9600},
+		Printer: Printer{Baud: 115200, PaperMM: 58, Status: "query"},
+		Audio:   Audio{Out: "alsa", Volume: 6},
+		Pay: Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000,
+			ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseDays: 30},
 		ConfigApply: Apply{ApplyTimeoutMS: 30000},
 		API:         API{Listen: "127.0.0.1:8765"},
 		Store:       Store{Mode: "both"},
@@ -303,8 +314,10 @@ func (c *Config) Validate() error {
 	for key, v := range map[string]int64{
 		"pay.poll_interval_ms": c.Pay.PollIntervalMS, "pay.poll_timeout_ms": c.Pay.PollTimeoutMS,
 		"pay.reverse_after_ms": c.Pay.ReverseAfterMS, "pay.collect_timeout_ms": c.Pay.CollectTimeoutMS,
-		"config.apply_timeout_ms": c.ConfigApply.ApplyTimeoutMS,
-		"ota.health_timeout_ms":   c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
+		"pay.reverse_max_tries": c.Pay.ReverseMaxTries, "pay.refund_poll_ms": c.Pay.RefundPollMS,
+		"pay.deposit_release_days": c.Pay.DepositReleaseDays,
+		"config.apply_timeout_ms":  c.ConfigApply.ApplyTimeoutMS,
+		"ota.health_timeout_ms":    c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
 	} {
 		if v <= 0 {
 			return bad(key, "must be positive")

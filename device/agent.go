@@ -83,8 +83,12 @@ type Agent struct {
 	refunds  map[string]chan refundStatus
 	// depositInbox holds the running deposit operations' inboxes.
 	depositInbox map[string]chan depositStatus
-	subsMu       sync.Mutex
-	subs         map[chan LocalEvent]struct{} // local API event streams
+	// reqs maps the jti of each money-flow request in flight to its flow
+	// and request type, so an answer that names only its ref (protocol §2)
+	// finds its flow, and an answer without op is known by its request.
+	reqs   map[string]reqInfo
+	subsMu sync.Mutex
+	subs   map[chan LocalEvent]struct{} // local API event streams
 
 	mu      sync.Mutex
 	state   State
@@ -126,7 +130,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		work: make(chan string, 1024), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		work: make(chan string, 1024), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}
@@ -173,6 +177,7 @@ func New(o Options) (*Agent, error) {
 			// lost the network: the shop owner knows announcements stop.
 			if up {
 				a.wakeAll()
+				a.checkOldDeposits()
 				a.prompt("network", audio.PhraseNetUp)
 			} else {
 				a.prompt("network", audio.PhraseNetDown)
@@ -270,6 +275,7 @@ func (a *Agent) housekeeping(ctx context.Context) {
 			return
 		case <-t.C:
 			a.prune()
+			a.checkOldDeposits()
 			a.publishState()
 		case <-a.stateKick:
 			a.publishState()

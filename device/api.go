@@ -138,6 +138,9 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 		Amount  int64  `json:"amount"`
 		Desc    string `json:"desc"`
 		Deposit bool   `json:"deposit"`
+		// ConfirmUnknown is the cashier's word that the customer of a
+		// payment whose result is not in was not charged (see below).
+		ConfirmUnknown bool `json:"confirm_unknown"`
 	}
 	if !readBody(w, r, &b) {
 		return
@@ -149,6 +152,23 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 	if len(b.Desc) > 128 {
 		writeError(w, http.StatusBadRequest, "bad_request", "desc must be at most 128 bytes")
 		return
+	}
+	if !b.ConfirmUnknown {
+		// A payment UNKNOWN (or waiting for a person) may have charged the
+		// customer: charging them again needs the cashier's explicit word,
+		// or the customer pays twice.
+		open, err := a.unconfirmedPayments()
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if len(open) > 0 {
+			o := open[0]
+			msg := fmt.Sprintf("单号 %s（￥%s）%s：顾客可能已付款，请先核对顾客的付款记录；确认未付款后再发起新的收款", o.OutTradeNo,
+				printer.FormatAmount(o.Amount), map[bool]string{true: "需人工处理", false: "结果待确认"}[o.State == Attention])
+			writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "unconfirmed_payment", "message": msg, "open": open}})
+			return
+		}
 	}
 	p := Payment{OutTradeNo: NewOutTradeNo(a.now()), Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit, Source: "api"}
 	err := a.j.Update(func(tx *journal.Tx) error { return a.startPayment(tx, p) })
@@ -174,7 +194,7 @@ func (a *Agent) apiGetPayment(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
 	no := r.PathValue("no")
 	p, err := a.update(no, func(p *Payment) error {
-		if Terminal(p.State) {
+		if Settled(p.State) {
 			return fmt.Errorf("%w: payment is %s", ErrConflict, p.State)
 		}
 		markCancel(p)
@@ -485,4 +505,38 @@ func (a *Agent) apiEvents(w http.ResponseWriter, r *http.Request) {
 		}
 		fl.Flush()
 	}
+}
+
+// openPayment is a payment whose result is not in, as the API lists it.
+type openPayment struct {
+	OutTradeNo string `json:"out_trade_no"`
+	Amount     int64  `json:"amount"`
+	State      string `json:"state"`
+}
+
+// unconfirmedPayments lists the payments UNKNOWN or waiting for a person,
+// newest first.
+func (a *Agent) unconfirmedPayments() ([]openPayment, error) {
+	var out []openPayment
+	var at []int64
+	err := a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) == nil && (p.State == Unknown || p.State == Attention) {
+				out = append(out, openPayment{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: p.State})
+				at = append(at, p.CreatedAt)
+			}
+			return nil
+		})
+	})
+	idx := make([]int, len(out))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(i, j int) bool { return at[idx[i]] > at[idx[j]] })
+	sorted := make([]openPayment, len(out))
+	for i, k := range idx {
+		sorted[i] = out[k]
+	}
+	return sorted, err
 }

@@ -41,6 +41,7 @@ type DepositOp struct {
 	Op           string `json:"op"`     // consume or unfreeze
 	Amount       int64  `json:"amount"` // consume: what to take
 	StaffID      string `json:"staff_id"`
+	Wallet       string `json:"wallet,omitempty"`
 	State        string `json:"state"`
 	ErrCode      string `json:"err_code,omitempty"`
 	ErrMsg       string `json:"err_msg,omitempty"`
@@ -176,7 +177,7 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID string) (Dep
 		}
 		now := a.now().UnixMilli()
 		d = DepositOp{OutRequestNo: "Q" + NewOutTradeNo(a.now())[1:], OutTradeNo: no, Op: op, Amount: amount,
-			StaffID: staffID, State: OpPending, CreatedAt: now, UpdatedAt: now}
+			StaffID: staffID, Wallet: p.Wallet, State: OpPending, CreatedAt: now, UpdatedAt: now}
 		return a.saveDepositOp(tx, d, p)
 	})
 	if err != nil {
@@ -243,7 +244,7 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 		if send == "deposit.query" {
 			alg = mqtt.HS256
 		}
-		if err := a.request(send, alg, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		if err := a.request(send, alg, no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
 			a.log.Warn("deposit request not sent", "out_request_no", no, "err", err)
 		}
 		timer := time.NewTimer(reverseBackoff(d.Tries+1, a.cfg.Pay))
@@ -314,9 +315,102 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 	return nil
 }
 
+// acceptDepositStatus routes deposit.status: to its operation (by
+// out_request_no, or the ref of the request it answers), or, with neither,
+// as the answer to a deposit's state query (checkOldDeposits).
 func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	return acceptAnswer(a, m, func(st depositStatus) bool { return st.OutRequestNo != "" },
-		func(st depositStatus) { deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status") })
+	req, known := a.requestOf(m.Ref)
+	ok := func(st depositStatus) bool { return st.OutRequestNo != "" || validID(st.OutTradeNo) || known }
+	return acceptAnswer(a, m, ok, func(st depositStatus) {
+		switch {
+		case st.OutRequestNo != "":
+		case known && a.opRunning(req.key):
+			st.OutRequestNo = req.key
+		default:
+			if st.OutTradeNo == "" && known {
+				st.OutTradeNo = req.key
+			}
+			a.depositStateAnswered(st)
+			return
+		}
+		deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status")
+	})
+}
+
+func (a *Agent) opRunning(no string) bool {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	return a.depositInbox[no] != nil
+}
+
+// checkOldDeposits asks the platform about every deposit still frozen
+// here after the provider's auto-release age (pay.deposit_release_days;
+// WeChat releases a deposit left 30 days, docs/provider-codes.md): one the
+// provider released is shown released, never left FROZEN forever.
+func (a *Agent) checkOldDeposits() {
+	cutoff := a.now().Add(-time.Duration(a.cfg.Pay.DepositReleaseDays) * 24 * time.Hour)
+	var nos []string
+	err := a.j.View(func(tx *journal.Tx) error {
+		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) == nil && p.Deposit && p.State == Paid && p.DepositState == DepositFrozen &&
+				time.UnixMilli(firstPositive(p.ConfirmedAt, p.CreatedAt)).Before(cutoff) {
+				nos = append(nos, k)
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		a.log.Error("old deposits not read", "err", err)
+		return
+	}
+	for _, no := range nos {
+		if err := a.request("deposit.query", mqtt.HS256, no, map[string]string{"out_trade_no": no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+			a.log.Warn("deposit.query not sent", "out_trade_no", no, "err", err)
+		}
+	}
+}
+
+// depositStateAnswered records a deposit the provider released by itself.
+// Any other state of a deposit frozen here changes nothing: its own
+// operations (consume, unfreeze) settle it.
+func (a *Agent) depositStateAnswered(st depositStatus) {
+	if st.DepositState != DepositReleased {
+		return
+	}
+	var p Payment
+	err := a.j.Update(func(tx *journal.Tx) error {
+		ok, err := tx.Get(journal.Orders, st.OutTradeNo, &p)
+		if err != nil || !ok || !p.Deposit || p.DepositState != DepositFrozen {
+			return err
+		}
+		ops, err := depositOps(tx, st.OutTradeNo)
+		if err != nil {
+			return err
+		}
+		for _, o := range ops {
+			if o.State == OpPending {
+				return nil // its operation's answer decides
+			}
+		}
+		p.DepositState, p.Released, p.ReleasedAt = DepositReleased, p.Amount, a.now().UnixMilli()
+		if st.Released > 0 {
+			p.Released = st.Released
+		}
+		if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+			return err
+		}
+		dv := depositView(p, ops)
+		tx.OnCommit(func() { a.publishLocal("deposit", dv) })
+		return nil
+	})
+	if err != nil {
+		a.log.Error("deposit release not recorded", "out_trade_no", st.OutTradeNo, "err", err)
+		return
+	}
+	if p.ReleasedAt > 0 {
+		a.log.Info("deposit released by the provider", "out_trade_no", st.OutTradeNo, "released", p.Released)
+	}
 }
 
 // resumeDepositOps restarts every pending operation.

@@ -18,13 +18,19 @@ import (
 	"github.com/posagent/posagent/wire"
 )
 
-// Payment states (protocol §3, pay.progress and pay.result).
+// Payment states (protocol §3, pay.progress and pay.result), and
+// ATTENTION, this agent's: the attempt cannot be settled by the device
+// alone (an answer whose amount is not the order's, a reverse the provider
+// can no longer make). It stops running, is said and shown, and is sent to
+// the platform as pay.progress; a person settles it by 补单 (scanning its
+// order number asks the platform again) or on the platform.
 const (
 	AwaitingCode = "AWAITING_CODE"
 	Submitted    = "SUBMITTED"
 	Polling      = "POLLING"
 	Reversing    = "REVERSING"
 	Unknown      = "UNKNOWN"
+	Attention    = "ATTENTION"
 	Paid         = "PAID"
 	Failed       = "FAILED"
 	Reversed     = "REVERSED"
@@ -35,6 +41,10 @@ const (
 func Terminal(s string) bool {
 	return s == Paid || s == Failed || s == Reversed || s == Cancelled
 }
+
+// Settled reports whether the device has stopped running a payment in
+// state s: finished, or waiting for a person (ATTENTION).
+func Settled(s string) bool { return Terminal(s) || s == Attention }
 
 // Payment is one attempt, journaled under its out_trade_no before anything
 // about it leaves the device. It never holds the payment code: only its
@@ -65,19 +75,32 @@ type Payment struct {
 	// (DUPLICATE_CONTENT); reversing could close someone else's payment.
 	NoReverse    bool `json:"no_reverse,omitempty"`
 	ReverseTries int  `json:"reverse_tries,omitempty"`
-	CancelAsked  bool `json:"cancel_asked,omitempty"`
+	// ReverseRefusals counts reverse answers that did not close the order
+	// (recall included); at pay.reverse_max_tries it asks a person.
+	ReverseRefusals int  `json:"reverse_refusals,omitempty"`
+	CancelAsked     bool `json:"cancel_asked,omitempty"`
+	// FailSaid: the decline's reason was said when it came; the reverse that
+	// closes the order afterwards does not say it again.
+	FailSaid bool `json:"fail_said,omitempty"`
 
 	TransactionID string `json:"transaction_id,omitempty"`
 	PaidAt        int64  `json:"paid_at,omitempty"`
 	ErrCode       string `json:"err_code,omitempty"`
 	ErrMsg        string `json:"err_msg,omitempty"`
 	Refunded      int64  `json:"refunded,omitempty"` // fen refunded so far
-	Staff         string `json:"staff,omitempty"`    // on shift when it started
+	// ConfirmedAt is when the device learnt it was paid (Unix ms): the
+	// payment belongs to the shift and the day of that instant, so one
+	// UNKNOWN at a handover and paid later is in the next shift's books.
+	ConfirmedAt int64  `json:"confirmed_at,omitempty"`
+	Staff       string `json:"staff,omitempty"` // on shift when it started
 
 	// A deposit's state once frozen (deposit.go), and its final step.
 	DepositState string `json:"deposit_state,omitempty"`
 	Consumed     int64  `json:"consumed,omitempty"`
 	Released     int64  `json:"released,omitempty"`
+	// ReleasedAt is when the device learnt that the provider released the
+	// deposit by itself (WeChat after 30 days), Unix ms.
+	ReleasedAt int64 `json:"released_at,omitempty"`
 }
 
 // DoNotTakeCash is true while the customer may have been charged: the
@@ -89,14 +112,6 @@ func (p Payment) DoNotTakeCash() bool {
 // payStatus is the body of pay.status (package wire).
 type payStatus = wire.PayStatus
 
-// definiteFailures are provider errors after which the customer was not
-// charged and asking again cannot change that.
-var definiteFailures = map[string]bool{
-	"AUTHCODEEXPIRE": true, "NOTENOUGH": true, "AUTH_CODE_INVALID": true, "AUTH_CODE_ERROR": true,
-	"NOTSUPORTCARD": true, "BUYER_MISMATCH": true, "PARAM_ERROR": true, "INVALID_REQUEST": true,
-	"NOAUTH": true, "ORDERCLOSED": true, "ACCOUNTERROR": true,
-}
-
 // next is what the state machine does after an answer or a tick.
 type next int
 
@@ -105,54 +120,75 @@ const (
 	submit               // send pay.submit (the code is in memory)
 	query                // send pay.query (or the submit again if unanswered)
 	reverse              // send pay.reverse
-	finished             // terminal: report, complete or speak
+	finished             // settled: report, complete, speak or ask a person
 )
+
+// payClass is the class of a pay.status err_code: WeChat Pay's, Alipay's
+// sub_codes or the platform's (wire.PayCodes, docs/provider-codes.md).
+// A code no table knows is "" and leaves the decision to the trade state.
+func payClass(code string) wire.CodeClass {
+	info, _ := wire.ClassifyPay(code)
+	return info.Class
+}
 
 // applyStatus moves p by one pay.status answer. It is pure: the caller
 // journals the result. pastDeadline says whether poll_timeout has passed.
-func applyStatus(p Payment, st payStatus, pastDeadline bool) (Payment, next) {
-	if Terminal(p.State) {
+// st.Op says which request the answer is to: the platform's op field or,
+// when the platform sends none (protocol §4 has no op), the request its
+// ref names; "" when neither is known.
+func applyStatus(p Payment, st payStatus, pastDeadline bool, pc config.Pay) (Payment, next) {
+	if Settled(p.State) {
 		return p, finished
 	}
 	p.Answered = true
 	if st.Wallet != "" && p.Wallet == "" {
 		p.Wallet = st.Wallet
 	}
+	class := payClass(st.ErrCode)
+	if class == wire.ClassNumberUsed {
+		// Another request owns this out_trade_no (DUPLICATE_CONTENT,
+		// WeChat OUT_TRADE_NO_USED, Alipay ACQ.CONTEXT_INCONSISTENT): the
+		// provider refused this attempt, so its customer was not charged by
+		// it, and the answer's state is the other order's. Never PAID on
+		// it, and never reversed: the reverse would close or refund the
+		// order that owns the number.
+		p.NoReverse, p.NeedReverse = true, false
+		p.State, p.ErrCode, p.ErrMsg = Failed, st.ErrCode, st.ErrMsg
+		return p, finished
+	}
+	if (st.State == "SUCCESS" || st.State == "REFUND") && st.Amount != 0 && st.Amount != p.Amount {
+		// Paid, but not this order's amount: not this attempt's charge as
+		// the device made it. A person compares the wallet's record.
+		return attention(p, "AMOUNT_MISMATCH", fmt.Sprintf("the provider reports %d fen paid for an order of %d fen", st.Amount, p.Amount)), finished
+	}
 	if p.State == Reversing {
-		// Once a reverse is under way only its answers decide: a late
-		// SUCCESS from an earlier query would be undone by the reverse.
-		if st.Op != "reverse" {
-			return p, idle
-		}
-		switch {
-		case st.Recall:
-			return p, reverse
-		case st.State == "SUCCESS" || st.State == "REFUND":
-			return paid(p, st), finished
-		case st.State == "REVOKED" || st.State == "CLOSED" || st.ErrCode == "ORDERREVERSED" || st.ErrCode == "ORDERNOTEXIST":
-			p.State = Reversed
-			p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
-			return p, finished
-		}
-		return p, reverse // anything else: the reverse did not take; again, with backoff
+		return applyReverse(p, st, pc)
 	}
 	switch {
 	case st.State == "SUCCESS" || st.State == "REFUND":
 		return paid(p, st), finished
-	case st.ErrCode == "DUPLICATE_CONTENT":
-		p.NoReverse = true
-		p.State = Polling
-		return p, query
-	case st.ErrCode == "ORDERPAID":
+	case class == wire.ClassOrderPaid:
+		// Paid under this number before (a resubmit): only a query says by
+		// whom and how much; never a new charge.
 		p.State = Polling
 		return p, query
 	case st.ErrCode == "ORDERREVERSED" || st.State == "REVOKED":
 		p.State, p.ErrCode, p.ErrMsg = Reversed, firstNonEmpty(st.ErrCode, "ORDERREVERSED"), st.ErrMsg
 		return p, finished
-	case definiteFailures[st.ErrCode] || st.State == "CLOSED":
-		p.State, p.ErrCode, p.ErrMsg = Failed, firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+	case class == wire.ClassDefinite || st.State == "CLOSED":
+		p.ErrCode, p.ErrMsg = firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+		if st.State == "PAYERROR" && !p.NoReverse {
+			// Declined, but WeChat leaves a PAYERROR order open: close it
+			// by reverse (its reference: "支付交易返回失败 … 调用该接口撤销
+			// 交易"), so a late confirmation can never charge. The reason
+			// is said now; the cashier need not wait for the reverse.
+			p.NeedReverse = true
+			p.State = Polling
+			return p, idle
+		}
+		p.State = Failed
 		return p, finished
-	case st.State == "PAYERROR" || st.ErrCode == "ORDERNOTEXIST":
+	case st.State == "PAYERROR" || class == wire.ClassNotFound || st.State == "FAILED":
 		// Not paid, but the order may still be open at the provider:
 		// close it by reverse so a late submit can never charge.
 		if !p.NoReverse {
@@ -162,7 +198,7 @@ func applyStatus(p Payment, st payStatus, pastDeadline bool) (Payment, next) {
 		p.State = Polling
 		return p, idle
 	}
-	// USERPAYING, NOTPAY, SYSTEMERROR, BANKERROR, UNKNOWN, FAILED…: still open.
+	// USERPAYING, NOTPAY, SYSTEMERROR, BANKERROR, UNKNOWN…: still open.
 	if pastDeadline && !p.NoReverse {
 		p.NeedReverse = true
 	}
@@ -170,6 +206,50 @@ func applyStatus(p Payment, st payStatus, pastDeadline bool) (Payment, next) {
 		p.State = Polling
 	}
 	return p, idle
+}
+
+// applyReverse moves a payment being reversed by one answer. Only a
+// reverse's answers decide, except REVOKED, which ends the reverse
+// whatever request it answers: a late SUCCESS from an earlier query
+// would be undone by the reverse and is not a sale.
+func applyReverse(p Payment, st payStatus, pc config.Pay) (Payment, next) {
+	if st.State == "REVOKED" || st.ErrCode == "ORDERREVERSED" {
+		p.State = Reversed
+		p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
+		return p, finished
+	}
+	if st.Op != "reverse" {
+		return p, idle
+	}
+	info, _ := wire.ClassifyReverse(st.ErrCode)
+	switch {
+	case st.Recall:
+		p.ReverseRefusals++
+	case info.Class == wire.ClassReverseFinal:
+		// The provider can no longer reverse (WeChat REVERSE_EXPIRE,
+		// Alipay ACQ.TRADE_CANCEL_TIME_OUT…): the customer may be charged
+		// and only a person (refund, or 补单 if it is a sale) can settle it.
+		return attention(p, st.ErrCode, firstNonEmpty(st.ErrMsg, "the provider can no longer reverse this payment")), finished
+	case st.State == "SUCCESS" || st.State == "REFUND":
+		return paid(p, st), finished
+	case st.State == "CLOSED" || info.Class == wire.ClassNotFound:
+		p.State = Reversed
+		p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
+		return p, finished
+	default:
+		p.ReverseRefusals++
+	}
+	if max := pc.ReverseMaxTries; max > 0 && int64(p.ReverseRefusals) >= max {
+		return attention(p, firstNonEmpty(st.ErrCode, "REVERSE_FAILED"), fmt.Sprintf("the reverse did not take after %d answers", p.ReverseRefusals)), finished
+	}
+	// Not taken: again, but after the backoff (the timer), never at once.
+	return p, idle
+}
+
+// attention settles p as waiting for a person, with the reason.
+func attention(p Payment, code, msg string) Payment {
+	p.State, p.ErrCode, p.ErrMsg = Attention, code, msg
+	return p
 }
 
 func paid(p Payment, st payStatus) Payment {
@@ -191,7 +271,7 @@ func firstNonEmpty(a, b string) string {
 // tick moves p when its timer fires with no answer. now and the timings
 // decide between polling on, reversing and UNKNOWN.
 func tick(p Payment, now time.Time, pc config.Pay) (Payment, next) {
-	if Terminal(p.State) {
+	if Settled(p.State) {
 		return p, finished
 	}
 	if p.State == Reversing {
@@ -307,6 +387,9 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 		return err
 	}
 	p.UpdatedAt = a.now().UnixMilli()
+	if p.State == Paid && p.ConfirmedAt == 0 {
+		p.ConfirmedAt = p.UpdatedAt
+	}
 	if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
 		return err
 	}
@@ -340,7 +423,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 				return err
 			}
 		}
-	} else if _, err := a.emit(tx, "pay.progress", p.CollectRef, map[string]string{"out_trade_no": p.OutTradeNo, "state": p.State}); err != nil {
+	} else if _, err := a.emit(tx, "pay.progress", p.CollectRef, payProgress(p)); err != nil {
 		return err
 	}
 	v := PaymentView(p)
@@ -355,6 +438,16 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 	a.mu.Unlock()
 	a.kickState()
 	return nil
+}
+
+// payProgress is pay.progress's body: protocol §3's out_trade_no and state,
+// and, for ATTENTION, why (err_code, err_msg), so the platform can raise it.
+func payProgress(p Payment) map[string]string {
+	b := map[string]string{"out_trade_no": p.OutTradeNo, "state": p.State}
+	if p.State == Attention {
+		b["err_code"], b["err_msg"] = p.ErrCode, p.ErrMsg
+	}
+	return b
 }
 
 func payResult(p Payment) map[string]any {
@@ -407,7 +500,7 @@ func (a *Agent) resumePayments(ctx context.Context) error {
 	err := a.j.View(func(tx *journal.Tx) error {
 		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
 			var p Payment
-			if json.Unmarshal(v, &p) == nil && !Terminal(p.State) {
+			if json.Unmarshal(v, &p) == nil && !Settled(p.State) {
 				open = append(open, p)
 			}
 			return nil
@@ -462,13 +555,14 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 			a.awaiting = ""
 		}
 		a.payMu.Unlock()
+		a.forgetRequests(no)
 	}()
 	p, err := a.loadPayment(no)
 	if err != nil {
 		return err
 	}
 	if p.State == AwaitingCode {
-		if p, err = a.awaitCode(ctx, s, p); err != nil || Terminal(p.State) {
+		if p, err = a.awaitCode(ctx, s, p); err != nil || Settled(p.State) {
 			return err
 		}
 	}
@@ -491,13 +585,13 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				// out_trade_no and content; the platform is idempotent).
 				err = a.sendSubmit(p, s.code)
 			} else {
-				err = a.request("pay.query", mqtt.HS256, map[string]string{"out_trade_no": no})
+				err = a.request("pay.query", mqtt.HS256, no, map[string]string{"out_trade_no": no})
 			}
 		case reverse:
 			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
 				return err
 			}
-			err = a.request("pay.reverse", mqtt.PS256, map[string]string{"out_trade_no": no})
+			err = a.request("pay.reverse", mqtt.PS256, no, map[string]string{"out_trade_no": no})
 		case finished:
 			return a.finishPayment(p)
 		}
@@ -524,6 +618,7 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 			case <-timer.C:
 			}
 			prev := p.State
+			sayNow := false
 			err := a.j.Update(func(tx *journal.Tx) error {
 				var cur Payment
 				if _, err := tx.Get(journal.Orders, no, &cur); err != nil {
@@ -532,9 +627,14 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				now := a.now()
 				if st != nil {
 					past := !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.PollTimeoutMS)))
-					cur, step = applyStatus(cur, *st, past)
-					if step == idle && cur.NeedReverse && !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.ReverseAfterMS))) {
+					cur, step = applyStatus(cur, *st, past, pc)
+					if step == idle && cur.NeedReverse && cur.State != Reversing && !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.ReverseAfterMS))) {
 						cur.State, step = Reversing, reverse
+					}
+					if cur.NeedReverse && !cur.FailSaid && payClass(cur.ErrCode) == wire.ClassDefinite {
+						// A decline with a reason: said now, while the
+						// reverse that closes the order waits its turn.
+						cur.FailSaid, sayNow = true, true
 					}
 				} else {
 					cur, step = tick(cur, now, pc)
@@ -547,6 +647,9 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				return err
 			}
 			a.link.Kick()
+			if sayNow {
+				a.payPrompt(audio.PaymentFailed(p.ErrCode))
+			}
 			if p.State != prev {
 				a.log.Info("payment", "out_trade_no", no, "state", p.State, "err_code", p.ErrCode)
 				if p.State == Unknown {
@@ -608,20 +711,50 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 // sendSubmit publishes pay.submit directly: it carries the payment code,
 // which must never reach the journal (so not the outbox either).
 func (a *Agent) sendSubmit(p Payment, code string) error {
-	return a.request("pay.submit", mqtt.HS256, map[string]any{
+	return a.request("pay.submit", mqtt.HS256, p.OutTradeNo, map[string]any{
 		"out_trade_no": p.OutTradeNo, "auth_code": code, "amount": p.Amount,
 		"wallet": p.Wallet, "deposit": p.Deposit, "desc": p.Desc,
 	})
 }
 
+// reqInfo is a money-flow request in flight: its flow's business key and
+// its type (pay.reverse, refund.query, ...).
+type reqInfo struct{ key, typ string }
+
 // request sends a money-flow request now (not through the outbox: the
-// state machine re-sends it on its own schedule).
-func (a *Agent) request(typ, alg string, body any) error {
+// state machine re-sends it on its own schedule). key is the flow's
+// business key: an answer whose ref is this request's jti is routed there.
+func (a *Agent) request(typ, alg, key string, body any) error {
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	return a.link.Send(mqtt.Message{ID: mqtt.NewID(), Type: typ, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: raw, Alg: alg})
+	id := mqtt.NewID()
+	if key != "" {
+		a.payMu.Lock()
+		a.reqs[id] = reqInfo{key: key, typ: typ}
+		a.payMu.Unlock()
+	}
+	return a.link.Send(mqtt.Message{ID: id, Type: typ, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: raw, Alg: alg})
+}
+
+// requestOf is the request that ref answers, if this process sent it.
+func (a *Agent) requestOf(ref string) (reqInfo, bool) {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	r, ok := a.reqs[ref]
+	return r, ok
+}
+
+// forgetRequests drops the requests of the flow key once it has ended.
+func (a *Agent) forgetRequests(key string) {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	for id, r := range a.reqs {
+		if r.key == key {
+			delete(a.reqs, id)
+		}
+	}
 }
 
 // finishPayment completes a terminal payment: a paid one is announced and
@@ -632,7 +765,12 @@ func (a *Agent) finishPayment(p Payment) error {
 	case Paid:
 		a.completeOrder(p.OutTradeNo)
 	case Failed, Reversed:
-		a.payPrompt(audio.PaymentFailed(p.ErrCode))
+		if !p.FailSaid {
+			a.payPrompt(audio.PaymentFailed(p.ErrCode))
+		}
+	case Attention:
+		a.log.Warn("payment needs a person", "out_trade_no", p.OutTradeNo, "err_code", p.ErrCode, "err_msg", p.ErrMsg)
+		a.payPrompt(audio.PhraseAttention)
 	}
 	return nil
 }
@@ -686,6 +824,18 @@ func ClassifyCode(code string) string {
 	return ""
 }
 
+// attentionMessage tells the cashier what a payment waiting for a person
+// is and what to do: never take cash or charge again for it until the
+// wallet's record (the customer's phone, the merchant platform) says.
+func attentionMessage(code string) string {
+	switch code {
+	case "AMOUNT_MISMATCH":
+		return "金额不符，需人工处理：请核对顾客付款记录，请勿收取现金，也不要重新扣款"
+	default:
+		return "撤销失败，需人工处理：顾客可能已付款，请核对顾客付款记录后退款或补单，请勿重新扣款"
+	}
+}
+
 // View is a payment as the cashier app sees it (GET /v1/payments/{no}).
 type View struct {
 	Payment
@@ -707,6 +857,8 @@ func PaymentView(p Payment) View {
 		v.Message = "正在撤销，请勿收取现金"
 	case Unknown:
 		v.Message = "结果待确认，请勿收取现金，也不要重新扣款"
+	case Attention:
+		v.Message = attentionMessage(p.ErrCode)
 	case Paid:
 		v.Message = "支付成功"
 	case Failed, Reversed:

@@ -2,6 +2,7 @@ package device
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/posagent/posagent/audio"
@@ -71,6 +72,9 @@ func (a *Agent) acceptCancel(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		ans, err := a.emit(tx, "pay.result", m.ID, payResult(p))
 		return &ans, nil, err
 	}
+	if p.State == Attention {
+		return a.badRequest(tx, m, "pay.cancel: payment %s needs a person (%s): settle it on the platform or by 补单", p.OutTradeNo, p.ErrCode)
+	}
 	markCancel(&p)
 	if err := a.savePayment(tx, p); err != nil {
 		return nil, nil, err
@@ -90,9 +94,21 @@ func markCancel(p *Payment) {
 
 // acceptPayStatus hands a pay.status answer to its payment's state machine.
 // The answer is not journaled itself: if it is lost in a crash the machine
-// asks again.
+// asks again. It is matched by its out_trade_no or, when the body has none,
+// by its ref; its op, when the platform sends none, is the type of the
+// request its ref names.
 func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	return acceptAnswer(a, m, func(st payStatus) bool { return st.OutTradeNo != "" }, a.deliver)
+	req, known := a.requestOf(m.Ref)
+	ok := func(st payStatus) bool { return st.OutTradeNo != "" || (known && validID(req.key)) }
+	return acceptAnswer(a, m, ok, func(st payStatus) {
+		if st.OutTradeNo == "" {
+			st.OutTradeNo = req.key
+		}
+		if st.Op == "" && known && req.key == st.OutTradeNo {
+			st.Op = strings.TrimPrefix(req.typ, "pay.")
+		}
+		a.deliver(st)
+	})
 }
 
 func (a *Agent) deliver(st payStatus) {
@@ -133,45 +149,69 @@ func (a *Agent) wakeAll() {
 // orderFound is order.found's body (package wire).
 type orderFound = wire.OrderFound
 
-// acceptOrderFound completes a paid order the device had not completed
-// (补单), exactly once, or says why not.
+// acceptOrderFound completes a paid order of this device that the device
+// had not completed (补单), exactly once, or says why not.
 func (a *Agent) acceptOrderFound(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
 	return acceptAnswer(a, m, func(f orderFound) bool { return validID(f.OutTradeNo) }, a.lookupAnswered)
 }
 
+// lookupAnswered settles an order of this device by the platform's word.
+// Only orders in the journal are completed: the journal has every order
+// of this device from its first step, so one it lacks is another till's
+// (or no order at all) and is never counted here as a sale.
 func (a *Agent) lookupAnswered(f orderFound) {
-	paidNow := f.State == "SUCCESS" || f.State == "REFUND"
 	if s := a.session(f.OutTradeNo); s != nil {
 		// A payment of ours still running: the answer is a query's.
 		a.deliver(payStatus{OutTradeNo: f.OutTradeNo, Op: "query", State: f.State, ErrCode: f.ErrCode,
 			TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet, Amount: f.Amount})
 		return
 	}
-	if !paidNow {
-		a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
-		a.payPrompt(audio.PaymentFailed(firstNonEmpty(f.ErrCode, f.State)))
-		return
-	}
-	var done bool
+	var say string
+	var p Payment
 	err := a.j.Update(func(tx *journal.Tx) error {
-		var p Payment
 		ok, err := tx.Get(journal.Orders, f.OutTradeNo, &p)
 		if err != nil {
 			return err
 		}
-		if ok && p.State == Paid {
-			done = true
+		if !ok {
+			a.log.Warn("补单: the platform answered for an order this device does not have, ignored", "out_trade_no", f.OutTradeNo)
+			say = audio.PhraseOrderNotFound
 			return nil
 		}
-		if !ok {
-			now := a.now().UnixMilli()
-			p = Payment{OutTradeNo: f.OutTradeNo, Amount: f.Amount, Source: "lookup", CreatedAt: now, SubmittedAt: now}
-		} else {
-			a.log.Warn("补单: platform says paid an order this device had closed", "out_trade_no", f.OutTradeNo, "was", p.State)
+		if Terminal(p.State) && p.State == Paid {
+			say = lookupSay(p)
+			return nil
 		}
-		p = paid(p, payStatus{State: f.State, TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet})
-		if p.Amount == 0 {
-			p.Amount = f.Amount
+		paidNow := f.State == "SUCCESS"
+		switch {
+		case paidNow && f.Amount != 0 && f.Amount != p.Amount:
+			p = attention(p, "AMOUNT_MISMATCH", fmt.Sprintf("the platform reports %d fen paid for an order of %d fen", f.Amount, p.Amount))
+			say = audio.PhraseAttention
+		case paidNow:
+			if p.State != AwaitingCode && p.SubmittedAt == 0 {
+				p.SubmittedAt = a.now().UnixMilli()
+			}
+			a.log.Info("补单: paid order completed", "out_trade_no", f.OutTradeNo, "was", p.State)
+			p = paid(p, payStatus{State: f.State, TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet})
+		case f.State == "REFUND":
+			// Paid and refunded since (elsewhere): not a new sale here.
+			if !Terminal(p.State) {
+				p = attention(p, "ORDER_REFUNDED", "the platform reports this order paid and refunded")
+			}
+			say = audio.PhraseOrderRefunded
+		case f.State == "REVOKED" && p.State == Attention:
+			p.State, p.ErrCode, p.ErrMsg = Reversed, "ORDERREVERSED", "reversed, as the platform reports"
+			say = audio.PaymentFailed("REVOKED")
+		case f.State == "CLOSED" && p.State == Attention:
+			p.State, p.ErrCode, p.ErrMsg = Failed, "CLOSED", "closed, as the platform reports"
+			say = audio.PaymentFailed("CLOSED")
+		case payClass(f.ErrCode) == wire.ClassNotFound || f.State == "NOTPAY" && f.ErrCode == "":
+			say = audio.PhraseOrderNotFound
+			return nil
+		default:
+			a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
+			say = audio.PaymentFailed(firstNonEmpty(f.ErrCode, f.State))
+			return nil
 		}
 		return a.savePayment(tx, p)
 	})
@@ -180,17 +220,32 @@ func (a *Agent) lookupAnswered(f orderFound) {
 		return
 	}
 	a.link.Kick()
-	p, err := a.loadPayment(f.OutTradeNo)
-	if err == nil {
-		if done {
-			a.log.Info("补单: order already completed here", "out_trade_no", f.OutTradeNo)
-		}
+	if say != "" {
+		a.payPrompt(say)
+	}
+	if p.State == Paid {
 		a.finishPayment(p) // deduplicated by order number: at most once
 	}
 }
 
+// lookupSay is what a scanned order already settled here says: what it is.
+func lookupSay(p Payment) string {
+	switch {
+	case p.Deposit:
+		return audio.PhraseDepositOrder
+	case p.Refunded >= p.Amount:
+		return audio.PhraseOrderRefunded
+	case p.State == Paid:
+		return audio.PhrasePaid
+	case p.State == Cancelled && p.SubmittedAt == 0:
+		return audio.PaymentFailed("CANCELLED")
+	}
+	return ""
+}
+
 // onScan routes one scanner line: to the payment waiting for a code, or,
-// when none waits, a scanned merchant order number starts a 补单 lookup.
+// when none waits, a scanned merchant order number of this device starts a
+// 补单 lookup (one it does not have says 未找到订单, with no request).
 func (a *Agent) onScan(line string) {
 	if strings.HasPrefix(line, ota.QRPrefix) {
 		a.onConfigQR(line) // an installer's config QR, never a payment code
@@ -215,15 +270,30 @@ func (a *Agent) onScan(line string) {
 		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line))
 		return
 	}
-	if p, err := a.loadPayment(line); err == nil && (p.Deposit || p.State == Paid) {
+	p, err := a.loadPayment(line)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		a.log.Info("补单: no such order on this device", "len", len(line))
+		a.payPrompt(audio.PhraseOrderNotFound)
+		return
+	case err != nil:
+		a.log.Error("补单: journal not read", "err", err)
+		return
+	case p.State == Paid || (p.State == Cancelled && p.SubmittedAt == 0):
 		// A receipt of this till scanned (a deposit's Code128/QR): the
 		// cashier app opens it; nothing to look up.
 		a.log.Info("scanned an order of this device", "out_trade_no", line, "state", p.State)
-		a.publishLocal("scan", map[string]any{"out_trade_no": line, "deposit": p.Deposit})
+		a.publishLocal("scan", map[string]any{"out_trade_no": line, "deposit": p.Deposit, "state": p.State})
+		if say := lookupSay(p); say != "" {
+			a.payPrompt(say)
+		}
+		return
+	case a.session(line) != nil:
+		a.wakePayment(line) // still running: it asks now
 		return
 	}
-	a.log.Info("补单: looking up scanned order", "out_trade_no", line)
-	if err := a.request("order.lookup", mqtt.HS256, map[string]string{"out_trade_no": line}); err != nil {
+	a.log.Info("补单: looking up scanned order", "out_trade_no", line, "state", p.State)
+	if err := a.request("order.lookup", mqtt.HS256, line, map[string]string{"out_trade_no": line}); err != nil {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}

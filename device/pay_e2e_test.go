@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,19 +112,25 @@ func waitTrue(t *testing.T, d time.Duration, f func() bool) {
 	}
 }
 
-// DUPLICATE_CONTENT: the device never reverses (the out_trade_no may be
-// another payment's); past the deadline it is UNKNOWN, never failed.
+// DUPLICATE_CONTENT: another request owns the out_trade_no, so the
+// provider refused this attempt and its answer's state is the other
+// order's. The device never reverses (that would close the other order)
+// and never ends it PAID: it fails, said as 订单号重复.
 func TestDuplicateContentNeverReversed(t *testing.T) {
 	r := newPayRig(t)
 	sim := r.withSim(platform.Faults{})
 	r.start()
-	v := r.pay(10008, "134567890123450008", 10*time.Second, func(v View) bool { return v.State == Unknown })
-	if !v.DoNotTakeCash || Terminal(v.State) {
+	v := r.pay(10008, "134567890123450008", 10*time.Second, nil)
+	if v.State != Failed || v.ErrCode != "DUPLICATE_CONTENT" || v.DoNotTakeCash || !v.NoReverse {
 		t.Fatalf("%+v", v)
 	}
+	waitTrue(t, 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "text=支付失败，订单号重复") })
 	time.Sleep(300 * time.Millisecond)
 	if n := sim.Counts()["pay.reverse"]; n != 0 {
 		t.Fatalf("%d reverses sent", n)
+	}
+	if e, _ := sim.Provider.Entry(v.OutTradeNo); e.Charged || r.announced(v.OutTradeNo) {
+		t.Fatalf("ledger %+v", e)
 	}
 }
 
@@ -165,29 +172,6 @@ func TestUnknownResolvedAfterRestart(t *testing.T) {
 		t.Fatalf("resolved as %s", v.State)
 	}
 	waitTrue(t, 15*time.Second, func() bool { return r.announced(v.OutTradeNo) })
-}
-
-// 补单: the customer's wallet shows a paid order the device never
-// completed; scanning its order number completes it, once.
-func TestLookupCompletesPaidOrderOnce(t *testing.T) {
-	r := newPayRig(t)
-	sim := r.withSim(platform.Faults{})
-	r.start()
-	st := sim.Provider.Submit(devID, platform.PaySubmit{OutTradeNo: "BD20261123", AuthCode: "134567890123452222", Amount: 3300, Wallet: "wechat"})
-	if st.State != "SUCCESS" {
-		t.Fatalf("setup: %+v", st)
-	}
-	r.scans <- "BD20261123"
-	v := r.waitPayment("BD20261123", 15*time.Second, func(v View) bool { return v.State == Paid })
-	if v.Amount != 3300 || v.TransactionID == "" {
-		t.Fatalf("%+v", v)
-	}
-	waitTrue(t, 15*time.Second, func() bool { return r.announced("BD20261123") })
-	r.scans <- "BD20261123"
-	time.Sleep(300 * time.Millisecond)
-	if w := r.wavs(); countPrefix(w, "BD20261123") != 1 {
-		t.Fatalf("announcements %v", w)
-	}
 }
 
 func countPrefix(names []string, p string) int {

@@ -6,18 +6,41 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/wire"
 )
 
-// Refund states.
+// Refund states. A refund ends only on a definite answer: SUCCESS (money
+// returned), FAIL with a code that says nothing was refunded, or ATTENTION
+// (the provider accepted it but could not return the money — WeChat's
+// CHANGE, 退款异常 — or its outcome stayed unknown past every retry): a
+// person settles it on the merchant platform.
 const (
 	RefundPending    = "PENDING"    // journaled, request not answered yet
 	RefundProcessing = "PROCESSING" // the provider is working on it
 	RefundSuccess    = "SUCCESS"
 	RefundFail       = "FAIL"
+	RefundAttention  = "ATTENTION"
 )
+
+// The providers' refund limits, checked before anything is sent so the
+// cashier hears why at once. WeChat Pay v2 申请退款: "一笔退款失败后重新提交，
+// 请不要更换退款单号 … 每个支付订单的部分退款次数不能超过50次" and "交易时间超过
+// 一年的订单无法提交退款" (pay.weixin.qq.com/wiki/doc/api/micropay.php?chapter=9_4);
+// Alipay's refund window is shorter for some merchants, never longer
+// (docs/provider-codes.md).
+const (
+	MaxRefundsPerOrder = 50
+	RefundWindow       = 365 * 24 * time.Hour
+)
+
+// refundFinal reports whether a refund in state s has ended.
+func refundFinal(s string) bool {
+	return s == RefundSuccess || s == RefundFail || s == RefundAttention
+}
 
 // Refund is one refund, journaled under its out_refund_no before the
 // request leaves. The number is stable: every retry re-sends it, and the
@@ -33,8 +56,11 @@ type Refund struct {
 	ErrCode     string `json:"err_code,omitempty"`
 	ErrMsg      string `json:"err_msg,omitempty"`
 	Tries       int    `json:"tries,omitempty"`
-	CreatedAt   int64  `json:"created_at"`
-	UpdatedAt   int64  `json:"updated_at"`
+	// Unclear counts answers that left the outcome unknown (SYSTEMERROR,
+	// an unrecognised FAIL code); at pay.reverse_max_tries it asks a person.
+	Unclear   int   `json:"unclear,omitempty"`
+	CreatedAt int64 `json:"created_at"`
+	UpdatedAt int64 `json:"updated_at"`
 }
 
 // refundStatus is refund.status's body (package wire).
@@ -60,9 +86,21 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID string) (Re
 		if p.State != Paid {
 			return fmt.Errorf("%w: payment %s is %s, only a paid one can be refunded", ErrConflict, outTradeNo, p.State)
 		}
-		left, err := refundable(tx, p)
+		if p.Deposit && p.DepositState != DepositConsumed {
+			// A deposit's money leaves once: frozen money goes back by
+			// unfreeze (or consume's release), never by a refund as well.
+			return fmt.Errorf("%w: deposit %s is %s: only the consumed part of a deposit can be refunded (unfreeze releases a frozen one)",
+				ErrConflict, outTradeNo, firstNonEmpty(p.DepositState, DepositFrozen))
+		}
+		if paidAt := paidTime(p); !paidAt.IsZero() && a.now().Sub(paidAt) > RefundWindow {
+			return fmt.Errorf("%w: payment %s was paid on %s: refunds are possible for one year only", ErrConflict, outTradeNo, paidAt.In(chinaTime).Format("2006-01-02"))
+		}
+		left, n, err := refundable(tx, p)
 		if err != nil {
 			return err
+		}
+		if n >= MaxRefundsPerOrder {
+			return fmt.Errorf("%w: payment %s has %d refunds, the providers' limit", ErrConflict, outTradeNo, n)
 		}
 		if amount <= 0 || amount > left {
 			return fmt.Errorf("%w: amount must be 1..%d fen (what is left of the payment)", ErrInvalid, left)
@@ -83,19 +121,39 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID string) (Re
 	return r, nil
 }
 
-// refundable is what is left to refund of p: its amount less every refund
-// not failed.
-func refundable(tx *journal.Tx, p Payment) (int64, error) {
-	left := p.Amount
-	err := tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
+// refundable is what is left to refund of p — its amount, or a consumed
+// deposit's consumed part — less every refund not failed, and how many
+// refunds count against the providers' limit.
+func refundable(tx *journal.Tx, p Payment) (left int64, n int, err error) {
+	left = p.Amount
+	if p.Deposit {
+		left = p.Consumed
+	}
+	err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
 		var r Refund
 		if json.Unmarshal(v, &r) == nil && r.OutTradeNo == p.OutTradeNo && r.State != RefundFail {
 			left -= r.Amount
+			n++
 		}
 		return nil
 	})
-	return left, err
+	return left, n, err
 }
+
+// paidTime is when p was paid: the provider's paid_at, else when the
+// device confirmed it.
+func paidTime(p Payment) time.Time {
+	switch {
+	case p.PaidAt > 0:
+		return time.Unix(p.PaidAt, 0)
+	case p.ConfirmedAt > 0:
+		return time.UnixMilli(p.ConfirmedAt)
+	}
+	return time.Time{}
+}
+
+// chinaTime is the time a person in the shop reads.
+var chinaTime = time.FixedZone("CST", 8*3600)
 
 func (a *Agent) saveRefund(tx *journal.Tx, r Refund) error {
 	var old Refund
@@ -146,24 +204,45 @@ func (a *Agent) goRefund(ctx context.Context, no string) {
 	}()
 }
 
-// runRefund sends the refund request (PS256) until it is answered with a
-// final state: PROCESSING or no answer send it again, with backoff.
+// runRefund drives one refund to a definite end. It sends refund.request
+// (PS256) and follows the answers: PROCESSING is queried (refund.query)
+// until it ends; an unknown outcome (no answer, SYSTEMERROR, a FAIL whose
+// code does not say "not refunded") is queried, then the request is sent
+// again with the same out_refund_no — never a new number, which could
+// refund twice (WeChat: "请不要更换退款单号"). With no answer at all, query
+// and request alternate, so a platform that has no refund.query (an
+// extension of protocol §4) still settles it by the idempotent request.
 func (a *Agent) runRefund(ctx context.Context, no string) error {
 	a.payMu.Lock()
 	inbox := a.refunds[no]
 	a.payMu.Unlock()
+	defer a.forgetRequests(no)
 	r, err := a.loadRefund(no)
 	if err != nil {
 		return err
 	}
-	for r.State == RefundPending || r.State == RefundProcessing {
-		err := a.request("refund.request", mqtt.PS256, map[string]any{
-			"out_trade_no": r.OutTradeNo, "out_refund_no": r.OutRefundNo, "amount": r.Amount, "staff_id": r.StaffID,
-		})
-		if err != nil {
-			a.log.Info("refund.request not sent, will retry", "out_refund_no", no, "err", err)
+	pc := a.cfg.Pay
+	send := "refund.request"
+	if r.State == RefundProcessing {
+		send = "refund.query"
+	}
+	for !refundFinal(r.State) {
+		var err error
+		if send == "refund.query" {
+			err = a.request(send, mqtt.HS256, no, map[string]any{"out_trade_no": r.OutTradeNo, "out_refund_no": r.OutRefundNo})
+		} else {
+			err = a.request(send, mqtt.PS256, no, map[string]any{
+				"out_trade_no": r.OutTradeNo, "out_refund_no": r.OutRefundNo, "amount": r.Amount, "staff_id": r.StaffID,
+			})
 		}
-		timer := time.NewTimer(reverseBackoff(r.Tries, a.cfg.Pay))
+		if err != nil {
+			a.log.Info(send+" not sent, will retry", "out_refund_no", no, "err", err)
+		}
+		wait := reverseBackoff(r.Tries, pc)
+		if r.State == RefundProcessing {
+			wait = config.MS(pc.RefundPollMS)
+		}
+		timer := time.NewTimer(wait)
 		var st *refundStatus
 		select {
 		case <-ctx.Done():
@@ -179,16 +258,9 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 				return err
 			}
 			r.Tries++
-			if st != nil {
-				switch st.State {
-				case RefundSuccess:
-					r.State, r.RefundID = RefundSuccess, st.RefundID
-				case RefundFail:
-					r.State, r.ErrCode, r.ErrMsg = RefundFail, st.ErrCode, st.ErrMsg
-				default:
-					r.State = RefundProcessing
-				}
-			}
+			var again string
+			r, again = applyRefundStatus(r, st, send, pc)
+			send = again
 			if r.State == RefundSuccess {
 				var p Payment
 				if _, err := tx.Get(journal.Orders, r.OutTradeNo, &p); err != nil {
@@ -216,13 +288,95 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 		a.completeOrder(r.OutRefundNo)
 	case RefundFail:
 		a.log.Warn("refund failed", "out_refund_no", no, "err_code", r.ErrCode)
+		a.payPrompt(refundFailedWords(r.ErrCode))
+	case RefundAttention:
+		a.log.Warn("refund needs a person", "out_refund_no", no, "err_code", r.ErrCode, "err_msg", r.ErrMsg)
+		a.payPrompt(audio.PhraseAttention)
 	}
 	return nil
 }
 
+// refundFailedWords is what a failed refund says: 退款失败, and its reason
+// when the voice pack has one for the code (the screen shows err_msg).
+func refundFailedWords(code string) string {
+	if r := audio.FailureReason(code); r != "" {
+		return audio.PhraseRefundFailed + "，" + r
+	}
+	return audio.PhraseRefundFailed
+}
+
+// applyRefundStatus moves r by one answer (nil: none came in time) to the
+// request sent, sent; it returns r and the request to send next. Pure: the
+// caller journals r.
+func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (Refund, string) {
+	unclear := func(code, msg string) (Refund, string) {
+		r.Unclear++
+		if max := pc.ReverseMaxTries; max > 0 && int64(r.Unclear) >= max {
+			r.State, r.ErrCode, r.ErrMsg = RefundAttention, firstNonEmpty(code, "REFUND_UNKNOWN"),
+				firstNonEmpty(msg, "the refund's outcome stayed unknown")
+			return r, ""
+		}
+		if sent == "refund.query" {
+			return r, "refund.request" // same out_refund_no: refunded at most once
+		}
+		return r, "refund.query"
+	}
+	if st == nil {
+		if r.State == RefundProcessing {
+			return r, "refund.query"
+		}
+		if sent == "refund.query" {
+			return r, "refund.request"
+		}
+		return r, "refund.query"
+	}
+	if st.RefundID != "" {
+		r.RefundID = st.RefundID
+	}
+	switch st.State {
+	case RefundSuccess:
+		r.State, r.ErrCode, r.ErrMsg = RefundSuccess, "", ""
+		return r, ""
+	case RefundProcessing:
+		r.State = RefundProcessing
+		return r, "refund.query"
+	case "CLOSED", "REFUNDCLOSE":
+		r.State, r.ErrCode, r.ErrMsg = RefundFail, firstNonEmpty(st.ErrCode, "REFUNDCLOSE"), st.ErrMsg
+		return r, ""
+	case "ABNORMAL", "CHANGE":
+		r.State, r.ErrCode, r.ErrMsg = RefundAttention, firstNonEmpty(st.ErrCode, "REFUND_ABNORMAL"),
+			firstNonEmpty(st.ErrMsg, "the provider could not return the money (退款异常)")
+		return r, ""
+	case "NOTFOUND":
+		// The request never arrived: send it again, same number.
+		return r, "refund.request"
+	case RefundFail:
+		info, _ := wire.ClassifyRefund(st.ErrCode)
+		switch info.Class {
+		case wire.ClassDefinite:
+			r.State, r.ErrCode, r.ErrMsg = RefundFail, st.ErrCode, st.ErrMsg
+			return r, ""
+		case wire.ClassNotFound:
+			if sent == "refund.query" {
+				return r, "refund.request"
+			}
+			r.State, r.ErrCode, r.ErrMsg = RefundFail, st.ErrCode, st.ErrMsg
+			return r, ""
+		}
+		return unclear(st.ErrCode, st.ErrMsg)
+	}
+	return unclear(st.ErrCode, st.ErrMsg)
+}
+
 func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	return acceptAnswer(a, m, func(st refundStatus) bool { return st.OutRefundNo != "" },
-		func(st refundStatus) { deliver(a, a.refunds, st.OutRefundNo, st, "refund.status") })
+	req, known := a.requestOf(m.Ref)
+	ok := func(st refundStatus) bool { return st.OutRefundNo != "" || known }
+	return acceptAnswer(a, m, ok, func(st refundStatus) {
+		if st.OutRefundNo == "" {
+			st.OutRefundNo = req.key
+		}
+		deliver(a, a.refunds, st.OutRefundNo, st, "refund.status")
+	})
 }
 
 // resumeRefunds restarts every refund not final.

@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -18,7 +19,19 @@ type Staff struct {
 // ShiftRecord is the open shift (journal.Shifts, key "current").
 type ShiftRecord struct {
 	Staff Staff `json:"staff"`
-	Since int64 `json:"since"`
+	Since int64 `json:"since"` // Unix seconds, as shift.changed says it
+	// SinceMS is the start to the millisecond: the previous shift ends at
+	// the same instant, so no payment falls into two windows (a start
+	// truncated to the second would overlap the shift before it).
+	SinceMS int64 `json:"since_ms,omitempty"`
+}
+
+// start is when the shift began (records from before since_ms: Since).
+func (sh ShiftRecord) start() time.Time {
+	if sh.SinceMS > 0 {
+		return time.UnixMilli(sh.SinceMS)
+	}
+	return time.Unix(sh.Since, 0)
 }
 
 const (
@@ -47,7 +60,7 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 // open shift is closed first (one shift at a time): its summary is sent as
 // shift.summary and printed.
 func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
-	sh := ShiftRecord{Staff: s, Since: a.now().Unix()}
+	var sh ShiftRecord
 	var cur ShiftRecord
 	if open, err := tx.Get(journal.Shifts, shiftCurrent, &cur); err != nil {
 		return sh, err
@@ -61,6 +74,9 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 		}
 		tx.OnCommit(func() { a.publishLocal("shift", sum) })
 	}
+	// Taken after the close: the new window starts where the old one ended.
+	now := a.now()
+	sh = ShiftRecord{Staff: s, Since: now.Unix(), SinceMS: now.UnixMilli()}
 	if err := tx.Put(journal.Meta, staffPrefix+s.ID, s); err != nil {
 		return sh, err
 	}

@@ -13,15 +13,35 @@ import (
 )
 
 // summarize adds up, from the journal, what happened in [from, to): paid
-// payments and frozen deposits by the time they started, refunds and
-// deposit operations by the time they succeeded.
+// payments and frozen deposits by the time the device confirmed them,
+// refunds and deposit operations by the time they succeeded, deposits the
+// provider released by itself by the time the device learnt it. Income by
+// wallet holds payments and deposit consumption, so its counts and amounts
+// add up to PayCount+ConsumeCount and PayAmount+ConsumeAmount; released
+// money is never income.
 func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSummary, error) {
 	s := printer.ShiftSummary{Store: a.cfg.Store.Name, Device: a.cfg.DeviceID, Start: from, End: to}
 	in := func(ms int64) bool { t := time.UnixMilli(ms); return !t.Before(from) && t.Before(to) }
 	wallets := map[string]*printer.WalletTotal{}
+	income := func(wallet string, amount int64) {
+		w := wallets[wallet]
+		if w == nil {
+			w = &printer.WalletTotal{Wallet: wallet}
+			wallets[wallet] = w
+		}
+		w.Count++
+		w.Amount += amount
+	}
 	err := tx.ForEach(journal.Orders, func(_ string, v []byte) error {
 		var p Payment
-		if json.Unmarshal(v, &p) != nil || p.State != Paid || !in(p.CreatedAt) {
+		if json.Unmarshal(v, &p) != nil || p.State != Paid {
+			return nil
+		}
+		if p.Deposit && p.ReleasedAt > 0 && in(p.ReleasedAt) {
+			s.UnfreezeCount++
+			s.UnfreezeAmount += p.Released
+		}
+		if !in(firstPositive(p.ConfirmedAt, p.CreatedAt)) {
 			return nil
 		}
 		if p.Deposit {
@@ -31,13 +51,7 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 		}
 		s.PayCount++
 		s.PayAmount += p.Amount
-		w := wallets[p.Wallet]
-		if w == nil {
-			w = &printer.WalletTotal{Wallet: p.Wallet}
-			wallets[p.Wallet] = w
-		}
-		w.Count++
-		w.Amount += p.Amount
+		income(p.Wallet, p.Amount)
 		return nil
 	})
 	if err != nil {
@@ -62,6 +76,15 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 		if d.Op == "consume" {
 			s.ConsumeCount++
 			s.ConsumeAmount += d.Consumed
+			wallet := d.Wallet
+			if wallet == "" {
+				var p Payment
+				if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
+					return err
+				}
+				wallet = p.Wallet
+			}
+			income(wallet, d.Consumed)
 		} else {
 			s.UnfreezeCount++
 			s.UnfreezeAmount += d.Released
@@ -73,6 +96,13 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 	}
 	sort.Slice(s.ByWallet, func(i, j int) bool { return s.ByWallet[i].Wallet < s.ByWallet[j].Wallet })
 	return s, err
+}
+
+func firstPositive(a, b int64) int64 {
+	if a > 0 {
+		return a
+	}
+	return b
 }
 
 // closeShift ends the open shift in tx: its summary is kept, printed
@@ -88,7 +118,7 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 		return printer.ShiftSummary{}, fmt.Errorf("%w: no open shift for %q", ErrConflict, staffID)
 	}
 	now := a.now()
-	sum, err := a.summarize(tx, time.Unix(sh.Since, 0), now)
+	sum, err := a.summarize(tx, sh.start(), now)
 	if err != nil {
 		return sum, err
 	}
@@ -134,7 +164,7 @@ func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
 		if !ok {
 			return fmt.Errorf("%w: no shift is open", ErrNotFound)
 		}
-		sum, err = a.summarize(tx, time.Unix(sh.Since, 0), a.now())
+		sum, err = a.summarize(tx, sh.start(), a.now())
 		sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
 		return err
 	})
@@ -147,7 +177,7 @@ func (a *Agent) TransactionSummary(from, to time.Time) (printer.TransactionSumma
 	err := a.j.View(func(tx *journal.Tx) error {
 		s, err := a.summarize(tx, from, to)
 		t = printer.TransactionSummary{Store: s.Store, Device: s.Device, From: from, To: to,
-			Count: s.PayCount, Amount: s.PayAmount + s.ConsumeAmount, Settled: s.PayAmount + s.ConsumeAmount,
+			Count: s.PayCount + s.ConsumeCount, Amount: s.PayAmount + s.ConsumeAmount, Settled: s.PayAmount + s.ConsumeAmount,
 			RefundCount: s.RefundCount, Refunded: s.RefundAmount, ByWallet: s.ByWallet, Printed: a.now()}
 		return err
 	})

@@ -110,6 +110,10 @@ func (a *Agent) prompt(name, text string) {
 		return
 	}
 	_, err := a.speech.Enqueue(audio.Request{Name: name, Class: audio.Status, Text: text})
+	if err == nil {
+		// What a person at the device was told, for the log (protocol §8).
+		a.log.Info("prompt", "name", name, "text", text)
+	}
 	switch {
 	case errors.Is(err, audio.ErrStopped):
 		// The agent is stopping (the link's last "down" comes after the

@@ -344,7 +344,7 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	// The shift so far, then the handover.
 	b.click("#shift-sum")
 	sum := b.see("#summary", 5*time.Second, "当班汇总", "s1", "押金冻结\t2 笔\t￥500.00", "押金消费\t1 笔\t￥100.00",
-		"收款\t1 笔\t￥50.00", "微信\t1 笔\t￥50.00", "净收入\t\t￥150.00")
+		"收款\t1 笔\t￥50.00", "微信\t2 笔\t￥150.00", "净收入\t\t￥150.00")
 	if strings.Contains(sum, "wallets") || strings.Contains(sum, "by_wallet") {
 		t.Errorf("the summary shows raw field names: %q", sum)
 	}

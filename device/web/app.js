@@ -6,7 +6,8 @@
   const $ = (id) => document.getElementById(id);
 
   const WALLETS = { wechat: '微信', alipay: '支付宝', unionpay: '云闪付', bestpay: '翼支付', ecny: '数字人民币' };
-  const TERMINAL = { PAID: true, FAILED: true, REVERSED: true, CANCELLED: true };
+  // ATTENTION: the agent stopped and a person settles it; the till may go on.
+  const TERMINAL = { PAID: true, FAILED: true, REVERSED: true, CANCELLED: true, ATTENTION: true };
   const ERROR_WORDS = {
     busy: '设备正忙', conflict: '当前状态不允许此操作', forbidden: '没有权限', not_found: '未找到',
     bad_request: '输入有误', internal: '设备内部错误', network: '', http: '',
@@ -195,6 +196,7 @@
       case 'POLLING': return ['支付中', 'busy'];
       case 'REVERSING': return ['正在撤销', 'busy'];
       case 'UNKNOWN': return ['结果待确认', 'unknown'];
+      case 'ATTENTION': return ['需人工处理', 'unknown'];
       case 'PAID': return [v.deposit ? '押金冻结成功' : '支付成功', 'ok'];
       case 'FAILED':
       case 'REVERSED': return [v.deposit ? '押金冻结失败' : '支付失败', 'bad'];
@@ -254,7 +256,7 @@
     $('pg-amount').textContent = yuan(v.amount) + (v.deposit ? '（押金）' : '');
     // Not to take cash: while the customer is or may be charged and the
     // result is not in, above all when it is unknown (protocol §4.6).
-    show($('pg-cash'), v.state === 'UNKNOWN' || (v.do_not_take_cash && !terminal(v)));
+    show($('pg-cash'), v.state === 'UNKNOWN' || v.state === 'ATTENTION' || (v.do_not_take_cash && !terminal(v)));
     $('pg-message').textContent = v.message && v.message !== t ? v.message : '';
     const meta = ['单号 ' + v.out_trade_no];
     if (v.wallet) {
@@ -284,7 +286,19 @@
     const btn = $('start');
     btn.disabled = true;
     try {
-      const v = await api('POST', '/v1/payments', { amount: fen, desc: $('desc').value.trim(), deposit });
+      const body = { amount: fen, desc: $('desc').value.trim(), deposit };
+      let v;
+      try {
+        v = await api('POST', '/v1/payments', body);
+      } catch (e) {
+        // A payment whose result is not in may have charged the customer:
+        // the agent asks for the cashier's explicit word before another.
+        if (!(e instanceof ApiError) || e.code !== 'unconfirmed_payment' || !window.confirm(e.message + '\n\n确认顾客未付款，仍要发起新的收款吗？')) {
+          throw e;
+        }
+        body.confirm_unknown = true;
+        v = await api('POST', '/v1/payments', body);
+      }
       if (cur && cur.out_trade_no !== v.out_trade_no) {
         cur = null;
       }
