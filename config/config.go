@@ -106,9 +106,9 @@ type Pay struct {
 	// RefundPollMS is the wait between queries of a refund the provider
 	// is still working on (WeChat answers a refund before it is made).
 	RefundPollMS int64 `json:"refund_poll_ms"`
-	// DepositReleaseDays is the age at which the provider releases a frozen
+	// DepositReleaseAfterMS is the age at which the provider releases a frozen
 	// deposit by itself (WeChat: 30 days); an older one is queried.
-	DepositReleaseDays int64 `json:"deposit_release_days"`
+	DepositReleaseAfterMS int64 `json:"deposit_release_after_ms"`
 }
 
 // Apply holds how a new configuration is tried.
@@ -165,7 +165,7 @@ func Default() Config {
 		Printer: Printer{Baud: 115200, PaperMM: 58, Status: "query"},
 		Audio:   Audio{Out: "alsa", Volume: 6},
 		Pay: Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000,
-			ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseDays: 30},
+			ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseAfterMS: 2592000000},
 		ConfigApply: Apply{ApplyTimeoutMS: 30000},
 		API:         API{Listen: "127.0.0.1:8765"},
 		Store:       Store{Mode: "both"},
@@ -315,7 +315,7 @@ func (c *Config) Validate() error {
 		"pay.poll_interval_ms": c.Pay.PollIntervalMS, "pay.poll_timeout_ms": c.Pay.PollTimeoutMS,
 		"pay.reverse_after_ms": c.Pay.ReverseAfterMS, "pay.collect_timeout_ms": c.Pay.CollectTimeoutMS,
 		"pay.reverse_max_tries": c.Pay.ReverseMaxTries, "pay.refund_poll_ms": c.Pay.RefundPollMS,
-		"pay.deposit_release_days": c.Pay.DepositReleaseDays,
+		"pay.deposit_release_after_ms": c.Pay.DepositReleaseAfterMS,
 		"config.apply_timeout_ms":  c.ConfigApply.ApplyTimeoutMS,
 		"ota.health_timeout_ms":    c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
 	} {

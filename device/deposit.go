@@ -8,6 +8,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/wire"
@@ -344,11 +345,11 @@ func (a *Agent) opRunning(no string) bool {
 }
 
 // checkOldDeposits asks the platform about every deposit still frozen
-// here after the provider's auto-release age (pay.deposit_release_days;
+// here after the provider's auto-release age (pay.deposit_release_after_ms;
 // WeChat releases a deposit left 30 days, docs/provider-codes.md): one the
 // provider released is shown released, never left FROZEN forever.
 func (a *Agent) checkOldDeposits() {
-	cutoff := a.now().Add(-time.Duration(a.cfg.Pay.DepositReleaseDays) * 24 * time.Hour)
+	cutoff := a.now().Add(-config.MS(a.cfg.Pay.DepositReleaseAfterMS))
 	var nos []string
 	err := a.j.View(func(tx *journal.Tx) error {
 		return tx.ForEach(journal.Orders, func(k string, v []byte) error {

@@ -16,7 +16,7 @@ import (
 )
 
 // fast are timings that run the real flows in milliseconds.
-var fast = config.Pay{PollIntervalMS: 20, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000, ReverseMaxTries: 10, RefundPollMS: 20, DepositReleaseDays: 30}
+var fast = config.Pay{PollIntervalMS: 20, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000, ReverseMaxTries: 10, RefundPollMS: 20, DepositReleaseAfterMS: 2592000000}
 
 func newPayRig(t *testing.T) *rig {
 	r := newRig(t)

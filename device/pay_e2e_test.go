@@ -17,13 +17,21 @@ import (
 // withSim starts the platform simulator on the rig's broker.
 func (r *rig) withSim(f platform.Faults) *platform.Sim {
 	r.t.Helper()
+	return r.withSimOf(func(s *platform.Sim) { s.Faults = f })
+}
+
+// withSimOf starts the simulator set up by configure (its Provider, when
+// configure sets one, options and all) before it serves.
+func (r *rig) withSimOf(configure func(*platform.Sim)) *platform.Sim {
+	r.t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	cl, err := platform.Dial(ctx, platform.Options{URL: r.broker.URL(), Log: quiet()})
 	if err != nil {
 		r.t.Fatal(err)
 	}
 	cl.AddDevice(platform.Device{ID: devID, AuthKey: r.cfg.AuthKeyBytes()})
-	sim := &platform.Sim{Client: cl, Log: quiet(), Faults: f}
+	sim := &platform.Sim{Client: cl, Log: quiet()}
+	configure(sim)
 	if err := sim.Start(ctx); err != nil {
 		r.t.Fatal(err)
 	}

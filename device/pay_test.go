@@ -38,7 +38,7 @@ func TestClassifyCode(t *testing.T) {
 	}
 }
 
-var pc = config.Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000, ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseDays: 30}
+var pc = config.Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000, ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseAfterMS: 2592000000}
 
 func TestApplyStatus(t *testing.T) {
 	polling := Payment{State: Polling, SubmittedAt: 1}

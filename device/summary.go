@@ -117,7 +117,9 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 	if !ok || (staffID != "" && staffID != sh.Staff.ID) {
 		return printer.ShiftSummary{}, fmt.Errorf("%w: no open shift for %q", ErrConflict, staffID)
 	}
-	now := a.now()
+	// To the millisecond, as records and the next shift's start are: the
+	// next window begins at or after this end, never inside it.
+	now := time.UnixMilli(a.now().UnixMilli())
 	sum, err := a.summarize(tx, sh.start(), now)
 	if err != nil {
 		return sum, err

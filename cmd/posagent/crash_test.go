@@ -110,7 +110,7 @@ func TestCrashConsistency(t *testing.T) {
 	// command sent while the restarted agent takes its session over (see
 	// TestKillMinusNineLosesNothing), and this test restarts it 100 times.
 	mb, proxy := e.withProxiedMosquitto()
-	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseDays: 30}
+	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 400, ReverseAfterMS: 150, CollectTimeoutMS: 3000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseAfterMS: 2592000000}
 	e.cfg.Printer.Baud = 921600
 	e.writeConfig()
 

@@ -125,7 +125,7 @@ func apiCall(t *testing.T, addr, method, path string, body any, out any) int {
 func TestLinkFaultsMidFlow(t *testing.T) {
 	e := newEnv(t)
 	mb, proxy := e.withProxiedMosquitto()
-	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 600, ReverseAfterMS: 200, CollectTimeoutMS: 20000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseDays: 30}
+	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 600, ReverseAfterMS: 200, CollectTimeoutMS: 20000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseAfterMS: 2592000000}
 	e.cfg.Printer.Baud = 921600
 	e.cfg.API.Listen = freeLoopback(t)
 	e.cfg.Store.Mode = "both"
@@ -305,7 +305,7 @@ func TestBrokerRestartMidFlow(t *testing.T) {
 	e.plat, e.events = e.dialPlatformOpts(mb, "platform", true)
 	e.cfg.MQTT.KeepaliveMS = 1000
 	e.cfg.MQTT.ReconnectMinMS, e.cfg.MQTT.ReconnectMaxMS = 50, 300
-	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 600, ReverseAfterMS: 200, CollectTimeoutMS: 20000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseDays: 30}
+	e.cfg.Pay = config.Pay{PollIntervalMS: 25, PollTimeoutMS: 600, ReverseAfterMS: 200, CollectTimeoutMS: 20000, ReverseMaxTries: 10, RefundPollMS: 25, DepositReleaseAfterMS: 2592000000}
 	e.cfg.Printer.Baud = 921600
 	e.writeConfig()
 	simCl, _ := e.dialPlatformOpts(mb, "sim", true)

@@ -61,7 +61,7 @@ func TestSoak(t *testing.T) {
 		rate = v
 	}
 	e := newEnv(t)
-	e.cfg.Pay = config.Pay{PollIntervalMS: 100, PollTimeoutMS: 3000, ReverseAfterMS: 1000, CollectTimeoutMS: 10000, ReverseMaxTries: 10, RefundPollMS: 100, DepositReleaseDays: 30}
+	e.cfg.Pay = config.Pay{PollIntervalMS: 100, PollTimeoutMS: 3000, ReverseAfterMS: 1000, CollectTimeoutMS: 10000, ReverseMaxTries: 10, RefundPollMS: 100, DepositReleaseAfterMS: 2592000000}
 	e.cfg.Printer.Baud = 921600
 	e.cfg.Audio.Out = "null" // tens of thousands of WAVs would only fill /tmp
 	e.cfg.API.Listen = freeLoopback(t)
