@@ -316,8 +316,8 @@ func (c *Config) Validate() error {
 		"pay.reverse_after_ms": c.Pay.ReverseAfterMS, "pay.collect_timeout_ms": c.Pay.CollectTimeoutMS,
 		"pay.reverse_max_tries": c.Pay.ReverseMaxTries, "pay.refund_poll_ms": c.Pay.RefundPollMS,
 		"pay.deposit_release_after_ms": c.Pay.DepositReleaseAfterMS,
-		"config.apply_timeout_ms":  c.ConfigApply.ApplyTimeoutMS,
-		"ota.health_timeout_ms":    c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
+		"config.apply_timeout_ms":      c.ConfigApply.ApplyTimeoutMS,
+		"ota.health_timeout_ms":        c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
 	} {
 		if v <= 0 {
 			return bad(key, "must be positive")
