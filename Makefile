@@ -12,7 +12,7 @@ LDFLAGS := -X github.com/posagent/posagent/device.Version=$(VERSION)
 # passwords and ACLs (platform/mosquittotest).
 DEB_PKGS := gcc libc6-dev pkg-config libasound2-dev libasound2-data sox espeak-ng chromium mosquitto
 
-.PHONY: all build test deps run bench fuzz fuzz-ci soak vet clean cross-deps build-arm build-arm64 test-arm install bench-rss
+.PHONY: all build test deps run bench bank fuzz fuzz-ci soak vet clean cross-deps build-arm build-arm64 test-arm install bench-rss
 
 all: build
 
@@ -74,6 +74,15 @@ SOAK_DURATION ?= 10m
 SOAK_RATE ?= 10
 soak: deps
 	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/posagent
+
+# bank runs the seeded bank test (cmd/posagent/bank_test.go): HISTORIES
+# histories of N operations from SEED (default: the time); the same seed
+# replays the same histories. make test runs a short one.
+SEED ?=
+N ?= 300
+HISTORIES ?= 5
+bank: deps
+	POSAGENT_BANK_SEED=$(SEED) POSAGENT_BANK_N=$(N) POSAGENT_BANK_HISTORIES=$(HISTORIES) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestBank$$' -v ./cmd/posagent
 
 clean:
 	rm -rf bin .devkit
