@@ -1,6 +1,7 @@
 package device
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
+	"github.com/posagent/posagent/printer"
 )
 
 // A deposit's money leaves once: a frozen deposit is not refunded as a
@@ -138,5 +140,57 @@ func TestNewPaymentWhileUnknownNeedsConfirmation(t *testing.T) {
 	var nv View
 	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 12850, "confirm_unknown": true}, &nv); st != http.StatusCreated || nv.OutTradeNo == v.OutTradeNo {
 		t.Fatalf("confirmed new payment: %d %+v", st, nv)
+	}
+}
+
+// Every figure of the day summary adds up, and matches the ledger: count
+// and amount hold payments and deposit consumption alike, the wallets add
+// up to them, received = settled − refunded, deposits frozen, consumed and
+// released apart, and released money is never income.
+func TestDaySummaryAddsUp(t *testing.T) {
+	r := newPayRig(t)
+	sim := r.withSim(platform.Faults{})
+	r.start()
+	r.shift("s1", "前台", true, false)
+	p1 := r.pay(12850, "134567890123450401", 10*time.Second, nil)
+	r.pay(2600, "281234567890120402", 10*time.Second, nil) // alipay
+	r.pay(1004, "134567890123450403", 10*time.Second, nil) // NOTENOUGH: not counted
+	d1 := r.deposit(50000, "134567890123450404")
+	d2 := r.deposit(20000, "281234567890120405")
+	r.api("POST", "/v1/deposits/"+d1+"/consume", map[string]any{"amount": 30000, "staff_id": "s1"}, nil)
+	r.api("POST", "/v1/deposits/"+d2+"/unfreeze", map[string]any{"staff_id": "s1"}, nil)
+	r.waitDeposit(d1, DepositConsumed)
+	r.waitDeposit(d2, DepositReleased)
+	ref := r.refund(p1.OutTradeNo, 850)
+	r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return x.State == RefundSuccess })
+
+	var s printer.TransactionSummary
+	q := fmt.Sprintf("/v1/summary?from=%d&to=%d", time.Now().Add(-time.Hour).Unix(), time.Now().Add(time.Hour).Unix())
+	if st := r.api("GET", q, nil, &s); st != http.StatusOK {
+		t.Fatalf("summary: %d", st)
+	}
+	var wc int
+	var wa int64
+	for _, w := range s.ByWallet {
+		wc += w.Count
+		wa += w.Amount
+	}
+	if s.Count != 3 || s.Amount != 12850+2600+30000 || wc != s.Count || wa != s.Amount {
+		t.Fatalf("count %d amount %d, wallets %d / %d: %+v", s.Count, s.Amount, wc, wa, s)
+	}
+	if s.RefundCount != 1 || s.Refunded != 850 || s.Received() != s.Settled-s.Refunded || s.Received() != 12850+2600+30000-850 {
+		t.Fatalf("refunds %+v", s)
+	}
+	if s.FrozenCount != 2 || s.FrozenAmount != 70000 || s.ConsumeCount != 1 || s.ConsumeAmount != 30000 ||
+		s.ReleasedCount != 2 || s.ReleasedAmount != 20000+20000 {
+		t.Fatalf("deposits %+v", s)
+	}
+	// The ledger: what customers are out of pocket is what was received.
+	var net int64
+	for _, le := range sim.Ledger() {
+		net += le.Net()
+	}
+	if net != s.Received() {
+		t.Fatalf("ledger net %d, received %d", net, s.Received())
 	}
 }

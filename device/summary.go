@@ -76,6 +76,10 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 		if d.Op == "consume" {
 			s.ConsumeCount++
 			s.ConsumeAmount += d.Consumed
+			if d.Released > 0 {
+				s.ConsumeReleasedCount++
+				s.ConsumeReleased += d.Released
+			}
 			wallet := d.Wallet
 			if wallet == "" {
 				var p Payment
@@ -180,7 +184,9 @@ func (a *Agent) TransactionSummary(from, to time.Time) (printer.TransactionSumma
 		s, err := a.summarize(tx, from, to)
 		t = printer.TransactionSummary{Store: s.Store, Device: s.Device, From: from, To: to,
 			Count: s.PayCount + s.ConsumeCount, Amount: s.PayAmount + s.ConsumeAmount, Settled: s.PayAmount + s.ConsumeAmount,
-			RefundCount: s.RefundCount, Refunded: s.RefundAmount, ByWallet: s.ByWallet, Printed: a.now()}
+			RefundCount: s.RefundCount, Refunded: s.RefundAmount, ByWallet: s.ByWallet, Printed: a.now(),
+			FrozenCount: s.DepositCount, FrozenAmount: s.DepositAmount, ConsumeCount: s.ConsumeCount, ConsumeAmount: s.ConsumeAmount,
+			ReleasedCount: s.UnfreezeCount + s.ConsumeReleasedCount, ReleasedAmount: s.UnfreezeAmount + s.ConsumeReleased}
 		return err
 	})
 	return t, err

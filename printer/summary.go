@@ -34,6 +34,10 @@ type ShiftSummary struct {
 	ConsumeAmount  int64 `json:"consume_amount"` // taken from deposits
 	UnfreezeCount  int   `json:"unfreeze_count"`
 	UnfreezeAmount int64 `json:"unfreeze_amount"` // released whole
+	// ConsumeReleased is what the consumes gave back (the rest of each
+	// deposit), in ConsumeReleasedCount of them.
+	ConsumeReleasedCount int   `json:"consume_released_count"`
+	ConsumeReleased      int64 `json:"consume_released"`
 
 	ByWallet []WalletTotal `json:"by_wallet,omitempty"` // payments by wallet
 	Reprint  bool          `json:"reprint,omitempty"`
@@ -87,6 +91,17 @@ type TransactionSummary struct {
 	RefundCount int   `json:"refund_count"` // refunds
 	Refunded    int64 `json:"refunded"`     // settled amount refunded
 
+	// Deposits, apart from income: frozen money is the guest's until a
+	// consume takes part of it (counted in Count/Amount above); released
+	// money (unfreeze, a consume's rest, the provider's auto-release) goes
+	// back and is never income.
+	FrozenCount    int   `json:"frozen_count"`
+	FrozenAmount   int64 `json:"frozen_amount"`
+	ConsumeCount   int   `json:"consume_count"`
+	ConsumeAmount  int64 `json:"consume_amount"`
+	ReleasedCount  int   `json:"released_count"`
+	ReleasedAmount int64 `json:"released_amount"`
+
 	ByWallet []WalletTotal `json:"by_wallet,omitempty"`
 	Printed  time.Time     `json:"printed"`
 	Reprint  bool          `json:"reprint,omitempty"`
@@ -110,6 +125,12 @@ func (s TransactionSummary) Markup(columns int) string {
 	w.rule()
 	w.bold("实收金额", yuan(s.Received()))
 	w.wallets(s.ByWallet)
+	if s.FrozenCount+s.ConsumeCount+s.ReleasedCount > 0 {
+		w.rule()
+		w.count("押金冻结", s.FrozenCount, s.FrozenAmount)
+		w.count("押金消费", s.ConsumeCount, s.ConsumeAmount)
+		w.count("押金退还", s.ReleasedCount, s.ReleasedAmount)
+	}
 	w.rule()
 	w.pair("打印时间", when(s.Printed))
 	return w.end()
