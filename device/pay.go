@@ -648,7 +648,7 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 			}
 			a.link.Kick()
 			if sayNow {
-				a.payPrompt(audio.PaymentFailed(p.ErrCode))
+				a.payPrompt(failedWords(p.ErrCode))
 			}
 			if p.State != prev {
 				a.log.Info("payment", "out_trade_no", no, "state", p.State, "err_code", p.ErrCode)
@@ -693,7 +693,7 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 			wallet := ClassifyCode(code)
 			if wallet == "" {
 				a.log.Warn("scan is not a payment code", "len", len(code))
-				a.payPrompt(audio.PaymentFailed(audio.CodeUnrecognized))
+				a.payPrompt(failedWords(audio.CodeUnrecognized))
 				continue
 			}
 			s.code = code
@@ -766,7 +766,7 @@ func (a *Agent) finishPayment(p Payment) error {
 		a.completeOrder(p.OutTradeNo)
 	case Failed, Reversed:
 		if !p.FailSaid {
-			a.payPrompt(audio.PaymentFailed(p.ErrCode))
+			a.payPrompt(failedWords(p.ErrCode))
 		}
 	case Attention:
 		a.log.Warn("payment needs a person", "out_trade_no", p.OutTradeNo, "err_code", p.ErrCode, "err_msg", p.ErrMsg)
@@ -824,6 +824,18 @@ func ClassifyCode(code string) string {
 	return ""
 }
 
+// failedWords is what a failed payment says: 支付失败 and its reason — the
+// voice pack's own for the code, else the provider table's
+// (wire.PayCodes, every reason of which the default pack can say).
+func failedWords(code string) string {
+	if audio.FailureReason(code) == "" {
+		if info, ok := wire.ClassifyPay(code); ok && info.Reason != "" {
+			return audio.PhrasePayFailed + "，" + info.Reason
+		}
+	}
+	return audio.PaymentFailed(code)
+}
+
 // attentionMessage tells the cashier what a payment waiting for a person
 // is and what to do: never take cash or charge again for it until the
 // wallet's record (the customer's phone, the merchant platform) says.
@@ -862,7 +874,7 @@ func PaymentView(p Payment) View {
 	case Paid:
 		v.Message = "支付成功"
 	case Failed, Reversed:
-		v.Message = audio.PaymentFailed(p.ErrCode) + "，顾客未被扣款"
+		v.Message = failedWords(p.ErrCode) + "，顾客未被扣款"
 	case Cancelled:
 		v.Message = "已取消，顾客未被扣款"
 	}

@@ -201,16 +201,16 @@ func (a *Agent) lookupAnswered(f orderFound) {
 			say = audio.PhraseOrderRefunded
 		case f.State == "REVOKED" && p.State == Attention:
 			p.State, p.ErrCode, p.ErrMsg = Reversed, "ORDERREVERSED", "reversed, as the platform reports"
-			say = audio.PaymentFailed("REVOKED")
+			say = failedWords("REVOKED")
 		case f.State == "CLOSED" && p.State == Attention:
 			p.State, p.ErrCode, p.ErrMsg = Failed, "CLOSED", "closed, as the platform reports"
-			say = audio.PaymentFailed("CLOSED")
+			say = failedWords("CLOSED")
 		case payClass(f.ErrCode) == wire.ClassNotFound || f.State == "NOTPAY" && f.ErrCode == "":
 			say = audio.PhraseOrderNotFound
 			return nil
 		default:
 			a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
-			say = audio.PaymentFailed(firstNonEmpty(f.ErrCode, f.State))
+			say = failedWords(firstNonEmpty(f.ErrCode, f.State))
 			return nil
 		}
 		return a.savePayment(tx, p)
@@ -238,7 +238,7 @@ func lookupSay(p Payment) string {
 	case p.State == Paid:
 		return audio.PhrasePaid
 	case p.State == Cancelled && p.SubmittedAt == 0:
-		return audio.PaymentFailed("CANCELLED")
+		return failedWords("CANCELLED")
 	}
 	return ""
 }

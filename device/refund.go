@@ -299,7 +299,11 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 // refundFailedWords is what a failed refund says: 退款失败, and its reason
 // when the voice pack has one for the code (the screen shows err_msg).
 func refundFailedWords(code string) string {
-	if r := audio.FailureReason(code); r != "" {
+	r := audio.FailureReason(code)
+	if info, ok := wire.ClassifyRefund(code); r == "" && ok {
+		r = info.Reason
+	}
+	if r != "" {
 		return audio.PhraseRefundFailed + "，" + r
 	}
 	return audio.PhraseRefundFailed

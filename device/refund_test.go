@@ -1,6 +1,12 @@
 package device
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/wire"
+)
 
 // TestApplyRefundStatus: a refund ends only on a definite answer, and every
 // retry keeps its out_refund_no (applyRefundStatus never makes a new one).
@@ -42,5 +48,26 @@ func TestApplyRefundStatus(t *testing.T) {
 				t.Fatalf("out_refund_no changed to %q", r.OutRefundNo)
 			}
 		})
+	}
+}
+
+// Every reason of the providers' code tables can be said by the default
+// voice pack: a decline is said with its reason, never cut short.
+func TestProviderReasonsSayable(t *testing.T) {
+	v := audio.DefaultVoice()
+	for name, table := range map[string]map[string]wire.CodeInfo{"pay": wire.PayCodes, "reverse": wire.ReverseCodes, "refund": wire.RefundCodes, "deposit": wire.DepositCodes} {
+		for code, info := range table {
+			if info.Reason == "" {
+				continue
+			}
+			if _, err := v.Render(info.Reason); err != nil {
+				t.Errorf("%s %s: %q not sayable: %v", name, code, info.Reason, err)
+			}
+		}
+	}
+	for _, w := range []string{failedWords("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR"), failedWords("NOTENOUGH"), refundFailedWords("TRADE_OVERDUE")} {
+		if _, err := v.Render(w); err != nil || !strings.Contains(w, "，") {
+			t.Errorf("%q: %v", w, err)
+		}
 	}
 }

@@ -136,7 +136,7 @@ const (
 	reasonParam      = "参数错误"
 	reasonInvalid    = "请求无效"
 	reasonConfig     = "商户配置错误"
-	reasonNoAuth     = "商户无权限"
+	reasonNoAuth     = "商户未开通"
 	reasonTimeout    = "支付超时"
 	reasonRescan     = "请重新扫码"
 	reasonOverLimit  = "超过收款限额"
