@@ -28,7 +28,8 @@ import (
 // The seeded bank test, in the style of Jepsen's bank test and
 // TigerBeetle's simulator: a PRNG seeded by POSAGENT_BANK_SEED generates a
 // history of operations — payments (WeChat and Alipay codes, every
-// provider outcome), cancels, partial refunds with unkind refund outcomes,
+// provider outcome; from the cashier app and the platform's pay.collect,
+// which now and then reuses an order number), cancels, partial refunds with unkind refund outcomes,
 // deposits frozen, consumed and unfrozen, 补单 scans of own, foreign,
 // refunded and deposit orders and of numbers never made, rescans, SIGKILLs,
 // link cuts, answers dropped, delayed and doubled — and runs it against the
@@ -152,6 +153,13 @@ func genHistory(seed uint64, n int) []bankOp {
 			op.Outcome, op.Confirm = bankScripted[rng.IntN(len(bankScripted))], true
 		case r < 37:
 			op.Kind, op.Amount, op.Code = "rescan", int64(100+rng.IntN(50))*100, code(i)
+		case r < 40:
+			// The platform's pay.collect; now and then with a number the
+			// device already has (a platform reusing an order number).
+			op.Kind, op.Amount, op.Code = "collect", int64(100+rng.IntN(200))*100+bankFen[rng.IntN(len(bankFen))], code(i)
+			if rng.IntN(3) == 0 {
+				op.Kind = "collect_reuse"
+			}
 		case r < 45:
 			op.Kind, op.Amount, op.Code = "deposit", int64(200+rng.IntN(300))*100, code(i)
 		case r < 48:
@@ -392,6 +400,39 @@ func (b *bankRun) do(i int, op bankOp, proxy *faults.Proxy) {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
+	case "collect", "collect_reuse":
+		no := fmt.Sprintf("C%d-%03d", b.res.Ops, i)
+		if op.Kind == "collect_reuse" {
+			v, ok := b.pick(op, func(v device.View) bool { return v.State != "" })
+			if !ok {
+				return
+			}
+			no = v.OutTradeNo
+		}
+		before := b.payment(no)
+		m, err := b.e.plat.Send(b.e.cfg.DeviceID, "pay.collect", map[string]any{"out_trade_no": no, "amount": op.Amount, "timeout_s": 3})
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		if op.Kind == "collect_reuse" {
+			// Refused, and the order that has the number is unchanged
+			// (its state may move on by itself, never its amount).
+			time.Sleep(100 * time.Millisecond)
+			if after := b.payment(no); after.Amount != before.Amount || after.CollectRef == m.ID {
+				b.t.Errorf("op %d: pay.collect reusing %s changed it: %+v", i, no, after)
+			}
+			return
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && b.payment(no).State != device.AwaitingCode {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if b.payment(no).State != device.AwaitingCode {
+			return // busy, or the agent restarted meanwhile
+		}
+		b.orders = append(b.orders, no)
+		b.res.Payments++
+		b.e.scan(op.Code)
 	case "cancel":
 		if v, ok := b.pick(op, func(v device.View) bool { return !device.Settled(v.State) && v.State != "" }); ok {
 			b.refused(b.call("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", nil, nil))
@@ -660,7 +701,7 @@ func TestBankHistoryReplays(t *testing.T) {
 	for _, op := range genHistory(42, 300) {
 		kinds[op.Kind] = true
 	}
-	for _, k := range []string{"pay", "deposit", "rescan", "cancel", "refund", "consume", "unfreeze", "scan_own", "scan_foreign", "scan_unknown", "kill", "cut", "faults", "slow"} {
+	for _, k := range []string{"pay", "deposit", "rescan", "collect", "collect_reuse", "cancel", "refund", "consume", "unfreeze", "scan_own", "scan_foreign", "scan_unknown", "kill", "cut", "faults", "slow"} {
 		if !kinds[k] {
 			t.Errorf("300 operations of seed 42 have no %s", k)
 		}
