@@ -29,12 +29,26 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 0, "seed of the fault choices (0: from the clock, printed)")
 	paying := fs.Int("paying-queries", 2, "amounts ending in .01: the query that answers SUCCESS")
 	recalls := fs.Int("recalls", 2, "amounts ending in .09: reverses answered recall:true")
+	prov := &platform.Provider{}
+	fs.IntVar(&prov.QueryErrors, "query-errors", 2, "scripted query_systemerror_then_success: queries answered SYSTEMERROR first")
+	fs.IntVar(&prov.RefundQueries, "refund-queries", 2, "refunds answered PROCESSING: refund.query answers PROCESSING this many times")
+	fs.DurationVar(&prov.ReverseWindow, "reverse-window", 0, "reverses later than this after the order answer REVERSE_EXPIRE (0: no limit; WeChat: 7 days)")
+	fs.DurationVar(&prov.RefundWindow, "refund-window", 0, "refunds later than this after the payment fail TRADE_OVERDUE (0: 365 days)")
+	fs.DurationVar(&prov.DepositReleaseAge, "deposit-release-age", 0, "deposits frozen this long are released by the provider (0: 30 days)")
+	fs.BoolVar(&prov.OmitOp, "omit-op", false, "send pay.status without op, as a platform built to protocol §4 alone does")
+	refundOutcome := fs.String("refund-outcome", "", "every refund's outcome: refund_processing, refund_abnormal, refund_closed or refund_systemerror (default: success)")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
 	if f.Drop < 0 || f.Drop > 1 || f.Dup < 0 || f.Dup > 1 || f.Delay < 0 || f.Jitter < 0 {
 		return usageError("-drop and -dup are fractions from 0 to 1; -delay and -jitter not negative")
 	}
+	switch o := platform.Outcome(*refundOutcome); o {
+	case "", platform.OutcomeRefundProcessing, platform.OutcomeRefundAbnormal, platform.OutcomeRefundClosed, platform.OutcomeRefundSystemError:
+	default:
+		return usageError("-refund-outcome: unknown outcome " + *refundOutcome)
+	}
+	prov.PayingQueries, prov.Recalls = *paying, *recalls
 	f.Seed = *seed
 	if f.Seed == 0 {
 		f.Seed = uint64(time.Now().UnixNano())
@@ -55,13 +69,25 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 		defer out.Unlock()
 		fmt.Fprintln(stdout, s)
 	}
-	sim := &platform.Sim{Client: cl, Log: log, Faults: f, PayingQueries: *paying, Recalls: *recalls,
+	sim := &platform.Sim{Client: cl, Log: log, Faults: f, Provider: prov,
 		// The Sim masks auth_code in the events it passes on.
-		OnEvent:  func(e platform.Event) { line(formatEvent(e)) },
+		OnEvent: func(e platform.Event) {
+			line(formatEvent(e))
+			if o := platform.Outcome(*refundOutcome); o != "" && e.Message.Type == "refund.request" {
+				var b struct {
+					OutRefundNo string `json:"out_refund_no"`
+				}
+				json.Unmarshal(e.Message.Body, &b)
+				prov.ScriptRefund(b.OutRefundNo, o) // before the first request of this number is answered
+			}
+		},
 		OnAnswer: func(a platform.Answer) { line(formatAnswer(a)) },
 	}
 	err = sim.Run(ctx)
 	fmt.Fprintln(stdout, "ledger:", sim.Summary())
+	for _, v := range sim.Check() {
+		fmt.Fprintln(stdout, "ledger violation:", v)
+	}
 	return err
 }
 
