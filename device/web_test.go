@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -272,6 +273,38 @@ func TestWebConsolePayments(t *testing.T) {
 		t.Errorf("an unknown payment shows %q", got)
 	}
 	b.screenshot("web-unknown")
+
+	// A new sale while that one is unknown: the agent refuses it until the
+	// cashier confirms, and the page asks (a dialog naming the open one);
+	// declined, nothing starts; accepted, the new sale starts.
+	dialogs := make(chan string, 4)
+	answer := make(chan bool, 4)
+	err := chromedp.Listen(b.ctx, func(ev any) {
+		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
+			dialogs <- d.Message
+			go chromedp.Call(b.ctx, page.HandleJavaScriptDialog, page.HandleJavaScriptDialogParams{Accept: <-answer})
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.click("#again")
+	b.typeIn("#amount", "20.00")
+	answer <- false
+	b.click("#start")
+	select {
+	case msg := <-dialogs:
+		if !strings.Contains(msg, "结果待确认") || !strings.Contains(msg, "10.00") {
+			t.Errorf("dialog %q", msg)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no confirmation asked for a new sale while one is unknown")
+	}
+	b.see("#pay-error", 5*time.Second, "结果待确认")
+	answer <- true
+	b.click("#start")
+	<-dialogs
+	b.see("#progress", 10*time.Second, "请出示付款码", "￥20.00")
 	b.noProblems()
 }
 
