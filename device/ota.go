@@ -42,6 +42,8 @@ type otaBody struct {
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"`
 	Sig     string `json:"sig"`
+	// AllowDowngrade (signed with the rest) lets an older version in.
+	AllowDowngrade bool `json:"allow_downgrade"`
 }
 
 // otaProgress is ota.progress's body; otaResult ota.result's
@@ -73,7 +75,7 @@ func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func()
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "ota.update: %v", err)
 	}
-	man := ota.Manifest{Version: b.Version, Size: b.Size, SHA256: b.SHA256, Sig: b.Sig}
+	man := ota.Manifest{Version: b.Version, Size: b.Size, SHA256: b.SHA256, Sig: b.Sig, AllowDowngrade: b.AllowDowngrade}
 	result := func(status, reason, msg string) (*mqtt.Message, func(), error) {
 		a.log.Warn("ota.update not run", "jti", m.ID, "version", b.Version, "status", status, "reason", reason, "err", msg)
 		ans, err := a.emit(tx, "ota.result", m.ID, otaResult{Version: b.Version, Status: status, Reason: reason, Message: msg, Running: Version})
@@ -95,6 +97,9 @@ func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func()
 	}
 	if b.Version == Version {
 		return result("current", "", "this version is running")
+	}
+	if err := man.CheckForward(Version); err != nil {
+		return result("failed", ota.ReasonOf(err), err.Error())
 	}
 	job = otaJob{Ref: m.ID, URL: b.URL, Manifest: man, State: otaDownload, From: Version}
 	if err := tx.Put(journal.Meta, metaOTA, job); err != nil {

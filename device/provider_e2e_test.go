@@ -66,6 +66,7 @@ func TestReverseExpireAsksAPerson(t *testing.T) {
 // as the device made it: ATTENTION, never PAID, never announced.
 func TestAmountMismatchAsksAPerson(t *testing.T) {
 	r := newPayRig(t)
+	r.cfg.Pay.PollTimeoutMS = 30000 // polling still when the answer comes, however loaded the machine
 	r.withSim(platform.Faults{})
 	r.start()
 	v := r.pay(10002, "134567890123450304", 10*time.Second, func(v View) bool { return v.State == Polling })

@@ -29,20 +29,53 @@ type Manifest struct {
 	Size    int64  `json:"size"`
 	SHA256  string `json:"sha256"` // lower-case hex
 	Sig     string `json:"sig"`    // base64 (standard) Ed25519 signature
+	// AllowDowngrade lets a version not newer than the running one be
+	// installed. It is signed with the rest, so only the holder of the OTA
+	// key can send a device back to an older build (one with known holes).
+	AllowDowngrade bool `json:"allow_downgrade,omitempty"`
 }
 
 // SignedBytes is what Sig signs.
 func (m Manifest) SignedBytes() []byte {
-	return []byte("posagent-ota-v1\n" + m.Version + "\n" + strconv.FormatInt(m.Size, 10) + "\n" + strings.ToLower(m.SHA256) + "\n")
+	b := "posagent-ota-v1\n" + m.Version + "\n" + strconv.FormatInt(m.Size, 10) + "\n" + strings.ToLower(m.SHA256) + "\n"
+	if m.AllowDowngrade {
+		b += "allow-downgrade\n"
+	}
+	return []byte(b)
 }
 
 // SignArtifact makes the manifest of data as version, signed with key.
 func SignArtifact(key ed25519.PrivateKey, version string, data []byte) Manifest {
+	return SignManifest(key, version, data, false)
+}
+
+// SignManifest is SignArtifact that may allow a downgrade.
+func SignManifest(key ed25519.PrivateKey, version string, data []byte, allowDowngrade bool) Manifest {
 	sum := sha256.Sum256(data)
-	m := Manifest{Version: version, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])}
+	m := Manifest{Version: version, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:]), AllowDowngrade: allowDowngrade}
 	m.Sig = base64.StdEncoding.EncodeToString(ed25519.Sign(key, m.SignedBytes()))
 	return m
 }
+
+// CheckForward refuses (FailDowngrade) a manifest whose version is not
+// newer than running, unless its signature allows it. A running build
+// whose version is no release number (a developer's) takes any.
+func (m Manifest) CheckForward(running string) error {
+	c, ok := CompareVersions(m.Version, running)
+	switch {
+	case m.AllowDowngrade:
+		return nil
+	case !ok && !validRelease(running):
+		return nil
+	case !ok:
+		return Refused(FailDowngrade, "version %q cannot be compared with the running %s", m.Version, running)
+	case c <= 0:
+		return Refused(FailDowngrade, "version %s is not newer than the running %s (the signed manifest does not allow a downgrade)", m.Version, running)
+	}
+	return nil
+}
+
+func validRelease(v string) bool { _, _, ok := parseVersion(v); return ok }
 
 // Firmware failure reasons, sent in ota.result.
 const (
@@ -55,6 +88,8 @@ const (
 	FailInstall    = "install"     // the slot could not be written
 	FailHealth     = "health"      // the new firmware failed its health check
 	FailCrashed    = "crashed"     // the new firmware stopped before its health check
+	FailDowngrade  = "downgrade"   // not newer than the running version
+	FailRedirect   = "redirect"    // the server redirected away from https
 )
 
 // Check validates the manifest's form and its signature with pub, before
@@ -121,7 +156,19 @@ func HTTPClient(caFile string) (*http.Client, error) {
 	}
 	tr := &http.Transport{TLSClientConfig: tc, Proxy: http.ProxyFromEnvironment,
 		TLSHandshakeTimeout: 15 * time.Second, ResponseHeaderTimeout: 30 * time.Second}
-	return &http.Client{Transport: tr}, nil
+	return &http.Client{Transport: tr, CheckRedirect: httpsOnly}, nil
+}
+
+// httpsOnly follows at most 5 redirects, each to https: a redirect to
+// http:// would leave the download (and what the device fetches) open.
+func httpsOnly(req *http.Request, via []*http.Request) error {
+	if req.URL.Scheme != "https" {
+		return Refused(FailRedirect, "redirected to %s://%s, not https", req.URL.Scheme, req.URL.Host)
+	}
+	if len(via) >= 5 {
+		return Refused(FailRedirect, "more than 5 redirects")
+	}
+	return nil
 }
 
 // Download is one artifact download into a partial file.

@@ -168,6 +168,20 @@ func TestOTAUpdate(t *testing.T) {
 		t.Errorf("boot pointer %+v", b)
 	}
 
+	// An older version, correctly signed: refused before anything is
+	// downloaded (firmware moves forward only), the reason in ota.result.
+	mOld := ota.SignArtifact(key, "1.9.0", v2)
+	res, _ = update(t, e, manifestBody(mOld, srv.put("/old", v2, false)), 30*time.Second)
+	if res["status"] != "failed" || res["reason"] != ota.FailDowngrade || res["running"] != "2.0.0" {
+		t.Errorf("downgrade: %v", res)
+	}
+	if r := srv.requests("/old"); len(r) != 0 {
+		t.Errorf("a downgrade was downloaded: %q", r)
+	}
+	if !p.log.waitFor("reason=downgrade", 5*time.Second) {
+		t.Errorf("the refused downgrade is not in the log")
+	}
+
 	// A corrupt artifact (one byte flipped on the server) and a signature
 	// by another key: refused, nothing installed.
 	corrupt := bytes.Clone(v2)

@@ -18,6 +18,7 @@ func cmdOTASign(args []string, stdout, stderr io.Writer) error {
 	keyPath := fs.String("key", "ota.key", "firmware signing key (posctl keygen -o ota)")
 	version := fs.String("version", "", "the artifact's firmware version (what it reports)")
 	url := fs.String("url", "", "https:// URL the device downloads it from")
+	down := fs.Bool("allow-downgrade", false, "sign the manifest so that a device running a newer version installs it")
 	if err := fs.Parse(args); err != nil {
 		return usageError(err.Error())
 	}
@@ -32,8 +33,10 @@ func cmdOTASign(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m := ota.SignArtifact(key, *version, data)
-	return json.NewEncoder(stdout).Encode(map[string]any{
-		"version": m.Version, "url": *url, "size": m.Size, "sha256": m.SHA256, "sig": m.Sig,
-	})
+	m := ota.SignManifest(key, *version, data, *down)
+	body := map[string]any{"version": m.Version, "url": *url, "size": m.Size, "sha256": m.SHA256, "sig": m.Sig}
+	if m.AllowDowngrade {
+		body["allow_downgrade"] = true
+	}
+	return json.NewEncoder(stdout).Encode(body)
 }
