@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/posagent/posagent/audio"
@@ -86,9 +87,11 @@ type Agent struct {
 	// reqs maps the jti of each money-flow request in flight to its flow
 	// and request type, so an answer that names only its ref (protocol §2)
 	// finds its flow, and an answer without op is known by its request.
-	reqs   map[string]reqInfo
-	subsMu sync.Mutex
-	subs   map[chan LocalEvent]struct{} // local API event streams
+	reqs map[string]reqInfo
+	// streams counts the open GET /v1/events streams (MaxEventStreams).
+	streams atomic.Int64
+	subsMu  sync.Mutex
+	subs    map[chan LocalEvent]struct{} // local API event streams
 
 	mu      sync.Mutex
 	state   State

@@ -64,7 +64,8 @@ func (a *Agent) serveAPI(ctx context.Context, ready chan<- string) error {
 		return fmt.Errorf("local API: %s is not a loopback address", ln.Addr())
 	}
 	ready <- ln.Addr().String()
-	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second, BaseContext: func(net.Listener) context.Context { return ctx }}
+	srv := &http.Server{Handler: a.Handler(), ReadHeaderTimeout: 5 * time.Second,
+		IdleTimeout: 60 * time.Second, MaxHeaderBytes: 16 << 10, BaseContext: func(net.Listener) context.Context { return ctx }}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -480,12 +481,23 @@ func (a *Agent) apiEvents(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusInternalServerError, "internal", "streaming unsupported")
 		return
 	}
+	// A bounded number of streams (the cashier app and a console or two):
+	// each holds a goroutine and a buffer, and a caller that opens them by
+	// the thousand must not starve the flows.
+	if a.streams.Add(1) > MaxEventStreams {
+		a.streams.Add(-1)
+		writeError(w, http.StatusServiceUnavailable, "too_many_streams", fmt.Sprintf("at most %d event streams at a time", MaxEventStreams))
+		return
+	}
+	defer a.streams.Add(-1)
 	ch, cancel := a.subscribe()
 	defer cancel()
+	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.WriteHeader(http.StatusOK)
 	st, _ := json.Marshal(a.State())
+	rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
 	fmt.Fprintf(w, "event: state\ndata: %s\n\n", st)
 	fl.Flush()
 	keep := time.NewTicker(15 * time.Second)
@@ -503,9 +515,19 @@ func (a *Agent) apiEvents(w http.ResponseWriter, r *http.Request) {
 			}
 			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", strings.ReplaceAll(e.Kind, "\n", ""), data)
 		}
-		fl.Flush()
+		// A reader that stops reading is dropped, not waited for forever.
+		rc.SetWriteDeadline(time.Now().Add(StreamWriteTimeout))
+		if err := rc.Flush(); err != nil {
+			return
+		}
 	}
 }
+
+// Bounds of the local API's event streams.
+const (
+	MaxEventStreams    = 16
+	StreamWriteTimeout = 10 * time.Second
+)
 
 // openPayment is a payment whose result is not in, as the API lists it.
 type openPayment struct {

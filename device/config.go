@@ -22,7 +22,12 @@ const metaApplied = "config.applied"
 // qrSeenPrefix keys a used QR's jti in journal.Seen. A QR lives at most
 // ota.MaxLifetime (+ skew) after its iat, well within SeenTTL, so pruning
 // the record can never let a still-valid QR be used twice.
-const qrSeenPrefix = "qr:"
+const qrSeenPrefix = "qr "
+
+// qrSeenPrefixOld is the prefix journals written before qrSeenPrefix used:
+// a QR recorded so is still refused as used (its record is pruned after
+// 48 h, past the QR's own 24 h life).
+const qrSeenPrefixOld = "qr:"
 
 // CodeConfig* are config.rejected's reasons: the ota.Reason* strings.
 
@@ -57,6 +62,9 @@ func (a *Agent) onConfigQR(line string) {
 	err = a.j.Update(func(tx *journal.Tx) error {
 		var seen seenRecord
 		ok, err := tx.Get(journal.Seen, qrSeenPrefix+q.ID, &seen)
+		if err == nil && !ok {
+			ok, err = tx.Get(journal.Seen, qrSeenPrefixOld+q.ID, &seen)
+		}
 		if err != nil {
 			return err
 		}

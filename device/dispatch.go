@@ -83,6 +83,20 @@ func (a *Agent) onCommand(payload []byte) {
 		a.log.Warn("command dropped", "reason", err, "bytes", len(payload))
 		return
 	}
+	if !validID(m.ID) {
+		// The jti names the command's journal record and is logged: one
+		// of 40 KB, or with spaces or control bytes, is refused with a clear
+		// error whose ref is empty (it cannot be echoed), logged by length.
+		a.log.Warn("command refused: jti not 1-64 printable ASCII characters", "jti_len", len(m.ID), "type", m.Type)
+		if err := a.j.Update(func(tx *journal.Tx) error {
+			_, err := a.emit(tx, "error", "", errorBody{Code: CodeBadRequest, Message: fmt.Sprintf("jti must be 1-64 printable ASCII characters without spaces; this one is %d bytes", len(m.ID))})
+			return err
+		}); err != nil {
+			a.log.Error("error event not journaled", "err", err)
+		}
+		a.link.Kick()
+		return
+	}
 	if err != nil {
 		a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", err)
 		a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {

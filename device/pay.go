@@ -692,7 +692,7 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 			timer.Stop()
 			wallet := ClassifyCode(code)
 			if wallet == "" {
-				a.log.Warn("scan is not a payment code", "len", len(code))
+				a.log.Warn("scan is not a payment code", "len", len(code), "class", scanClass(code))
 				a.payPrompt(failedWords(audio.CodeUnrecognized))
 				continue
 			}

@@ -267,13 +267,16 @@ func (a *Agent) onScan(line string) {
 	}
 	if ClassifyCode(line) != "" || !validID(line) {
 		// A payment code with no payment to take it: drop it, unlogged.
-		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line))
+		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line), "class", scanClass(line))
 		return
 	}
 	p, err := a.loadPayment(line)
 	switch {
 	case errors.Is(err, ErrNotFound):
-		a.log.Info("补单: no such order on this device", "len", len(line))
+		// Not an order of this device (a misread, another till's bill, a
+		// code with a scanner's AIM prefix): never sent out, and logged by
+		// its length and class only — it may be a payment code.
+		a.log.Info("补单: no such order on this device", "len", len(line), "class", scanClass(line))
 		a.payPrompt(audio.PhraseOrderNotFound)
 		return
 	case err != nil:
@@ -297,6 +300,21 @@ func (a *Agent) onScan(line string) {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}
+}
+
+// scanClass names what a scanned line looks like, for the log, without
+// what it says: digits (a payment code's shape), aim (a scanner's ]Xn
+// symbology prefix), order (this agent's order-number shape) or text.
+func scanClass(line string) string {
+	switch {
+	case strings.HasPrefix(line, "]") && len(line) >= 3:
+		return "aim"
+	case line != "" && strings.Trim(line, "0123456789") == "":
+		return "digits"
+	case len(line) == 21 && (line[0] == 'P' || line[0] == 'R' || line[0] == 'Q') && strings.Trim(line[1:], "0123456789") == "":
+		return "order"
+	}
+	return "text"
 }
 
 // payPrompt queues a payment prompt as a status prompt: if several come
