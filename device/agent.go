@@ -155,6 +155,9 @@ func New(o Options) (*Agent, error) {
 		a.state.Volume = v
 	}
 	a.loadShift()
+	if err := a.checkKey(); err != nil {
+		return nil, fmt.Errorf("device key: %w", err)
+	}
 	a.initSpeech()
 	newLink := o.NewLink
 	if newLink == nil {

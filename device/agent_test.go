@@ -76,7 +76,8 @@ type rig struct {
 	stop    func()
 	scans   chan string
 	agent   *Agent
-	logs    *lockedBuffer // when set, the agent logs here too
+	logs    *lockedBuffer   // when set, the agent logs here too
+	key     *rsa.PrivateKey // the device key; nil: deviceKey
 }
 
 // lockedBuffer is a log sink the test reads while the agent writes.
@@ -191,7 +192,11 @@ func (r *rig) startWith(out AudioOut, clk Clock) {
 	if r.logs != nil {
 		log = slog.New(slog.NewTextHandler(io.MultiWriter(r.logs, logSink()), nil))
 	}
-	a, err := New(Options{Config: r.cfg, Journal: j, Key: deviceKey(r.t), Audio: out, Printer: r.printer, Scans: r.scans, Clock: clk, Log: log})
+	key := r.key
+	if key == nil {
+		key = deviceKey(r.t)
+	}
+	a, err := New(Options{Config: r.cfg, Journal: j, Key: key, Audio: out, Printer: r.printer, Scans: r.scans, Clock: clk, Log: log})
 	if err != nil {
 		r.t.Fatal(err)
 	}

@@ -74,6 +74,11 @@ func (a *Agent) onConfigQR(line string) {
 		if err := a.stageConfig(tx, q.Cfg, 0, ota.Trial{Source: "qr", Ref: q.ID, Since: a.now().Unix()}); err != nil {
 			return err
 		}
+		// An installer at the device with a signed QR is the re-binding
+		// that a replaced device key waits for.
+		if err := a.keyRebound(tx); err != nil {
+			return err
+		}
 		return tx.Put(journal.Seen, qrSeenPrefix+q.ID, seenRecord{At: a.now().Unix(), Type: "config.qr"})
 	})
 	if err != nil {

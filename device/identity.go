@@ -3,12 +3,16 @@ package device
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/posagent/posagent/journal"
 )
 
 // KeyFile is the device key's file name in the data dir.
@@ -74,4 +78,61 @@ func LoadOrCreateKey(dir string) (*rsa.PrivateKey, error) {
 		return nil, err
 	}
 	return k, nil
+}
+
+// Journal records of the device key (journal.Meta).
+const (
+	metaKeyFP       = "device.key_fp"       // the key the journal was made with
+	metaKeyReplaced = "device.key_replaced" // Unix seconds: the key changed since
+)
+
+// keyFingerprint names a public key: SHA-256 of its DER, hex.
+func keyFingerprint(k *rsa.PublicKey) string {
+	der, _ := x509.MarshalPKIXPublicKey(k)
+	sum := sha256.Sum256(der)
+	return hex.EncodeToString(sum[:])
+}
+
+// checkKey compares the device key with the one the journal knows. A new
+// journal learns it. A different one means the key file was lost and made
+// anew: that is said (log, state, hello's key_replaced) rather than passed
+// over, until an installer re-binds the device with a config QR.
+func (a *Agent) checkKey() error {
+	fp := keyFingerprint(&a.key.PublicKey)
+	var replaced int64
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var known string
+		ok, err := tx.Get(journal.Meta, metaKeyFP, &known)
+		if err != nil {
+			return err
+		}
+		if ok && known != fp {
+			a.log.Error("the device key is not the one this journal was made with (device_key.pem lost or replaced): the platform must re-bind this device before it accepts refunds, reverses or deposit releases signed with the new key",
+				"was", known[:16], "now", fp[:16])
+			if err := tx.Put(journal.Meta, metaKeyReplaced, a.now().Unix()); err != nil {
+				return err
+			}
+		}
+		if !ok || known != fp {
+			if err := tx.Put(journal.Meta, metaKeyFP, fp); err != nil {
+				return err
+			}
+		}
+		_, err = tx.Get(journal.Meta, metaKeyReplaced, &replaced)
+		return err
+	})
+	if replaced > 0 {
+		a.mu.Lock()
+		a.state.Key = "replaced"
+		a.mu.Unlock()
+	}
+	return err
+}
+
+// keyRebound clears the replaced mark: an installer re-bound the device.
+func (a *Agent) keyRebound(tx *journal.Tx) error {
+	a.mu.Lock()
+	a.state.Key = ""
+	a.mu.Unlock()
+	return tx.Delete(journal.Meta, metaKeyReplaced)
 }

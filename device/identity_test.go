@@ -1,8 +1,11 @@
 package device
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,5 +35,39 @@ func TestDeviceKeyMadeOnceAndPrivate(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, KeyFile), []byte("not a key"), 0o600)
 	if _, err := LoadOrCreateKey(dir); err == nil {
 		t.Fatal("a corrupt key file was accepted (and would be silently replaced)")
+	}
+}
+
+// A device whose key is not the one its journal was made with (the key
+// file lost and made anew) says so — log, state, hello — instead of
+// passing over it: the platform pinned the old key.
+func TestReplacedKeySaidSo(t *testing.T) {
+	r := newRig(t)
+	r.logs = &lockedBuffer{}
+	r.start()
+	if st := r.agent.State(); st.Key != "" {
+		t.Fatalf("first start: key %q", st.Key)
+	}
+	r.stop()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.key = k
+	r.start()
+	if st := r.agent.State(); st.Key != "replaced" {
+		t.Fatalf("after a new key: state key %q", st.Key)
+	}
+	if !strings.Contains(r.logs.String(), "not the one this journal was made with") {
+		t.Fatal("no log line")
+	}
+	h := r.agent.hello()
+	if b := body[map[string]any](t, h); b["key_replaced"] != true {
+		t.Fatalf("hello %s", h.Body)
+	}
+	r.stop()
+	r.start() // still said at the next start, until re-bound
+	if st := r.agent.State(); st.Key != "replaced" {
+		t.Fatalf("second start: key %q", st.Key)
 	}
 }

@@ -22,6 +22,11 @@ type State struct {
 	// Pay is the payment in progress, for the display: what the device
 	// says and shows (请出示付款码 …). An extension; absent when idle.
 	Pay *PayState `json:"pay,omitempty"`
+	// Key is "replaced" when the device key is not the one the journal
+	// was made with (device_key.pem lost): the platform, which pins the
+	// first key, refuses the new one's money requests until an installer
+	// re-binds the device. An extension; absent otherwise.
+	Key string `json:"key,omitempty"`
 }
 
 // PayState is the payment in progress in State.

@@ -6,9 +6,13 @@ package platform
 
 import (
 	"context"
+	"crypto"
+	"crypto/rand"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -27,8 +31,11 @@ import (
 type Device struct {
 	ID      string
 	AuthKey []byte
-	// Pub verifies the device's PS256 requests; learnt from device.hello.
+	// Pub verifies the device's PS256 requests; learnt from the first
+	// device.hello and then pinned (see learnKey).
 	Pub *rsa.PublicKey
+	// KeyRefused counts hellos that announced another key without proof.
+	KeyRefused int
 }
 
 // Event is one verified event, or one state document, from a device.
@@ -285,10 +292,16 @@ func (c *Client) decode(topic string, payload []byte) Event {
 	return e
 }
 
-// learnKey records the public key a device announced in device.hello.
+// learnKey pins the public key a device announces in device.hello: the
+// first one is kept, and a different one later replaces it only when the
+// hello proves possession of the pinned key (key_proof, KeyProof) or after
+// Rebind (an installer re-binding the device). Otherwise anyone holding the
+// auth key — which a config QR carries — could announce their own key and
+// then sign refunds as the device: PS256 would protect nothing.
 func (c *Client) learnKey(dev string, body json.RawMessage) {
 	var h struct {
 		PublicKey string `json:"public_key"`
+		KeyProof  string `json:"key_proof"`
 	}
 	if json.Unmarshal(body, &h) != nil {
 		return
@@ -299,10 +312,53 @@ func (c *Client) learnKey(dev string, body json.RawMessage) {
 		return
 	}
 	c.mu.Lock()
-	if d, ok := c.devices[dev]; ok {
+	defer c.mu.Unlock()
+	d, ok := c.devices[dev]
+	switch {
+	case !ok:
+	case d.Pub == nil || d.Pub.Equal(pub):
 		d.Pub = pub
+	case VerifyKeyProof(d.Pub, dev, h.PublicKey, h.KeyProof) == nil:
+		c.log.Info("device key rotated with proof of the pinned key", "dev", dev)
+		d.Pub = pub
+	default:
+		d.KeyRefused++
+		c.log.Warn("device.hello with another public key refused: the pinned key is kept (re-bind the device to accept a new one)", "dev", dev)
 	}
-	c.mu.Unlock()
+}
+
+// Rebind forgets dev's pinned key: the next device.hello pins its key. It
+// is the platform's side of an installer re-binding a device (a new config
+// QR), for a device whose key was lost.
+func (c *Client) Rebind(dev string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if d, ok := c.devices[dev]; ok {
+		d.Pub, d.KeyRefused = nil, 0
+	}
+}
+
+// keyProofText is what a key_proof signs: the device and its new key.
+func keyProofText(dev, newPEM string) []byte {
+	return []byte("posagent-key-rotate-v1\n" + dev + "\n" + newPEM)
+}
+
+// KeyProof signs dev's new public key (PEM) with its old private key, for
+// the key_proof of a device.hello that rotates the device key.
+func KeyProof(old *rsa.PrivateKey, dev, newPEM string) (string, error) {
+	sum := sha256.Sum256(keyProofText(dev, newPEM))
+	sig, err := rsa.SignPSS(rand.Reader, old, crypto.SHA256, sum[:], nil)
+	return base64.StdEncoding.EncodeToString(sig), err
+}
+
+// VerifyKeyProof checks a key_proof against the pinned key.
+func VerifyKeyProof(pinned *rsa.PublicKey, dev, newPEM, proof string) error {
+	sig, err := base64.StdEncoding.DecodeString(proof)
+	if err != nil || proof == "" {
+		return errors.New("no key proof")
+	}
+	sum := sha256.Sum256(keyProofText(dev, newPEM))
+	return rsa.VerifyPSS(pinned, crypto.SHA256, sum[:], sig, nil)
 }
 
 // ParsePublicKey parses a PEM SubjectPublicKeyInfo RSA key.
