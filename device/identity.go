@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -135,4 +136,45 @@ func (a *Agent) keyRebound(tx *journal.Tx) error {
 	a.state.Key = ""
 	a.mu.Unlock()
 	return tx.Delete(journal.Meta, metaKeyReplaced)
+}
+
+// PrivateDataDir makes dir private to the agent: the directory 0700 and
+// every regular file at its top (the journal, the device key, the API
+// token, applied config) 0600. An existing data dir left looser (0777 by
+// an installer's script, a journal copied in at 0644) is tightened, and
+// each change is logged with the mode it had. The OTA slots below it keep
+// their own modes (binaries are 0700, see package ota).
+func PrivateDataDir(dir string, log *slog.Logger) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tighten := func(path string, want os.FileMode) error {
+		fi, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm()&^want == 0 {
+			return nil
+		}
+		if err := os.Chmod(path, want); err != nil {
+			return err
+		}
+		log.Warn("data dir: permissions were looser than the agent's, tightened", "path", path, "was", fmt.Sprintf("%04o", fi.Mode().Perm()), "now", fmt.Sprintf("%04o", want))
+		return nil
+	}
+	if err := tighten(dir, 0o700); err != nil {
+		return err
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			if err := tighten(filepath.Join(dir, e.Name()), 0o600); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

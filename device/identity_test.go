@@ -3,6 +3,7 @@ package device
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -69,5 +70,41 @@ func TestReplacedKeySaidSo(t *testing.T) {
 	r.start() // still said at the next start, until re-bound
 	if st := r.agent.State(); st.Key != "replaced" {
 		t.Fatalf("second start: key %q", st.Key)
+	}
+}
+
+// An existing data dir left looser than the agent keeps it (0777, a
+// journal and key at 0644) is tightened at start, and each change logged.
+func TestPrivateDataDirTightens(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	os.MkdirAll(dir, 0o700)
+	os.Chmod(dir, 0o777)
+	for _, f := range []string{"journal.db", KeyFile} {
+		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o644)
+		os.Chmod(filepath.Join(dir, f), 0o644)
+	}
+	os.MkdirAll(filepath.Join(dir, "ota", "a"), 0o755)
+	logs := &lockedBuffer{}
+	if err := PrivateDataDir(dir, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(dir); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("dir %v", fi.Mode())
+	}
+	for _, f := range []string{"journal.db", KeyFile} {
+		if fi, _ := os.Stat(filepath.Join(dir, f)); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s %v", f, fi.Mode())
+		}
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, "ota", "a")); fi.Mode().Perm() != 0o755 {
+		t.Fatalf("a subdirectory was changed: %v", fi.Mode())
+	}
+	if n := strings.Count(logs.String(), "tightened"); n != 3 || !strings.Contains(logs.String(), "was=0777") || !strings.Contains(logs.String(), "was=0644") {
+		t.Fatalf("%d log lines:\n%s", n, logs)
+	}
+	logs = &lockedBuffer{}
+	PrivateDataDir(dir, slog.New(slog.NewTextHandler(logs, nil)))
+	if strings.Contains(logs.String(), "tightened") {
+		t.Fatal("a private dir was logged as tightened")
 	}
 }

@@ -90,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 }
 
 func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
-	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+	if err := device.PrivateDataDir(cfg.DataDir, log); err != nil {
 		return fmt.Errorf("data_dir: %w", err)
 	}
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal.db"))
