@@ -88,6 +88,9 @@ type Agent struct {
 	// and request type, so an answer that names only its ref (protocol §2)
 	// finds its flow, and an answer without op is known by its request.
 	reqs map[string]reqInfo
+	// unconfirmed are the payments UNKNOWN or ATTENTION (noteUnconfirmed):
+	// a new sale needs the cashier's word while there is one.
+	unconfirmed map[string]openPayment
 	// streams counts the open GET /v1/events streams (MaxEventStreams).
 	streams atomic.Int64
 	subsMu  sync.Mutex
@@ -133,7 +136,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		work: make(chan string, 1024), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		work: make(chan string, 1024), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}

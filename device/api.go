@@ -534,31 +534,31 @@ type openPayment struct {
 	OutTradeNo string `json:"out_trade_no"`
 	Amount     int64  `json:"amount"`
 	State      string `json:"state"`
+	CreatedAt  int64  `json:"created_at"`
 }
 
 // unconfirmedPayments lists the payments UNKNOWN or waiting for a person,
-// newest first.
+// newest first, from the set savePayment keeps (no journal scan per sale).
 func (a *Agent) unconfirmedPayments() ([]openPayment, error) {
-	var out []openPayment
-	var at []int64
-	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
-			var p Payment
-			if json.Unmarshal(v, &p) == nil && (p.State == Unknown || p.State == Attention) {
-				out = append(out, openPayment{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: p.State})
-				at = append(at, p.CreatedAt)
-			}
-			return nil
-		})
-	})
-	idx := make([]int, len(out))
-	for i := range idx {
-		idx[i] = i
+	a.payMu.Lock()
+	out := make([]openPayment, 0, len(a.unconfirmed))
+	for _, o := range a.unconfirmed {
+		out = append(out, o)
 	}
-	sort.Slice(idx, func(i, j int) bool { return at[idx[i]] > at[idx[j]] })
-	sorted := make([]openPayment, len(out))
-	for i, k := range idx {
-		sorted[i] = out[k]
+	a.payMu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	return out, nil
+}
+
+// noteUnconfirmed keeps p in the set of unconfirmed payments while it is
+// UNKNOWN or ATTENTION, and out of it otherwise. Called once p's record is
+// committed (and for every such record at start, by resumePayments).
+func (a *Agent) noteUnconfirmed(p Payment) {
+	a.payMu.Lock()
+	defer a.payMu.Unlock()
+	if p.State == Unknown || p.State == Attention {
+		a.unconfirmed[p.OutTradeNo] = openPayment{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: p.State, CreatedAt: p.CreatedAt}
+	} else {
+		delete(a.unconfirmed, p.OutTradeNo)
 	}
-	return sorted, err
 }

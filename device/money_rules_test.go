@@ -123,7 +123,7 @@ func TestLookupOnlyOwnOrders(t *testing.T) {
 // payment needs the cashier's explicit word, and the refusal says which.
 func TestNewPaymentWhileUnknownNeedsConfirmation(t *testing.T) {
 	r := newPayRig(t)
-	r.withSim(platform.Faults{Drop: 1})
+	sim := r.withSim(platform.Faults{Drop: 1})
 	r.start()
 	v := r.pay(12850, "134567890123450202", 10*time.Second, func(v View) bool { return v.State == Unknown })
 	var e struct {
@@ -140,6 +140,18 @@ func TestNewPaymentWhileUnknownNeedsConfirmation(t *testing.T) {
 	var nv View
 	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 12850, "confirm_unknown": true}, &nv); st != http.StatusCreated || nv.OutTradeNo == v.OutTradeNo {
 		t.Fatalf("confirmed new payment: %d %+v", st, nv)
+	}
+	// Still open after a restart (the journal says so); gone once settled.
+	r.stop()
+	r.start()
+	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 100}, &e); st != http.StatusConflict || len(e.Error.Open) != 1 {
+		t.Fatalf("after a restart: %d %+v", st, e)
+	}
+	sim.SetFaults(platform.Faults{})
+	r.waitPayment(v.OutTradeNo, 10*time.Second, func(v View) bool { return v.State == Paid })
+	var v3 View
+	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 100}, &v3); st != http.StatusCreated {
+		t.Fatalf("once settled: %d", st)
 	}
 }
 

@@ -396,6 +396,8 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 	if had && old.State == p.State {
 		return nil
 	}
+	saved := p
+	tx.OnCommit(func() { a.noteUnconfirmed(saved) })
 	if p.State == Paid {
 		kind := "pay"
 		if p.Deposit {
@@ -500,7 +502,11 @@ func (a *Agent) resumePayments(ctx context.Context) error {
 	err := a.j.View(func(tx *journal.Tx) error {
 		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
 			var p Payment
-			if json.Unmarshal(v, &p) == nil && !Settled(p.State) {
+			if json.Unmarshal(v, &p) != nil {
+				return nil
+			}
+			a.noteUnconfirmed(p)
+			if !Settled(p.State) {
 				open = append(open, p)
 			}
 			return nil

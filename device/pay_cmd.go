@@ -178,7 +178,7 @@ func (a *Agent) lookupAnswered(f orderFound) {
 			say = audio.PhraseOrderNotFound
 			return nil
 		}
-		if Terminal(p.State) && p.State == Paid {
+		if p.State == Paid {
 			say = lookupSay(p)
 			return nil
 		}
