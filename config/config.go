@@ -119,6 +119,14 @@ type Apply struct {
 // API is the local HTTP API.
 type API struct {
 	Listen string `json:"listen"`
+	// TokenFile is where the bearer token every call needs is kept
+	// ("": data_dir/api.token), e.g. a path only the cashier app's user
+	// reads. Made at first start, mode 0600.
+	TokenFile string `json:"token_file"`
+	// PINTries wrong staff PINs in a row lock that staff id for PINLockMS,
+	// doubling with each lock until a right PIN (defaults 5, 300000).
+	PINTries  int   `json:"pin_tries"`
+	PINLockMS int64 `json:"pin_lock_ms"`
 }
 
 // Store names the shop on receipts.
@@ -167,7 +175,7 @@ func Default() Config {
 		Pay: Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000,
 			ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseAfterMS: 2592000000},
 		ConfigApply: Apply{ApplyTimeoutMS: 30000},
-		API:         API{Listen: "127.0.0.1:8765"},
+		API:         API{Listen: "127.0.0.1:8765", PINTries: 5, PINLockMS: 300000},
 		Store:       Store{Mode: "both"},
 		OTA:         OTA{HealthTimeoutMS: 120000, MaxBytes: 256 << 20},
 	}

@@ -96,6 +96,13 @@ type Agent struct {
 	subsMu  sync.Mutex
 	subs    map[chan LocalEvent]struct{} // local API event streams
 
+	// token is the local API's bearer token, kept in tokenFile
+	// (apiauth.go); apiRefused counts the requests the guard turned away.
+	token      string
+	tokenFile  string
+	apiRefused atomic.Int64
+	pins       pinGuard // staff PIN checks (roster.go)
+
 	mu      sync.Mutex
 	state   State
 	apiAddr string
@@ -158,6 +165,14 @@ func New(o Options) (*Agent, error) {
 		a.state.Volume = v
 	}
 	a.loadShift()
+	if o.Config.API.Listen != "" {
+		a.tokenFile = tokenPath(o.Config.DataDir, o.Config.API.TokenFile)
+		tok, err := LoadOrCreateToken(a.tokenFile, a.log)
+		if err != nil {
+			return nil, err
+		}
+		a.token = tok
+	}
 	if err := a.checkKey(); err != nil {
 		return nil, fmt.Errorf("device key: %w", err)
 	}

@@ -47,7 +47,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.State()) })
 	mux.HandleFunc("GET /v1/events", a.apiEvents)
 	mux.Handle("GET /", webHandler()) // the cashier's web console (web.go)
-	return mux
+	return a.guard(mux)               // who may call (apiauth.go)
 }
 
 // serveAPI listens on cfg.API.Listen (loopback only, checked by config) and
@@ -116,6 +116,12 @@ func writeErr(w http.ResponseWriter, err error) {
 		writeError(w, http.StatusConflict, "busy", err.Error())
 	case errors.Is(err, ErrConflict):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, ErrPINLocked):
+		writeError(w, http.StatusTooManyRequests, "pin_locked", err.Error())
+	case errors.Is(err, ErrStaffAuth):
+		writeError(w, http.StatusForbidden, "staff_auth", ErrStaffAuth.Error())
+	case errors.Is(err, ErrNoRoster):
+		writeError(w, http.StatusForbidden, "no_roster", ErrNoRoster.Error())
 	case errors.Is(err, ErrDenied):
 		writeError(w, http.StatusForbidden, "forbidden", err.Error())
 	default:
@@ -213,11 +219,12 @@ func (a *Agent) apiRefund(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		Amount  int64  `json:"amount"`
 		StaffID string `json:"staff_id"`
+		PIN     string `json:"pin"`
 	}
 	if !readBody(w, r, &b) {
 		return
 	}
-	ref, err := a.StartRefund(r.PathValue("no"), b.Amount, b.StaffID)
+	ref, err := a.StartRefund(r.PathValue("no"), b.Amount, b.StaffID, b.PIN)
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -234,14 +241,15 @@ func (a *Agent) apiGetRefund(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, ref)
 }
 
-// apiShiftStart clocks a staff member on. Rights (refund, manager) are
-// not the app's to give: anything on the device can reach loopback, so
-// they come only from the platform's signed shift.start, remembered per
-// staff id; here a known staff member keeps theirs, a new one has none.
+// apiShiftStart clocks a staff member on. Rights are not the app's to
+// give (anything on the device reaches loopback): they are the roster's.
+// Once the platform has sent a roster with PINs, only a person on it
+// starts a shift, with their PIN (a shift start closes the open one).
 func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		ID   string `json:"staff_id"`
 		Name string `json:"staff_name"`
+		PIN  string `json:"pin"`
 	}
 	if !readBody(w, r, &b) {
 		return
@@ -250,18 +258,19 @@ func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "staff_id must be 1-64 printable ASCII characters, staff_name at most 64 bytes")
 		return
 	}
-	var sh ShiftRecord
 	s := Staff{ID: b.ID, Name: b.Name}
-	err := a.j.Update(func(tx *journal.Tx) error {
-		var known Staff
-		if ok, err := tx.Get(journal.Meta, staffPrefix+b.ID, &known); err != nil {
-			return err
-		} else if ok {
-			s.Refund, s.Manager = known.Refund, known.Manager
-			if s.Name == "" {
-				s.Name = known.Name
-			}
-		}
+	known, err := a.authStaff(b.ID, b.PIN)
+	switch {
+	case err == nil:
+		s.Name = firstNonEmpty(known.Name, b.Name)
+	case errors.Is(err, ErrNoRoster):
+		// The bare contract: no roster, nothing to check (and no rights).
+	default:
+		writeErr(w, err)
+		return
+	}
+	var sh ShiftRecord
+	err = a.j.Update(func(tx *journal.Tx) error {
 		var err error
 		sh, err = a.openShift(tx, s)
 		if err != nil {
@@ -278,17 +287,35 @@ func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, sh)
 }
 
+// apiShiftEnd closes the open shift: the one on shift ends their own, or
+// a manager ends anyone's, each with their PIN. Before the platform sends
+// a roster with PINs there is no one to prove, and the shift closes as the
+// bare contract has it (staff_id, if given, must be the one on shift).
 func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 	var b struct {
 		StaffID string `json:"staff_id"`
+		PIN     string `json:"pin"`
 	}
 	if !readBody(w, r, &b) {
 		return
 	}
+	s, err := a.authStaff(b.StaffID, b.PIN)
+	proved := err == nil
+	if err != nil && !errors.Is(err, ErrNoRoster) {
+		writeErr(w, err)
+		return
+	}
 	var sum printer.ShiftSummary
-	err := a.j.Update(func(tx *journal.Tx) error {
+	err = a.j.Update(func(tx *journal.Tx) error {
 		var err error
-		if sum, err = a.closeShift(tx, b.StaffID); err != nil {
+		only := b.StaffID // the shift to close ("" any, before a roster)
+		if proved {
+			only = ""
+			if err := a.onShift(tx, s); err != nil {
+				return err
+			}
+		}
+		if sum, err = a.closeShift(tx, only); err != nil {
 			return err
 		}
 		_, err = a.emit(tx, "shift.summary", "", sum)
@@ -417,6 +444,7 @@ func (a *Agent) apiDepositOp(op string) http.HandlerFunc {
 		var b struct {
 			Amount  int64  `json:"amount"`
 			StaffID string `json:"staff_id"`
+			PIN     string `json:"pin"`
 		}
 		if !readBody(w, r, &b) {
 			return
@@ -425,7 +453,7 @@ func (a *Agent) apiDepositOp(op string) http.HandlerFunc {
 			writeError(w, http.StatusBadRequest, "bad_request", "unfreeze releases the whole deposit: no amount")
 			return
 		}
-		d, err := a.StartDepositOp(r.PathValue("no"), op, b.Amount, b.StaffID)
+		d, err := a.StartDepositOp(r.PathValue("no"), op, b.Amount, b.StaffID, b.PIN)
 		if err != nil {
 			writeErr(w, err)
 			return

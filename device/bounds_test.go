@@ -54,6 +54,7 @@ func TestEventStreamsBounded(t *testing.T) {
 	open := func() (*http.Response, context.CancelFunc) {
 		c, cc := context.WithCancel(ctx)
 		req, _ := http.NewRequestWithContext(c, "GET", "http://"+r.agent.APIAddr()+"/v1/events", nil)
+		req.Header.Set("Authorization", "Bearer "+r.agent.APIToken())
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

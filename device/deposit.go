@@ -131,21 +131,18 @@ func depositOps(tx *journal.Tx, no string) ([]DepositOp, error) {
 }
 
 // StartDepositOp journals a consume or unfreeze of a frozen deposit and
-// starts it. Unfreezing gives money back, so it takes the refund right
-// (domain: staff who return deposits need it); consuming takes the staff
-// on shift or the manager.
-func (a *Agent) StartDepositOp(no, op string, amount int64, staffID string) (DepositOp, error) {
+// starts it, for the staff member proved by their PIN. Money going back
+// takes the refund right (domain: staff who return deposits need it): an
+// unfreeze, and a consume of less than the deposit (the rest goes back in
+// the same step); consuming all of it takes the staff on shift or the
+// manager.
+func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string) (DepositOp, error) {
 	var d DepositOp
-	err := a.j.Update(func(tx *journal.Tx) error {
-		var err error
-		if op == "unfreeze" {
-			err = a.mayRefund(tx, staffID)
-		} else {
-			err = a.onShift(tx, staffID)
-		}
-		if err != nil {
-			return err
-		}
+	s, err := a.authStaff(staffID, pin)
+	if err != nil {
+		return d, err
+	}
+	err = a.j.Update(func(tx *journal.Tx) error {
 		var p Payment
 		ok, err := tx.Get(journal.Orders, no, &p)
 		if err != nil {
@@ -153,6 +150,14 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID string) (Dep
 		}
 		if !ok || !p.Deposit {
 			return ErrNotFound
+		}
+		if op == "unfreeze" || amount < p.Amount {
+			err = a.mayRefund(tx, s)
+		} else {
+			err = a.onShift(tx, s)
+		}
+		if err != nil {
+			return err
 		}
 		if p.State != Paid || p.DepositState != DepositFrozen {
 			return fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State))

@@ -49,18 +49,18 @@ func TestDepositConsumeReleasesTheRest(t *testing.T) {
 		t.Fatalf("frozen list %+v", list)
 	}
 	var e apiError
-	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 50001, "staff_id": "s1"}, &e); st != http.StatusBadRequest {
+	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 50001, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusBadRequest {
 		t.Fatalf("consume larger than the deposit: %d %+v", st, e)
 	}
 	var op DepositOp
-	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 32000, "staff_id": "s1"}, &op); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 32000, "staff_id": "s1", "pin": testPIN}, &op); st != http.StatusAccepted {
 		t.Fatalf("consume: %d", st)
 	}
 	d := r.waitDeposit(no, DepositConsumed)
 	if d.Consumed != 32000 || d.Released != 18000 || len(d.Ops) != 1 || d.Ops[0].State != OpSuccess {
 		t.Fatalf("after consume %+v", d)
 	}
-	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1"}, &e); st != http.StatusConflict {
+	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1", "pin": testPIN}, &e); st != http.StatusConflict {
 		t.Fatalf("unfreeze after consume: %d %+v", st, e)
 	}
 	le, _ := sim.Provider.Entry(no)
@@ -77,11 +77,11 @@ func TestDepositUnfreezeAndRights(t *testing.T) {
 	r.shift("s1", "前台", false, false)
 	no := r.deposit(20000, "134567890123455555")
 	var e apiError
-	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1"}, &e); st != http.StatusForbidden {
+	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1", "pin": testPIN}, &e); st != http.StatusForbidden {
 		t.Fatalf("unfreeze without the refund right: %d", st)
 	}
 	r.shift("s2", "领班", true, false)
-	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s2"}, nil); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s2", "pin": testPIN}, nil); st != http.StatusAccepted {
 		t.Fatalf("unfreeze: %d", st)
 	}
 	d := r.waitDeposit(no, DepositReleased)
@@ -91,7 +91,7 @@ func TestDepositUnfreezeAndRights(t *testing.T) {
 	if le, _ := sim.Provider.Entry(no); !le.Released || le.Consumed != 0 {
 		t.Fatalf("ledger %+v", le)
 	}
-	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 1, "staff_id": "s2"}, &e); st != http.StatusConflict {
+	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 1, "staff_id": "s2", "pin": testPIN}, &e); st != http.StatusConflict {
 		t.Fatalf("consume after unfreeze: %d", st)
 	}
 }
@@ -105,7 +105,7 @@ func TestDepositLostAnswerResolvedByQuery(t *testing.T) {
 	r.shift("s1", "前台", true, false)
 	no := r.deposit(30000, "134567890123456666")
 	sim.SetFaults(platform.Faults{Drop: 0.6, Seed: 3})
-	r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 10000, "staff_id": "s1"}, nil)
+	r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 10000, "staff_id": "s1", "pin": testPIN}, nil)
 	d := r.waitDeposit(no, DepositConsumed)
 	if d.Consumed != 10000 {
 		t.Fatalf("%+v", d)
@@ -130,17 +130,17 @@ func TestShiftSummaryMatchesLedger(t *testing.T) {
 	r.pay(1004, "134567890123457003", 10*time.Second, nil) // NOTENOUGH: not counted
 	dep := r.deposit(40000, "134567890123457004")
 	var ref Refund
-	r.api("POST", "/v1/payments/"+paid.OutTradeNo+"/refund", map[string]any{"amount": 850, "staff_id": "s9"}, &ref)
+	r.api("POST", "/v1/payments/"+paid.OutTradeNo+"/refund", map[string]any{"amount": 850, "staff_id": "s9", "pin": testPIN}, &ref)
 	waitTrue(t, 10*time.Second, func() bool {
 		var cur Refund
 		r.api("GET", "/v1/refunds/"+ref.OutRefundNo, nil, &cur)
 		return cur.State == RefundSuccess
 	})
-	r.api("POST", "/v1/deposits/"+dep+"/consume", map[string]any{"amount": 30000, "staff_id": "s9"}, nil)
+	r.api("POST", "/v1/deposits/"+dep+"/consume", map[string]any{"amount": 30000, "staff_id": "s9", "pin": testPIN}, nil)
 	r.waitDeposit(dep, DepositConsumed)
 
 	var sum map[string]any
-	if st := r.api("POST", "/v1/shift/end", map[string]any{}, &sum); st != http.StatusOK {
+	if st := r.api("POST", "/v1/shift/end", map[string]any{"staff_id": "s9", "pin": testPIN}, &sum); st != http.StatusOK {
 		t.Fatalf("shift end: %d %v", st, sum)
 	}
 	// From the ledger: payments kept, refunds, deposits consumed.

@@ -56,6 +56,7 @@ func (a *Agent) handlers() map[string]handler {
 		"deposit.status": a.acceptDepositStatus,
 		"shift.start":    a.acceptShiftStart,
 		"shift.end":      a.acceptShiftEndSummary,
+		"staff.roster":   a.acceptRoster,
 		"print.job":      a.acceptPrintJob,
 		"config.set":     a.acceptConfigSet,
 		"ota.update":     a.acceptOTA,

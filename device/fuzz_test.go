@@ -44,6 +44,7 @@ func fuzzAgent(f *testing.F) *Agent {
 	if err != nil {
 		f.Fatal(err)
 	}
+	a.token = strings.Repeat("f", 64) // no api.listen, so none was made
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
@@ -84,6 +85,8 @@ func FuzzAPIBody(f *testing.F) {
 		path := apiPosts[int(which)%len(apiPosts)]
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
+		req.Host = "127.0.0.1:8765"
+		req.Header.Set("Authorization", "Bearer "+a.APIToken())
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, req)
 		if w.Code >= 500 {

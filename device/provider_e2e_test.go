@@ -113,7 +113,7 @@ func refundRig(t *testing.T, configure func(*platform.Sim), amount int64, code s
 func (r *rig) refund(no string, amount int64) Refund {
 	r.t.Helper()
 	var ref Refund
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": amount, "staff_id": "s1"}, &ref); st != http.StatusAccepted {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": amount, "staff_id": "s1", "pin": testPIN}, &ref); st != http.StatusAccepted {
 		r.t.Fatalf("refund: %d", st)
 	}
 	return ref
@@ -169,7 +169,7 @@ func TestRefundProcessingAndAbnormal(t *testing.T) {
 	}
 	waitTrue(t, 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "text=需人工处理") })
 	var e apiError
-	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 1, "staff_id": "s1"}, &e); st != http.StatusBadRequest {
+	if st := r.api("POST", "/v1/payments/"+no+"/refund", map[string]any{"amount": 1, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusBadRequest {
 		t.Fatalf("refund past an abnormal one: %d %+v", st, e)
 	}
 	if r.announced(ab.OutRefundNo) {
@@ -237,7 +237,7 @@ func TestDepositAutoReleaseShown(t *testing.T) {
 		t.Fatalf("release counted as income: %+v %v", sum, err)
 	}
 	var e apiError
-	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 1, "staff_id": "s1"}, &e); st != http.StatusConflict {
+	if st := r.api("POST", "/v1/deposits/"+no+"/consume", map[string]any{"amount": 1, "staff_id": "s1", "pin": testPIN}, &e); st != http.StatusConflict {
 		t.Fatalf("consume of a released deposit: %d", st)
 	}
 }

@@ -67,12 +67,17 @@ type Refund struct {
 type refundStatus = wire.RefundStatus
 
 // StartRefund journals a refund of amount fen of a paid payment by staff and
-// starts it. The staff member must be on shift with the refund right, or be
-// a manager (who may refund off shift).
-func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID string) (Refund, error) {
+// starts it. The staff member, proved by their PIN before anything else is
+// looked at, must be on shift with the refund right, or be a manager (who
+// may refund off shift).
+func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID, pin string) (Refund, error) {
 	var r Refund
-	err := a.j.Update(func(tx *journal.Tx) error {
-		if err := a.mayRefund(tx, staffID); err != nil {
+	s, err := a.authStaff(staffID, pin)
+	if err != nil {
+		return r, err
+	}
+	err = a.j.Update(func(tx *journal.Tx) error {
+		if err := a.mayRefund(tx, s); err != nil {
 			return err
 		}
 		var p Payment

@@ -130,7 +130,10 @@ func TestOversizedAPIBodyRefused(t *testing.T) {
 	for _, path := range []string{"/v1/payments", "/v1/payments/P1/refund", "/v1/shift/start"} {
 		// Valid JSON all the way: a number megabytes long.
 		body := bytes.NewReader([]byte(`{"amount":1` + strings.Repeat("0", 4<<20) + `}`))
-		resp, err := http.Post("http://"+r.agent.APIAddr()+path, "application/json", body)
+		req, _ := http.NewRequest("POST", "http://"+r.agent.APIAddr()+path, body)
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+r.agent.APIToken())
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,19 +1,20 @@
 package device
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
 
-// Staff is what the device knows of a staff member, from shift.start.
+// Staff is a staff member as the platform's roster names them (roster.go).
 type Staff struct {
 	ID      string `json:"staff_id"`
 	Name    string `json:"staff_name"`
 	Refund  bool   `json:"refund"`  // holds the refund right
 	Manager bool   `json:"manager"` // the store manager: may refund off shift
+	// PINHash is pinhash's "scrypt:N:r:p:salt:key" of their PIN.
+	PINHash string `json:"pin_hash,omitempty"`
 }
 
 // ShiftRecord is the open shift (journal.Shifts, key "current").
@@ -34,19 +35,37 @@ func (sh ShiftRecord) start() time.Time {
 	return time.Unix(sh.Since, 0)
 }
 
-const (
-	shiftCurrent = "current"
-	staffPrefix  = "staff:"
-)
+const shiftCurrent = "current"
 
-// acceptShiftStart opens a shift for the staff member, closing any open one.
+// acceptShiftStart opens a shift for the staff member, closing any open
+// one. The body may carry the roster (replacing it), or the person's own
+// entry: with pin_hash, their refund/manager rights and PIN hash replace
+// their roster entry; without, the roster's entry stands (a platform of
+// the bare contract sends only staff_id and staff_name).
 func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var s Staff
-	if err := decodeBody(m.Body, &s); err != nil {
+	var b struct {
+		Staff
+		Roster *Roster `json:"roster"`
+	}
+	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "shift.start: %v", err)
 	}
-	if !validID(s.ID) || len(s.Name) > 64 {
-		return a.badRequest(tx, m, "shift.start: staff_id must be 1-64 printable ASCII characters, staff_name at most 64 bytes")
+	s := b.Staff
+	if err := s.check(); err != nil {
+		return a.badRequest(tx, m, "shift.start: %v", err)
+	}
+	if b.Roster != nil {
+		if err := b.Roster.check(); err != nil {
+			return a.badRequest(tx, m, "shift.start: roster: %v", err)
+		}
+		if _, err := a.putRoster(tx, *b.Roster); err != nil {
+			return nil, nil, err
+		}
+	}
+	if s.PINHash != "" {
+		if err := a.upsertStaff(tx, s); err != nil {
+			return a.badRequest(tx, m, "shift.start: %v", err)
+		}
 	}
 	sh, err := a.openShift(tx, s)
 	if err != nil {
@@ -56,7 +75,7 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 	return &ans, func() { a.afterShift(sh) }, err
 }
 
-// openShift records s as on shift from now, and remembers s's rights. An
+// openShift records s as on shift from now (rights are the roster's). An
 // open shift is closed first (one shift at a time): its summary is sent as
 // shift.summary and printed.
 func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
@@ -76,10 +95,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 	}
 	// Taken after the close: the new window starts where the old one ended.
 	now := a.now()
-	sh = ShiftRecord{Staff: s, Since: now.Unix(), SinceMS: now.UnixMilli()}
-	if err := tx.Put(journal.Meta, staffPrefix+s.ID, s); err != nil {
-		return sh, err
-	}
+	sh = ShiftRecord{Staff: Staff{ID: s.ID, Name: s.Name}, Since: now.Unix(), SinceMS: now.UnixMilli()}
 	if err := tx.Put(journal.Shifts, shiftCurrent, sh); err != nil {
 		return sh, err
 	}
@@ -87,34 +103,6 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 	a.state.Shift = &Shift{Staff: s.ID, Since: sh.Since}
 	a.mu.Unlock()
 	return sh, nil
-}
-
-// mayRefund checks the refund right: the staff member on shift with the
-// right, or a manager, on shift or not.
-func (a *Agent) mayRefund(tx *journal.Tx, staffID string) error {
-	if staffID == "" {
-		return fmt.Errorf("%w: staff_id is required to refund", ErrDenied)
-	}
-	var s Staff
-	known, err := tx.Get(journal.Meta, staffPrefix+staffID, &s)
-	if err != nil {
-		return err
-	}
-	if known && s.Manager {
-		return nil
-	}
-	var sh ShiftRecord
-	open, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
-	if err != nil {
-		return err
-	}
-	switch {
-	case !open || sh.Staff.ID != staffID:
-		return fmt.Errorf("%w: %s is not on shift (only the staff on shift or the manager may refund)", ErrDenied, staffID)
-	case !sh.Staff.Refund:
-		return fmt.Errorf("%w: %s does not hold the refund right", ErrDenied, staffID)
-	}
-	return nil
 }
 
 // loadShift restores the open shift into the state at start.
@@ -131,26 +119,4 @@ func (a *Agent) loadShift() {
 		a.state.Shift = &Shift{Staff: sh.Staff.ID, Since: sh.Since}
 		a.mu.Unlock()
 	}
-}
-
-// onShift checks that staffID is the staff member on shift, or a manager.
-func (a *Agent) onShift(tx *journal.Tx, staffID string) error {
-	if staffID == "" {
-		return fmt.Errorf("%w: staff_id is required", ErrDenied)
-	}
-	var s Staff
-	if known, err := tx.Get(journal.Meta, staffPrefix+staffID, &s); err != nil {
-		return err
-	} else if known && s.Manager {
-		return nil
-	}
-	var sh ShiftRecord
-	open, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
-	if err != nil {
-		return err
-	}
-	if !open || sh.Staff.ID != staffID {
-		return fmt.Errorf("%w: %s is not on shift", ErrDenied, staffID)
-	}
-	return nil
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
 )
 
@@ -186,12 +189,34 @@ func (b *browser) click(sel string) {
 	b.do(chromedp.Click(chromedp.CSS(sel)))
 }
 
-// open loads the console and waits for its event stream.
-func (b *browser) open(addr string) {
+// open loads the console by the link the cashier app opens (the token
+// in the query: the agent leaves a cookie and sends the page on to /) and
+// waits for its event stream.
+func (b *browser) open(addr, token string) {
 	b.t.Helper()
-	b.do(chromedp.Navigate("http://" + addr + "/"))
+	b.do(chromedp.Navigate("http://" + addr + "/?token=" + token))
+	if u := eval[string](b, `location.href`); u != "http://"+addr+"/" {
+		b.t.Fatalf("the console link ends at %s", u)
+	}
 	b.see("#st-link", 10*time.Second, "已连接")
 	b.see("#st-online", 10*time.Second, "平台：在线")
+}
+
+// pin answers the console's PIN dialog (waiting for it to open).
+func (b *browser) pin(staff, pin string) {
+	b.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !eval[bool](b, `document.getElementById("pin-dialog").open`) {
+		if time.Now().After(deadline) {
+			b.t.Fatal("the PIN dialog never opened")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if staff != "" {
+		b.typeIn("#pin-staff", staff)
+	}
+	b.typeIn("#pin-input", pin)
+	b.click("#pin-ok")
 }
 
 // shownPayment is the out_trade_no of the payment on screen.
@@ -204,7 +229,7 @@ func TestWebConsolePayments(t *testing.T) {
 	sim := r.withSim(platform.Faults{})
 	r.start()
 	b := newBrowser(t)
-	b.open(r.agent.APIAddr())
+	b.open(r.agent.APIAddr(), r.agent.APIToken())
 
 	// The amount typed is read as digits: 19.99 and 128.5 are exact fen.
 	fen := eval[map[string]any](b, `Object.fromEntries(["128.50","128.5","19.99","0.07",".5","￥3","１２.３","1.005","12a","","0","1234567890"].map(s => [s, window.posConsole.parseFen(s)]))`)
@@ -312,19 +337,27 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	r := newPayRig(t)
 	r.withSim(platform.Faults{})
 	r.start()
+	r.roster(1, person("s1", "张三", "1111", false, false), person("m1", "店长", "9999", false, true))
 	b := newBrowser(t)
-	b.open(r.agent.APIAddr())
+	b.open(r.agent.APIAddr(), r.agent.APIToken())
 	b.see("#dep-empty", 5*time.Second, "暂无")
 
-	// Consuming needs someone on shift: the API says so, the page shows it.
 	b.see("#st-shift", 5*time.Second, "无人")
 	b.click("#shift-sum")
 	if got := b.text("#shift-error") + b.text("#summary"); got == "" {
 		t.Error("当班汇总 with no shift shows nothing at all")
 	}
 
+	// Clocking on takes the PIN: a wrong one is refused, in words.
 	b.typeIn("#staff-id", "s1")
 	b.typeIn("#staff-name", "张三")
+	b.typeIn("#staff-pin", "1112")
+	b.click("#shift-start")
+	b.see("#shift-error", 5*time.Second, "工号或密码错误")
+	if v := eval[string](b, `document.getElementById("staff-pin").value`); v != "" {
+		t.Errorf("the PIN stays in its field: %q", v)
+	}
+	b.typeIn("#staff-pin", "1111")
 	b.click("#shift-start")
 	b.see("#st-shift", 5*time.Second, "s1")
 
@@ -350,7 +383,9 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	}
 	b.see("#dep-rows", 5*time.Second, nos[0], nos[1], "￥300.00", "￥200.00", "冻结中")
 
-	// Found by its number; consume 100 of 300: the rest goes back.
+	// Found by its number; consume 100 of 300: the rest goes back, which
+	// takes the refund right — the clerk's PIN is refused for it, wrong or
+	// right; the manager's does it.
 	b.typeIn("#dep-no", nos[0])
 	b.click(`#dep-find button`)
 	row := fmt.Sprintf(`tr[data-no=%q]`, nos[0])
@@ -363,18 +398,35 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	b.see("#dep-error", 5*time.Second, "超过冻结金额")
 	b.typeIn(row+" .dep-amount", "100")
 	b.click(row + " button.primary")
+	if got := b.see("#pin-title", 5*time.Second, "￥100.00", "退回 ￥200.00"); got == "" {
+		t.Fatal("no PIN dialog title")
+	}
+	if got := eval[string](b, `document.getElementById("pin-staff").value`); got != "s1" {
+		t.Errorf("the PIN dialog names %q, not the staff on shift", got)
+	}
+	b.pin("", "1112")
+	b.see("#dep-error", 5*time.Second, "工号或密码错误")
+	b.click(row + " button.primary")
+	b.pin("", "1111")
+	b.see("#dep-error", 5*time.Second, "没有权限", "no refund right")
+	b.see(row, time.Second, "冻结中")
+	b.click(row + " button.primary")
+	b.pin("m1", "9999")
 	b.see(row, 10*time.Second, "已消费", "￥100.00", "退回 ￥200.00")
 
-	// Unfreezing takes the refund right, which a clerk on shift from the
-	// console does not hold: refused, in words. Two taps: ask, then do.
+	// Unfreezing: two taps (ask, then do), then the PIN; cancelled, nothing.
 	row2 := fmt.Sprintf(`tr[data-no=%q]`, nos[1])
 	b.click(row2 + " button:not(.primary)")
 	b.see(row2, 2*time.Second, "确认解冻")
 	b.click(row2 + " button:not(.primary)")
-	b.see("#dep-error", 5*time.Second, "没有权限", "refund right")
+	b.see("#pin-title", 5*time.Second, "解冻押金", "￥200.00")
+	b.click("#pin-cancel")
 	b.see(row2, time.Second, "冻结中")
+	if eval[bool](b, `document.getElementById("pin-dialog").open`) {
+		t.Fatal("the PIN dialog stays open after 取消")
+	}
 
-	// The shift so far, then the handover.
+	// The shift so far, then the handover with the clerk's own PIN.
 	b.click("#shift-sum")
 	sum := b.see("#summary", 5*time.Second, "当班汇总", "s1", "押金冻结\t2 笔\t￥500.00", "押金消费\t1 笔\t￥100.00",
 		"收款\t1 笔\t￥50.00", "微信\t2 笔\t￥150.00", "净收入\t\t￥150.00")
@@ -384,10 +436,104 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	b.screenshot("web-deposits-shift")
 	b.click("#shift-end")
 	b.click("#shift-end")
+	b.pin("", "1111")
 	b.see("#summary", 5*time.Second, "交班汇总", "s1", "￥100.00")
 	b.see("#st-shift", 5*time.Second, "无人")
 	b.noProblems()
 }
+
+// A page the console is not: opened in the same browser right after the
+// console (so its cookie is there), from another port of 127.0.0.1 (same
+// site, other origin), from localhost (another site) and from a file. It
+// knows the PIN and the order number, and tries every request a page can
+// make. Nothing it sends refunds, starts a payment or opens a shift — on
+// the simulator's ledger as in the journal — it reads nothing, and the
+// console goes on working.
+func TestWebConsoleForeignPages(t *testing.T) {
+	r := newPayRig(t)
+	sim := r.withSim(platform.Faults{})
+	r.start()
+	r.shift("s1", "王芳", true, false)
+	v := r.pay(10000, "134567890123456611", 10*time.Second, nil)
+	addr := r.agent.APIAddr()
+	b := newBrowser(t)
+	b.open(addr, r.agent.APIToken())
+
+	page := strings.NewReplacer("TARGET", "http://"+addr, "REFUND", "/v1/payments/"+v.OutTradeNo+"/refund", "THEPIN", testPIN).Replace(foreignPage)
+	evil := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, page)
+	}))
+	defer evil.Close()
+	file := filepath.Join(t.TempDir(), "evil.html")
+	os.WriteFile(file, []byte(page), 0o644)
+	_, port, _ := net.SplitHostPort(evil.Listener.Addr().String())
+	for _, u := range []string{evil.URL, "http://localhost:" + port + "/", "file://" + file} {
+		before := r.agent.apiRefused.Load()
+		b.do(chromedp.Navigate(u))
+		deadline := time.Now().Add(20 * time.Second)
+		var title string
+		for !strings.HasPrefix(title, "done:") {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s never finished: %q", u, title)
+			}
+			time.Sleep(50 * time.Millisecond)
+			title = eval[string](b, `document.title`)
+		}
+		t.Logf("%s: %s; %d requests refused", u, title, r.agent.apiRefused.Load()-before)
+		if strings.Contains(title, "read:") || strings.Contains(title, "status:2") {
+			t.Errorf("%s got an answer from the API: %s", u, title)
+		}
+		if r.agent.apiRefused.Load() == before {
+			t.Errorf("%s: no request of the page reached the agent to be refused (the test proves nothing)", u)
+		}
+	}
+	time.Sleep(200 * time.Millisecond)
+	if le, _ := sim.Provider.Entry(v.OutTradeNo); le.Refunded != 0 {
+		t.Fatalf("the ledger has %d fen refunded by foreign pages", le.Refunded)
+	}
+	var refunds, orders int
+	r.agent.j.View(func(tx *journal.Tx) error {
+		tx.ForEach(journal.Refunds, func(string, []byte) error { refunds++; return nil })
+		return tx.ForEach(journal.Orders, func(string, []byte) error { orders++; return nil })
+	})
+	if refunds != 0 || orders != 1 {
+		t.Fatalf("foreign pages left %d refunds and %d orders (1 is the test's)", refunds, orders)
+	}
+	if st := r.agent.State(); st.Shift == nil || st.Shift.Staff != "s1" {
+		t.Fatalf("the shift is %+v", st.Shift)
+	}
+	// The console itself still works in this browser, by its cookie.
+	b.do(chromedp.Navigate("http://" + addr + "/"))
+	b.see("#st-shift", 10*time.Second, "s1")
+	b.see("#st-link", 10*time.Second, "已连接")
+}
+
+// foreignPage tries what a page can: no-cors and CORS fetches with the
+// cookie, a form posting JSON-looking text/plain, a beacon, reads, an
+// image; it writes what it could see into its title.
+const foreignPage = `<!DOCTYPE html><html><head><title>evil</title></head><body>
+<form id="f" method="POST" enctype="text/plain" target="sink"><input name='{"staff_id":"e1","staff_name":"x","pin":"THEPIN","z":"' value='"}'></form>
+<iframe name="sink" id="sink"></iframe>
+<script>
+(async () => {
+  const T = "TARGET", res = {};
+  const body = JSON.stringify({amount: 100, staff_id: "s1", pin: "THEPIN"});
+  const tryit = async (name, f) => { try { res[name] = await f(); } catch (e) { res[name] = "error:" + e.name; } };
+  await tryit("nocors_refund", () => fetch(T + "REFUND", {method: "POST", mode: "no-cors", credentials: "include", headers: {"Content-Type": "text/plain"}, body}).then(r => "opaque:" + r.type));
+  await tryit("cors_refund", () => fetch(T + "REFUND", {method: "POST", credentials: "include", headers: {"Content-Type": "application/json", "X-Posagent-Console": "1"}, body}).then(r => "status:" + r.status));
+  await tryit("cors_simple_refund", () => fetch(T + "REFUND", {method: "POST", credentials: "include", body}).then(r => "status:" + r.status));
+  await tryit("nocors_pay", () => fetch(T + "/v1/payments", {method: "POST", mode: "no-cors", credentials: "include", body: JSON.stringify({amount: 100})}).then(r => "opaque:" + r.type));
+  await tryit("nocors_shift", () => fetch(T + "/v1/shift/start", {method: "POST", mode: "no-cors", credentials: "include", body: JSON.stringify({staff_id: "e2", pin: "THEPIN"})}).then(r => "opaque:" + r.type));
+  await tryit("beacon", () => navigator.sendBeacon(T + "REFUND", new Blob([body], {type: "text/plain"})));
+  await tryit("read_orders", () => fetch(T + "/v1/orders", {credentials: "include"}).then(r => r.text()).then(t => "read:" + t.length));
+  await tryit("read_state", () => fetch(T + "/v1/state", {credentials: "include", headers: {"X-Posagent-Console": "1"}}).then(r => r.text()).then(t => "read:" + t.length));
+  await new Promise((done) => { document.getElementById("sink").onload = done; const f = document.getElementById("f"); f.action = T + "/v1/shift/start"; f.submit(); setTimeout(done, 3000); });
+  await new Promise((done) => { const i = new Image(); i.onload = i.onerror = done; i.src = T + "/v1/state"; });
+  await new Promise((done) => setTimeout(done, 300));
+  document.title = "done:" + JSON.stringify(res);
+})();
+</script></body></html>`
 
 // The console's files are served with their types and a strict CSP; other
 // paths are the API's JSON 404.

@@ -16,8 +16,9 @@ const MaxPatch = 16 << 10
 // FixedKeys are the config keys no patch may set: the data dir holds the
 // applied patch itself, the serial and board are the hardware's (the serial
 // binds QRs), and the slot dir is read before any patch is (at boot, to
-// pick the firmware).
-var FixedKeys = []string{"data_dir", "serial", "board", "ota.dir"}
+// pick the firmware), and the API token's file is who may move money on
+// the device (moved over the air, it could be put where anyone reads it).
+var FixedKeys = []string{"data_dir", "serial", "board", "ota.dir", "api.token_file"}
 
 // patchObject decodes a patch: a non-empty JSON object without fixed keys.
 func patchObject(raw json.RawMessage) (map[string]any, error) {

@@ -240,6 +240,7 @@ type bankRun struct {
 	p       *proc
 	logs    []*syncBuffer
 	api     string
+	token   string
 	hc      *http.Client
 	orders  []string // out_trade_nos the device made, in order
 	refunds []string // out_refund_nos the device accepted
@@ -274,7 +275,8 @@ func runHistory(t *testing.T, seed uint64, ops []bankOp) bankTotals {
 		res: bankTotals{States: map[string]int{}, Refused: map[string]int{}}}
 	b.p = startAgent(t, e.bin, e.cfgPath)
 	e.waitHello(15 * time.Second)
-	if _, err := e.plat.Send(e.cfg.DeviceID, "shift.start", map[string]any{"staff_id": "m1", "staff_name": "店长", "refund": true, "manager": true}); err != nil {
+	b.token = e.api().token
+	if _, err := e.plat.Send(e.cfg.DeviceID, "shift.start", map[string]any{"staff_id": "m1", "staff_name": "店长", "refund": true, "manager": true, "pin_hash": staffPINHash()}); err != nil {
 		t.Fatal(err)
 	}
 	// Wait until the shift is open (the manager's refunds need it known).
@@ -315,6 +317,7 @@ func (b *bankRun) call(method, path string, body, out any) int {
 		if body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		req.Header.Set("Authorization", "Bearer "+b.token)
 		resp, err := b.hc.Do(req)
 		if err != nil {
 			if time.Now().After(deadline) {
@@ -444,7 +447,7 @@ func (b *bankRun) do(i int, op bankOp, proxy *faults.Proxy) {
 		if !ok {
 			// The rule under test: a frozen deposit is not refundable.
 			if d, ok := b.pick(op, func(v device.View) bool { return v.Deposit && v.DepositState == device.DepositFrozen }); ok {
-				st := b.call("POST", "/v1/payments/"+d.OutTradeNo+"/refund", map[string]any{"amount": d.Amount, "staff_id": "m1"}, nil)
+				st := b.call("POST", "/v1/payments/"+d.OutTradeNo+"/refund", map[string]any{"amount": d.Amount, "staff_id": "m1", "pin": staffPIN}, nil)
 				b.refused(st)
 				if st == http.StatusAccepted {
 					b.t.Errorf("op %d: refund of frozen deposit %s accepted", i, d.OutTradeNo)
@@ -461,7 +464,7 @@ func (b *bankRun) do(i int, op bankOp, proxy *faults.Proxy) {
 		}
 		amount := max(base/int64(1+op.Pick%3), 1)
 		var r device.Refund
-		st := b.call("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": amount, "staff_id": "m1"}, &r)
+		st := b.call("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": amount, "staff_id": "m1", "pin": staffPIN}, &r)
 		b.refused(st)
 		if st == http.StatusAccepted {
 			b.res.Refunds++
@@ -472,7 +475,7 @@ func (b *bankRun) do(i int, op bankOp, proxy *faults.Proxy) {
 		if !ok {
 			return
 		}
-		body := map[string]any{"staff_id": "m1"}
+		body := map[string]any{"staff_id": "m1", "pin": staffPIN}
 		if op.Kind == "consume" {
 			body["amount"] = max(v.Amount*int64(1+op.Pick%4)/4, 1)
 		}

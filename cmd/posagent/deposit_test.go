@@ -14,8 +14,9 @@ import (
 )
 
 type apiClient struct {
-	t    *testing.T
-	base string
+	t     *testing.T
+	base  string
+	token string
 }
 
 func (c apiClient) do(method, path string, body, out any) int {
@@ -25,6 +26,10 @@ func (c apiClient) do(method, path string, body, out any) int {
 		b, _ = json.Marshal(body)
 	}
 	req, _ := http.NewRequest(method, c.base+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
@@ -66,9 +71,9 @@ func TestDepositsAndShiftThroughBinary(t *testing.T) {
 	p := startAgent(t, e.bin, e.cfgPath)
 	defer func() { p.cmd.Process.Signal(os.Interrupt); <-p.done }()
 	e.waitHello(10 * time.Second)
-	api := apiClient{t, "http://" + e.cfg.API.Listen}
+	api := apiClient{t, "http://" + e.cfg.API.Listen, e.api().token}
 	// Rights come from the platform.
-	if _, err := e.plat.Send(e.cfg.DeviceID, "shift.start", map[string]any{"staff_id": "f1", "staff_name": "前台", "refund": true}); err != nil {
+	if _, err := e.plat.Send(e.cfg.DeviceID, "shift.start", map[string]any{"staff_id": "f1", "staff_name": "前台", "refund": true, "pin_hash": staffPINHash()}); err != nil {
 		t.Fatal(err)
 	}
 	var st device.State
@@ -90,23 +95,23 @@ func TestDepositsAndShiftThroughBinary(t *testing.T) {
 		t.Fatalf("setup: %s %s %s", pay.State, dep1.DepositState, dep2.DepositState)
 	}
 	var apiErr map[string]map[string]string
-	if s := api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/consume", map[string]any{"amount": 50001, "staff_id": "f1"}, &apiErr); s != http.StatusBadRequest || apiErr["error"]["message"] == "" {
+	if s := api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/consume", map[string]any{"amount": 50001, "staff_id": "f1", "pin": staffPIN}, &apiErr); s != http.StatusBadRequest || apiErr["error"]["message"] == "" {
 		t.Fatalf("consume larger than the deposit: %d %v", s, apiErr)
 	}
 	// The consume's answers are lost: resolved by deposit.query.
 	sim.SetFaults(platform.Faults{Drop: 0.7, Seed: 11})
-	api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/consume", map[string]any{"amount": 30000, "staff_id": "f1"}, nil)
+	api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/consume", map[string]any{"amount": 30000, "staff_id": "f1", "pin": staffPIN}, nil)
 	var d device.DepositView
 	api.until(15*time.Second, "/v1/deposits/"+dep1.OutTradeNo, &d, func() bool { return d.State == device.DepositConsumed })
 	sim.SetFaults(platform.Faults{})
-	if s := api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/unfreeze", map[string]any{"staff_id": "f1"}, &apiErr); s != http.StatusConflict {
+	if s := api.do("POST", "/v1/deposits/"+dep1.OutTradeNo+"/unfreeze", map[string]any{"staff_id": "f1", "pin": staffPIN}, &apiErr); s != http.StatusConflict {
 		t.Fatalf("unfreeze after consume: %d %v", s, apiErr)
 	}
-	api.do("POST", "/v1/deposits/"+dep2.OutTradeNo+"/unfreeze", map[string]any{"staff_id": "f1"}, nil)
+	api.do("POST", "/v1/deposits/"+dep2.OutTradeNo+"/unfreeze", map[string]any{"staff_id": "f1", "pin": staffPIN}, nil)
 	api.until(10*time.Second, "/v1/deposits/"+dep2.OutTradeNo, &d, func() bool { return d.State == device.DepositReleased })
 
 	var sum map[string]any
-	if s := api.do("POST", "/v1/shift/end", map[string]any{}, &sum); s != http.StatusOK {
+	if s := api.do("POST", "/v1/shift/end", map[string]any{"staff_id": "f1", "pin": staffPIN}, &sum); s != http.StatusOK {
 		t.Fatalf("shift end: %d %v", s, sum)
 	}
 	var payFen, consumeFen, frozenFen int64

@@ -21,6 +21,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/pinhash"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/platform/mosquittotest"
 	"github.com/posagent/posagent/printer"
@@ -92,8 +93,41 @@ func freeLoopback(t *testing.T) string {
 	return l.Addr().String()
 }
 
+// localAPI is the real binary's local API: its address and the token the
+// agent made in its data dir (read as the cashier app reads it).
+type localAPI struct{ addr, token string }
+
+// api waits for the agent's token file and returns its local API.
+func (e *env) api() localAPI {
+	e.t.Helper()
+	path := filepath.Join(e.cfg.DataDir, device.TokenFileName)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		b, err := os.ReadFile(path)
+		if tok := strings.TrimSpace(string(b)); err == nil && len(tok) >= 32 {
+			return localAPI{e.cfg.API.Listen, tok}
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("no API token in %s: %v", path, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The staff PIN of the tests' roster entries, with the cheapest hash a
+// device takes.
+const staffPIN = "2468"
+
+var staffPINHash = sync.OnceValue(func() string {
+	h, err := pinhash.Make(staffPIN, pinhash.MinN, 8, 1)
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
 // apiCall calls the real binary's local API.
-func apiCall(t *testing.T, addr, method, path string, body any, out any) int {
+func apiCall(t *testing.T, api localAPI, method, path string, body any, out any) int {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -102,7 +136,11 @@ func apiCall(t *testing.T, addr, method, path string, body any, out any) int {
 	} else {
 		rd = bytes.NewReader(nil)
 	}
-	req, _ := http.NewRequest(method, "http://"+addr+path, rd)
+	req, _ := http.NewRequest(method, "http://"+api.addr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+api.token)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
@@ -145,9 +183,20 @@ func TestLinkFaultsMidFlow(t *testing.T) {
 	}()
 	e.waitHello(10 * time.Second)
 	ans := watchAnswers(ctx, e.events, tr)
-	api := e.cfg.API.Listen
-	if st := apiCall(t, api, "POST", "/v1/shift/start", map[string]any{"staff_id": "s01", "staff_name": "王"}, nil); st != http.StatusOK {
-		t.Fatalf("shift start: %d", st)
+	api := e.api()
+	if _, err := e.plat.Send(e.cfg.DeviceID, "staff.roster", map[string]any{"version": 1,
+		"staff": []map[string]any{{"staff_id": "s01", "staff_name": "王", "refund": true, "pin_hash": staffPINHash()}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The roster is in once the PIN opens the shift.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		st := apiCall(t, api, "POST", "/v1/shift/start", map[string]any{"staff_id": "s01", "pin": staffPIN}, nil)
+		if st == http.StatusOK {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("shift start: %d", st)
+		}
 	}
 
 	kinds := []struct {
@@ -201,7 +250,7 @@ func TestLinkFaultsMidFlow(t *testing.T) {
 	// A deposit's consume in the middle of a black hole.
 	if deposit != "" {
 		proxy.BlackHole()
-		st := apiCall(t, api, "POST", "/v1/deposits/"+deposit+"/consume", map[string]any{"amount": 3000, "staff_id": "s01"}, nil)
+		st := apiCall(t, api, "POST", "/v1/deposits/"+deposit+"/consume", map[string]any{"amount": 3000, "staff_id": "s01", "pin": staffPIN}, nil)
 		time.Sleep(1500 * time.Millisecond)
 		proxy.Clear()
 		if st != http.StatusAccepted {

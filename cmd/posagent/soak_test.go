@@ -78,7 +78,7 @@ func TestSoak(t *testing.T) {
 	tr := newTracker()
 	ans := watchAnswers(ctx, e.events, tr)
 	pid := p.cmd.Process.Pid
-	api := e.cfg.API.Listen
+	api := e.api()
 
 	var mu sync.Mutex
 	var sent []mqtt.Message

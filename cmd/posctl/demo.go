@@ -121,6 +121,15 @@ func runDemo(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	go showReceipts(ctx, prn.Master, filepath.Join(abs, "receipts"), *paper, say)
 	go typeScans(stdin, scn.Master)
 
+	// The local API's token, as the cashier app reads it: the agent makes
+	// it at its first start.
+	tokenPath := filepath.Join(cfg.DataDir, "api.token")
+	token := ""
+	for deadline := time.Now().Add(10 * time.Second); token == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if b, err := os.ReadFile(tokenPath); err == nil {
+			token = strings.TrimSpace(string(b))
+		}
+	}
 	self, _ := os.Executable()
 	ctl := "posctl"
 	if wd, err := os.Getwd(); err == nil {
@@ -146,15 +155,18 @@ the receipt (shown here), and answers notify.done. Also:
 
 Take a payment as a cashier would (the simulator plays WeChat Pay; the fen
 part of the amount picks the outcome: .04 余额不足, .02 the customer never
-confirms and it is reversed, … see docs/protocol-extensions.md):
-  curl -s -X POST %s/v1/payments -d '{"amount":12850}'
+confirms and it is reversed, … see docs/protocol-extensions.md); every call
+carries the token the agent made in %s:
+  T="Authorization: Bearer $(cat %s)"
+  curl -s -H "$T" --json '{"amount":12850}' %s/v1/payments
   then type 134567890123456789 here and Enter   (the customer's WeChat code)
-  curl -s %s/v1/payments/OUT_TRADE_NO
+  curl -s -H "$T" %s/v1/payments/OUT_TRADE_NO
 or from the platform: %s send pay.collect out_trade_no=D1 amount=12804
+The cashier's web console (the link sets its cookie): %s/?token=%s
 Ctrl-C stops everything.
 
 `, broker.URL(), bin, cfg.DeviceID, logPath, prn.SlavePath, *dir, scn.SlavePath, *dir, ctl, *dir, ctl, ctl, ctl,
-		"http://"+cfg.API.Listen, "http://"+cfg.API.Listen, ctl)
+		tokenPath, tokenPath, "http://"+cfg.API.Listen, "http://"+cfg.API.Listen, ctl, "http://"+cfg.API.Listen, token)
 
 	select {
 	case <-ctx.Done():

@@ -106,10 +106,25 @@ func TestDevKit(t *testing.T) {
 	}
 	// A payment as the instructions say: start it on the local API, type
 	// the customer's code into the kit's terminal (the scanner).
-	resp, err := http.Post("http://"+api+"/v1/payments", "application/json", strings.NewReader(`{"amount":3300}`))
-	if err != nil {
-		t.Fatal(err)
+	// With the token the kit says where to find.
+	waitOutput(t, &out, "Ctrl-C stops everything", 20*time.Second)
+	tok, err := os.ReadFile(filepath.Join(work, "kit", "data", "api.token"))
+	if err != nil || !strings.Contains(out.String(), "/?token="+strings.TrimSpace(string(tok))) {
+		t.Fatalf("token %q (%v), not in the kit's console link:\n%s", tok, err, out.String())
 	}
+	call := func(method, path, body string) *http.Response {
+		req, _ := http.NewRequest(method, "http://"+api+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := call("POST", "/v1/payments", `{"amount":3300}`)
 	var pay struct {
 		OutTradeNo string `json:"out_trade_no"`
 		State      string `json:"state"`
@@ -126,10 +141,7 @@ func TestDevKit(t *testing.T) {
 			t.Fatalf("payment %s stayed %s:\n%s", pay.OutTradeNo, pay.State, out.String())
 		}
 		time.Sleep(50 * time.Millisecond)
-		r, err := http.Get("http://" + api + "/v1/payments/" + pay.OutTradeNo)
-		if err != nil {
-			t.Fatal(err)
-		}
+		r := call("GET", "/v1/payments/"+pay.OutTradeNo, "")
 		json.NewDecoder(r.Body).Decode(&pay)
 		r.Body.Close()
 	}

@@ -20,6 +20,7 @@ const usage = `posctl — the platform side of posagent
   posctl qr -config patch.json -key K.key     make a config QR: PCFG1. text and size, -o qr.png
          [-dev SERIAL] [-ttl 15m] [-o qr.png]
   posctl ota-sign -key K.key -version V FILE  sign a firmware artifact: prints the ota.update body
+  echo PIN | posctl pin-hash [-n N]           a staff roster's pin_hash (scrypt) of the PIN on stdin
 
 Connection flags (send, watch, sim) default to the dev kit's config,
 .devkit/posagent.json, or $POSCTL_CONFIG: -config FILE, or -url, -dev, -auth-key, -prefix.
@@ -53,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		err = cmdQR(args[1:], stdout, stderr)
 	case "ota-sign":
 		err = cmdOTASign(args[1:], stdout, stderr)
+	case "pin-hash":
+		err = cmdPINHash(args[1:], stdin, stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -10,6 +10,7 @@
   const TERMINAL = { PAID: true, FAILED: true, REVERSED: true, CANCELLED: true, ATTENTION: true };
   const ERROR_WORDS = {
     busy: '设备正忙', conflict: '当前状态不允许此操作', forbidden: '没有权限', not_found: '未找到',
+    staff_auth: '身份验证失败', pin_locked: '已锁定', no_roster: '无法验证员工',
     bad_request: '输入有误', internal: '设备内部错误', network: '', http: '',
   };
 
@@ -70,7 +71,9 @@
   }
 
   async function api(method, path, body) {
-    const init = { method, cache: 'no-store', headers: {} };
+    // The header marks the console's own calls: the agent takes its cookie
+    // only with it, and no other page can add it (no CORS here).
+    const init = { method, cache: 'no-store', credentials: 'same-origin', headers: { 'X-Posagent-Console': '1' } };
     if (body !== undefined) {
       init.headers['Content-Type'] = 'application/json';
       init.body = JSON.stringify(body);
@@ -88,6 +91,9 @@
     } catch (e) {
       data = null;
     }
+    if (resp.status === 401) {
+      unauthorized();
+    }
     if (!resp.ok) {
       const e = data && data.error;
       if (e && e.message) {
@@ -97,6 +103,53 @@
       throw new ApiError('请求失败（HTTP ' + resp.status + '）' + (missing ? '，此功能暂不可用' : ''), 'http', resp.status);
     }
     return data;
+  }
+
+  // unauthorized: the page was not opened by the cashier app's link (which
+  // carries the token and leaves the console its cookie).
+  function unauthorized() {
+    const el = $('auth-error');
+    el.textContent = '未授权：请从收银应用打开收银台（带令牌的链接），或联系店长';
+    el.classList.remove('hidden');
+  }
+
+  // askPIN asks who does it and their PIN (a dialog, the on-shift staff's
+  // id filled in); it resolves {staff_id, pin}, or null when cancelled.
+  // The PIN is sent once and never kept.
+  function askPIN(title) {
+    return new Promise((resolve) => {
+      const dlg = $('pin-dialog');
+      const form = $('pin-form');
+      $('pin-title').textContent = title;
+      $('pin-staff').value = staffID();
+      $('pin-input').value = '';
+      showError('pin-error', null);
+      const done = (v) => {
+        form.onsubmit = null;
+        $('pin-cancel').onclick = null;
+        dlg.oncancel = null;
+        $('pin-input').value = '';
+        if (dlg.open) {
+          dlg.close();
+        }
+        resolve(v);
+      };
+      form.onsubmit = (ev) => {
+        ev.preventDefault();
+        const id = $('pin-staff').value.trim();
+        const pin = $('pin-input').value;
+        if (!id || !pin) {
+          showError('pin-error', !id ? '请输入工号' : '请输入密码');
+          (!id ? $('pin-staff') : $('pin-input')).focus();
+          return;
+        }
+        done({ staff_id: id, pin });
+      };
+      $('pin-cancel').onclick = () => done(null);
+      dlg.oncancel = (ev) => { ev.preventDefault(); done(null); };
+      dlg.showModal();
+      ($('pin-staff').value ? $('pin-input') : $('pin-staff')).focus();
+    });
   }
 
   // plain says an error in words: what kind, then the agent's message.
@@ -448,11 +501,17 @@
         showError('dep-error', '消费金额 ' + yuan(fen) + ' 超过冻结金额 ' + yuan(d.amount));
         return;
       }
-      await depositOp(no, 'consume', { amount: fen, staff_id: staffID() }, [consume, unfreeze]);
+      const who = await askPIN('消费 ' + yuan(fen) + (d.amount && fen < d.amount ? '，退回 ' + yuan(d.amount - fen) : '') + '：请输入密码');
+      if (who) {
+        await depositOp(no, 'consume', { amount: fen, staff_id: who.staff_id, pin: who.pin }, [consume, unfreeze]);
+      }
     });
-    confirmTwice(unfreeze, '确认解冻？', () => {
+    confirmTwice(unfreeze, '确认解冻？', async () => {
       showError('dep-error', null);
-      depositOp(no, 'unfreeze', { staff_id: staffID() }, [consume, unfreeze]);
+      const who = await askPIN('解冻押金 ' + yuan((deps.get(no) || {}).amount) + '：请输入密码');
+      if (who) {
+        depositOp(no, 'unfreeze', { staff_id: who.staff_id, pin: who.pin }, [consume, unfreeze]);
+      }
     });
     return [amt, consume, unfreeze];
   }
@@ -648,8 +707,10 @@
       $('staff-id').focus();
       return;
     }
+    const pin = $('staff-pin').value;
+    $('staff-pin').value = '';
     try {
-      await api('POST', '/v1/shift/start', { staff_id: id, staff_name: $('staff-name').value.trim() });
+      await api('POST', '/v1/shift/start', { staff_id: id, staff_name: $('staff-name').value.trim(), pin });
       renderState(await api('GET', '/v1/state'));
     } catch (e) {
       showError('shift-error', e);
@@ -658,8 +719,12 @@
 
   async function shiftEnd() {
     showError('shift-error', null);
+    const who = await askPIN('交班：本人或店长的密码');
+    if (!who) {
+      return;
+    }
     try {
-      renderSummary('交班汇总', await api('POST', '/v1/shift/end'));
+      renderSummary('交班汇总', await api('POST', '/v1/shift/end', who));
       renderState(await api('GET', '/v1/state'));
     } catch (e) {
       showError('shift-error', e);
@@ -734,6 +799,8 @@
     confirmTwice($('shift-end'), '确认交班？', shiftEnd);
     $('shift-sum').addEventListener('click', shiftSummary);
     api('GET', '/v1/state').then(renderState, () => {});
+    // EventSource sends the cookie (same origin) but cannot add headers:
+    // the agent takes the cookie alone for reads.
     listen();
     // A backstop for a stream that dropped an event: the payment under way
     // is asked for now and then.
