@@ -30,6 +30,12 @@ const (
 	PhraseDepositOrder  = "押金订单"
 	// Refunds and deposit operations.
 	PhraseRefundFailed = "退款失败"
+
+	// The journal: lost or damaged (a new one was started), the disk
+	// full, and space back.
+	PhraseStorageFault = "存储故障"
+	PhraseStorageFull  = "存储空间已满"
+	PhraseStorageOK    = "存储已恢复"
 )
 
 // CodeUnrecognized is the err_code this agent gives a scanned code that is no

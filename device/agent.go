@@ -103,6 +103,13 @@ type Agent struct {
 	apiRefused atomic.Int64
 	pins       pinGuard // staff PIN checks (roster.go)
 
+	// lost is the journal's record of the one it replaced (storage.go);
+	// full is set while journal writes fail for space.
+	lost *journal.Lost
+	full atomic.Bool
+	// badRecords counts journal records that did not decode.
+	badRecords atomic.Int64
+
 	mu      sync.Mutex
 	state   State
 	apiAddr string
@@ -165,6 +172,11 @@ func New(o Options) (*Agent, error) {
 		a.state.Volume = v
 	}
 	a.loadShift()
+	lost, err := o.Journal.LostRecord()
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	a.lost = lost
 	if o.Config.API.Listen != "" {
 		a.tokenFile = tokenPath(o.Config.DataDir, o.Config.API.TokenFile)
 		tok, err := LoadOrCreateToken(a.tokenFile, a.log)
@@ -238,6 +250,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.resumeDepositOps(); err != nil {
 		return fmt.Errorf("resume deposits: %w", err)
 	}
+	a.reportLost()
 	a.publishState()
 	var wg sync.WaitGroup
 	run := func(f func(context.Context)) {

@@ -181,10 +181,11 @@ func (r *rig) start() {
 // chosen by the test.
 func (r *rig) startWith(out AudioOut, clk Clock) {
 	r.t.Helper()
-	j, err := journal.Open(r.dbPath)
+	o, err := journal.OpenDir(filepath.Dir(r.dbPath), time.Now())
 	if err != nil {
 		r.t.Fatal(err)
 	}
+	j := o.Journal
 	if r.scans == nil {
 		r.scans = make(chan string, 16)
 	}

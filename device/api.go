@@ -470,9 +470,9 @@ func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []View{}
 	err = a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
 			var p Payment
-			if json.Unmarshal(v, &p) == nil {
+			if a.decodeRecord(journal.Orders, k, v, &p) {
 				t := time.UnixMilli(p.CreatedAt)
 				if !t.Before(from) && t.Before(to) {
 					out = append(out, PaymentView(p))

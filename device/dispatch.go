@@ -106,6 +106,10 @@ func (a *Agent) onCommand(payload []byte) {
 		})
 		return
 	}
+	if a.refusesBefore(m.IssuedAt) {
+		a.refuseLost(m)
+		return
+	}
 	a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
 		h := a.handlers()[m.Type]
 		if h == nil {
@@ -206,6 +210,9 @@ func (a *Agent) hello() mqtt.Message {
 		// the device is re-bound: say so, so it can be told apart from an
 		// attacker announcing a key.
 		h["key_replaced"] = true
+	}
+	if st := a.storageState(); st != "" {
+		h["storage"] = st
 	}
 	body, _ := json.Marshal(h)
 	return mqtt.Message{ID: mqtt.NewID(), Type: "device.hello", Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: body}

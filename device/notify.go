@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"time"
@@ -127,9 +126,9 @@ func (a *Agent) queueNotify(orderID string) {
 func (a *Agent) resume() error {
 	var owed []notifyRecord
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Notify, func(_ string, v []byte) error {
+		return tx.ForEach(journal.Notify, func(k string, v []byte) error {
 			var r notifyRecord
-			if json.Unmarshal(v, &r) == nil && !r.Done {
+			if a.decodeRecord(journal.Notify, k, v, &r) && !r.Done {
 				owed = append(owed, r)
 			}
 			return nil

@@ -500,9 +500,9 @@ func (a *Agent) update(no string, f func(*Payment) error) (Payment, error) {
 func (a *Agent) resumePayments(ctx context.Context) error {
 	var open []Payment
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
 			var p Payment
-			if json.Unmarshal(v, &p) != nil {
+			if !a.decodeRecord(journal.Orders, k, v, &p) {
 				return nil
 			}
 			a.noteUnconfirmed(p)

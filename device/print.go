@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
@@ -366,9 +365,9 @@ func (a *Agent) printNotify(ctx context.Context, r *notifyRecord) (bool, error) 
 func (a *Agent) nextPrint() (printRecord, bool, error) {
 	var jobs []printRecord
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Print, func(_ string, v []byte) error {
+		return tx.ForEach(journal.Print, func(k string, v []byte) error {
 			var r printRecord
-			if json.Unmarshal(v, &r) == nil && !r.Done {
+			if a.decodeRecord(journal.Print, k, v, &r) && !r.Done {
 				jobs = append(jobs, r)
 			}
 			return nil

@@ -27,6 +27,10 @@ type State struct {
 	// first key, refuses the new one's money requests until an installer
 	// re-binds the device. An extension; absent otherwise.
 	Key string `json:"key,omitempty"`
+	// Storage is "lost" (for 48 h after the journal was lost and a new one
+	// begun) or "full" (journal writes failing for space); absent when the
+	// journal is well. An extension.
+	Storage string `json:"storage,omitempty"`
 }
 
 // PayState is the payment in progress in State.
@@ -49,6 +53,7 @@ func (a *Agent) State() State {
 	defer a.mu.Unlock()
 	s := a.state
 	s.TS = a.now().Unix()
+	s.Storage = a.storageState()
 	if n, err := a.j.OutboxLen(); err == nil {
 		s.Outbox = n
 	}

@@ -42,7 +42,8 @@ var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Sh
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
-	db *bolt.DB
+	db  *bolt.DB
+	dir string // set by OpenDir: where Close leaves the clean mark
 }
 
 // ErrLocked is returned by Open when another process holds the file.
@@ -77,8 +78,18 @@ func Open(path string) (*Journal, error) {
 	return &Journal{db: db}, nil
 }
 
-// Close closes the file. Pending transactions finish first.
-func (j *Journal) Close() error { return j.db.Close() }
+// Close closes the file. Pending transactions finish first. A journal of
+// OpenDir leaves the clean mark: the next start need not check its pages.
+func (j *Journal) Close() error {
+	err := j.db.Close()
+	if err == nil && j.dir != "" {
+		if f, err := os.OpenFile(filepath.Join(j.dir, cleanMark), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
+			f.Close()
+			syncDir(j.dir)
+		}
+	}
+	return err
+}
 
 // Path is the file's path.
 func (j *Journal) Path() string { return j.db.Path() }
@@ -119,6 +130,15 @@ func (t *Tx) Put(bucket, key string, v any) error {
 	data, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("journal: encode %s/%s: %w", bucket, key, err)
+	}
+	return b.Put([]byte(key), data)
+}
+
+// PutRaw stores bytes as they are (salvage, tests of damaged records).
+func (t *Tx) PutRaw(bucket, key string, data []byte) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
 	}
 	return b.Put([]byte(key), data)
 }

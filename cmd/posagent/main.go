@@ -12,8 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/posagent/posagent/boards"
 	"github.com/posagent/posagent/config"
@@ -26,12 +26,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// Exit codes.
+// Exit codes (README "Exit codes"): a unit file can tell them apart, and
+// a storage fault is not restart-looped like a crash.
 const (
-	exitOK     = 0
-	exitFail   = 1
-	exitConfig = 2
+	exitOK      = 0
+	exitFail    = 1
+	exitConfig  = 2
+	exitStorage = 3 // the journal cannot be opened or made (disk, permissions, another process)
 )
+
+// storageError is a journal that cannot be opened nor made.
+type storageError struct{ err error }
+
+func (e storageError) Error() string { return e.err.Error() }
+func (e storageError) Unwrap() error { return e.err }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("posagent", flag.ContinueOnError)
@@ -40,8 +48,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	version := fs.Bool("version", false, "print the version and exit")
 	boardList := fs.String("board", "", `"list": print the board profiles and exit`)
 	ports := fs.Bool("ports", false, "list candidate serial ports and exit")
+	salvage := fs.String("salvage", "", "copy every readable record of this (lost, kept-aside) journal file into -to, and exit")
+	salvageTo := fs.String("to", "", "with -salvage: the new journal file to write (must not exist)")
 	if err := fs.Parse(args); err != nil {
 		return exitConfig
+	}
+	if *salvage != "" {
+		return runSalvage(*salvage, *salvageTo, stdout, stderr)
 	}
 	if *version {
 		fmt.Fprintln(stdout, "posagent", device.Version)
@@ -84,20 +97,51 @@ func run(args []string, stdout, stderr io.Writer) int {
 			err = ota.Exec(re.Path, re.Args)
 		}
 		log.Error("posagent stopped", "err", err)
+		var se storageError
+		if errors.As(err, &se) {
+			return exitStorage
+		}
 		return exitFail
+	}
+	return exitOK
+}
+
+// runSalvage is posagent -salvage FILE -to NEW.
+func runSalvage(src, dst string, stdout, stderr io.Writer) int {
+	if dst == "" {
+		fmt.Fprintln(stderr, "posagent: -salvage FILE needs -to NEWFILE")
+		return exitConfig
+	}
+	res, err := journal.Salvage(src, dst)
+	if err != nil {
+		fmt.Fprintln(stderr, "posagent: salvage:", err)
+		return exitStorage
+	}
+	total := 0
+	for _, n := range res.Copied {
+		total += n
+	}
+	fmt.Fprintf(stdout, "salvaged %d records into %s: %v\n", total, dst, res.Copied)
+	for _, l := range res.Lost {
+		fmt.Fprintf(stdout, "not readable: %s\n", l)
 	}
 	return exitOK
 }
 
 func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 	if err := device.PrivateDataDir(cfg.DataDir, log); err != nil {
-		return fmt.Errorf("data_dir: %w", err)
+		return storageError{fmt.Errorf("data_dir: %w", err)}
 	}
-	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal.db"))
+	o, err := journal.OpenDir(cfg.DataDir, time.Now())
 	if err != nil {
-		return err
+		return storageError{err}
 	}
+	j := o.Journal
 	defer j.Close()
+	if o.Lost != nil {
+		// The agent reports it (device.storage, state, 存储故障) once it runs.
+		log.Error("journal lost or damaged: kept aside, starting on a new journal", "cause", o.Lost.Cause, "reason", o.Lost.Reason, "kept", o.Lost.Kept)
+	}
 	key, err := device.LoadOrCreateKey(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("device key: %w", err)
