@@ -379,7 +379,15 @@ func (p *Player) Run(ctx context.Context) error {
 			// but not recorded as said: the next start says it as 补播.
 			r := it.req
 			if err := p.store.Save(Record{ID: r.ID, Name: r.Name, Text: r.Text, Since: r.Since, Started: true}); err != nil {
-				p.log.Error("announcement start not recorded", "id", r.ID, "err", err)
+				// Not said until it can be recorded (a full disk): said
+				// now and not recorded, it would be said again when it
+				// is retried — a second 收款 for one payment.
+				p.log.Error("announcement not said: its start cannot be recorded", "id", r.ID, "err", err)
+				p.enq.Lock()
+				p.forget(it)
+				p.enq.Unlock()
+				it.finish(Result{}, fmt.Errorf("audio: %s: %w", r.ID, err))
+				continue
 			}
 		}
 		res, err := p.play(ctx, it.req)

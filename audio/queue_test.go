@@ -7,6 +7,7 @@ import (
 	"os"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -448,5 +449,42 @@ func TestGatedWAVWritesFiles(t *testing.T) {
 	b, _ := os.ReadFile(out.w.Path("n"))
 	if !bytes.Equal(b, audioout.EncodeWAV([]int16{1, 2})) {
 		t.Error("not the WAV")
+	}
+}
+
+// failingStore cannot write (a full disk) until healed.
+type failingStore struct {
+	*memStore
+	full atomic.Bool
+}
+
+func (s *failingStore) Save(r Record) error {
+	if s.full.Load() {
+		return errors.New("write journal.db: no space left on device")
+	}
+	return s.memStore.Save(r)
+}
+
+// An announcement whose start cannot be recorded is not said (said and
+// not recorded, its retry would say it twice: a second 收款); once the
+// store writes again it is said, once.
+func TestPlayerSaysNothingItCannotRecord(t *testing.T) {
+	out := newGatedWAV(t, false)
+	store := &failingStore{memStore: newMemStore()}
+	store.full.Store(true)
+	p, _ := startPlayer(t, PlayerOptions{Out: out, Store: store})
+	if _, err := p.Say(context.Background(), Request{ID: "notify/f-1", Name: "f-1", Class: Announce, Text: "微信收款十元"}); err == nil {
+		t.Fatal("said with a store that cannot write")
+	}
+	if got := out.names(); len(got) != 0 {
+		t.Fatalf("played %v with a full store", got)
+	}
+	store.full.Store(false)
+	r, err := p.Say(context.Background(), Request{ID: "notify/f-1", Name: "f-1", Class: Announce, Text: "微信收款十元"})
+	if err != nil || r.Said != "微信收款十元" {
+		t.Fatalf("after healing: %+v %v", r, err)
+	}
+	if got := out.names(); len(got) != 1 {
+		t.Fatalf("played %v, want f-1 once", got)
 	}
 }

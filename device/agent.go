@@ -43,6 +43,9 @@ type Link interface {
 	Kick()
 	SetState(state []byte)
 	Connected() bool
+	// Redeliver has the broker send again the commands left
+	// unacknowledged (onCommand said false).
+	Redeliver()
 }
 
 // Clock tells the time; tests inject one.
@@ -107,6 +110,13 @@ type Agent struct {
 	// full is set while journal writes fail for space.
 	lost *journal.Lost
 	full atomic.Bool
+	// unacked are the commands not acknowledged for a full journal
+	// (storage.go).
+	unackedMu    sync.Mutex
+	unacked      [][]byte
+	unackedBytes int
+	// fullSaid is when 存储空间已满 was last said (under mu).
+	fullSaid time.Time
 	// badRecords counts journal records that did not decode.
 	badRecords atomic.Int64
 

@@ -69,8 +69,20 @@ var known = map[string]bool{
 }
 
 // onCommand verifies one payload from the cmd topic and journals it before
-// returning (the PUBACK follows the return).
-func (a *Agent) onCommand(payload []byte) {
+// returning (the PUBACK follows a true return). It returns false only when
+// the command could not be journaled (a full disk): then no PUBACK goes,
+// and once the journal takes writes again the link reconnects so that the
+// broker sends it again (storage.go).
+func (a *Agent) onCommand(payload []byte) bool {
+	if a.takeCommand(payload) {
+		return true
+	}
+	a.keepUnacked(payload)
+	return false
+}
+
+// takeCommand is onCommand's work.
+func (a *Agent) takeCommand(payload []byte) bool {
 	m, err := mqtt.Verify(payload, mqtt.Keys{Auth: a.auth}, mqtt.Policy{
 		Algs: []string{mqtt.HS256}, Dev: a.cfg.DeviceID, Now: a.now(),
 	})
@@ -82,7 +94,7 @@ func (a *Agent) onCommand(payload []byte) {
 	if errors.Is(err, mqtt.ErrSignature) || (err != nil && m.Dev != a.cfg.DeviceID) {
 		// Forged, tampered or someone else's: no answer, so a prober learns nothing.
 		a.log.Warn("command dropped", "reason", err, "bytes", len(payload))
-		return
+		return true
 	}
 	if !validID(m.ID) {
 		// The jti names the command's journal record and is logged: one
@@ -94,23 +106,22 @@ func (a *Agent) onCommand(payload []byte) {
 			return err
 		}); err != nil {
 			a.log.Error("error event not journaled", "err", err)
+			return !a.storageFault(err)
 		}
 		a.link.Kick()
-		return
+		return true
 	}
 	if err != nil {
 		a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", err)
-		a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
+		return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
 			ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeExpired, Message: err.Error()})
 			return &ans, nil, err
 		})
-		return
 	}
 	if a.refusesBefore(m.IssuedAt) {
-		a.refuseLost(m)
-		return
+		return a.refuseLost(m)
 	}
-	a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
+	return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
 		h := a.handlers()[m.Type]
 		if h == nil {
 			code, msg := CodeUnknownType, "unknown command type "+m.Type
@@ -126,8 +137,10 @@ func (a *Agent) onCommand(payload []byte) {
 
 // answerOnce runs accept for a command id never seen, recording the id in
 // the same transaction; for an id seen before it re-sends the answer given
-// the first time (same jti, so the platform can drop the copy).
-func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) {
+// the first time (same jti, so the platform can drop the copy). It says
+// false when the command could not be journaled for lack of space (not to
+// be acknowledged).
+func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) bool {
 	var run func()
 	err := a.j.Update(func(tx *journal.Tx) error {
 		var seen seenRecord
@@ -152,15 +165,17 @@ func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Messa
 		return tx.Put(journal.Seen, m.ID, rec)
 	})
 	if err != nil {
-		// Not journaled: log and let the broker redeliver (the PUBACK still
-		// goes, so this only happens on a journal fault — disk full, say).
-		a.log.Error("command not journaled", "jti", m.ID, "type", m.Type, "err", err)
-		return
+		// Not journaled: not acknowledged either, so the broker keeps it
+		// and sends it again once the journal takes writes (storage.go).
+		a.log.Error("command not journaled: not acknowledged", "jti", m.ID, "type", m.Type, "err", err)
+		return !a.storageFault(err)
 	}
+	a.storageOK()
 	a.link.Kick()
 	if run != nil {
 		run()
 	}
+	return true
 }
 
 // finish records the answer of a command that ran asynchronously, in tx.

@@ -26,6 +26,7 @@ func (l offlineLink) Run(ctx context.Context) error { close(l.running); <-ctx.Do
 func (offlineLink) Send(mqtt.Message) error         { return mqtt.ErrOffline }
 func (offlineLink) Kick()                           {}
 func (offlineLink) SetState([]byte)                 {}
+func (offlineLink) Redeliver()                      {}
 func (offlineLink) Connected() bool                 { return false }
 
 // fuzzAgent runs a real agent (journal in a temporary directory, no

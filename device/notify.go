@@ -46,7 +46,15 @@ type notifyRecord struct {
 	PrintStarted    bool       `json:"print_started,omitempty"`
 	Printed         bool       `json:"printed,omitempty"`
 	Done            bool       `json:"done,omitempty"`
+	// AnnounceFails counts announcements that failed (MaxAnnounceTries).
+	AnnounceFails int `json:"announce_fails,omitempty"`
 }
+
+// MaxAnnounceTries is how many times a notification's announcement is
+// tried (once per sweep) before it is answered as not announced: a failure
+// is not an announcement, but a speaker that never works must not keep
+// the notification from its answer for ever.
+const MaxAnnounceTries = 5
 
 // MaxAmount is the largest amount accepted, in fen (999,999,999.99 yuan).
 const MaxAmount = 99_999_999_999
@@ -206,17 +214,27 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			if ctx.Err() != nil {
 				return ctx.Err() // interrupted: still owed, resumed after restart
 			}
-			a.log.Error("announcement failed", "order_id", b.OrderID, "err", err)
+			r.AnnounceFails++
+			a.log.Error("announcement failed", "order_id", b.OrderID, "err", err, "tries", r.AnnounceFails)
+			if a.storageFault(err) || r.AnnounceFails < MaxAnnounceTries {
+				// Still owed: not said is not announced. The sweep (or the
+				// storage coming back) tries again.
+				if err := a.saveNotify(r); err != nil {
+					a.storageFault(err)
+				}
+				return nil
+			}
 		} else {
 			r.Announced, r.Said = true, res.Said
+			a.log.Info("announced", "order_id", b.OrderID, "said", r.Said, "replay", res.Replay, "already", res.Duplicate)
 		}
-		a.log.Info("announced", "order_id", b.OrderID, "said", r.Said, "replay", res.Replay, "already", res.Duplicate)
 	}
 	if b.Print && a.printer != nil && !r.Printed {
 		// Through the durable print queue (print.go): printed once, or
 		// kept until the printer can print it.
 		printed, err := a.printNotify(ctx, &r)
 		if err != nil {
+			a.storageFault(err)
 			return err
 		}
 		r.Printed = printed
@@ -239,6 +257,8 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 	})
 	if err == nil {
 		a.link.Kick()
+	} else {
+		a.storageFault(err)
 	}
 	return err
 }

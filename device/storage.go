@@ -1,8 +1,12 @@
 package device
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"syscall"
 	"time"
 
 	"github.com/posagent/posagent/audio"
@@ -51,10 +55,10 @@ func (a *Agent) storageState() string {
 }
 
 // refuseLost answers a command from before the loss.
-func (a *Agent) refuseLost(m mqtt.Message) {
+func (a *Agent) refuseLost(m mqtt.Message) bool {
 	a.log.Warn("command refused: issued before the journal was lost", "jti", m.ID, "type", m.Type,
 		"issued", m.IssuedAt.UTC().Format(time.RFC3339), "journal_since", time.UnixMilli(a.lost.At).UTC().Format(time.RFC3339))
-	a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
+	return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
 		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeJournalLost,
 			Message: fmt.Sprintf("the device's journal was lost (%s) and restarted at %s; this command was issued before and may have run already: reconcile it",
 				a.lost.Cause, time.UnixMilli(a.lost.At).UTC().Format(time.RFC3339))})
@@ -114,4 +118,166 @@ func (a *Agent) storageBody() map[string]any {
 			"at": a.lost.At, "refuse_before": a.lost.At}
 	}
 	return b
+}
+
+// A full (or failing) disk. A journal write that fails for the storage
+// leaves the command unacknowledged (the broker keeps it), the
+// notification owed, the print job unprinted; the state says storage
+// "full" and the device says 存储空间已满, once. A probe write every
+// StorageProbe finds the space back: then 存储已恢复, the link reconnects
+// so the broker sends the unacknowledged commands again, and what is owed
+// runs.
+
+// StorageProbe is how often a journal that failed for space is tried;
+// StorageFreeMin is the free space it waits for (a journal commit writes
+// a few pages; growing the file takes more).
+const (
+	StorageProbe   = time.Second
+	StorageFreeMin = 256 << 10
+)
+
+// freeBytes is the space left to an unprivileged writer on dir's file
+// system.
+func freeBytes(dir string) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
+
+// storageSaidEvery bounds the 存储空间已满 prompts of a disk that flaps
+// between full and not.
+const storageSaidEvery = 10 * time.Minute
+
+// isStorageErr: a write failed for the storage itself (space, quota, file
+// size limit, I/O, read-only), not for what was written.
+func isStorageErr(err error) bool {
+	for _, e := range []error{syscall.ENOSPC, syscall.EDQUOT, syscall.EFBIG, syscall.EIO, syscall.EROFS} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
+// storageFault notes a failed journal write and says whether it was the
+// storage's; the first such failure starts the probe.
+func (a *Agent) storageFault(err error) bool {
+	if !isStorageErr(err) {
+		return false
+	}
+	if a.full.Swap(true) {
+		return true
+	}
+	a.log.Error("journal cannot write: storage full or failing; commands are not acknowledged until it can", "err", err)
+	a.mu.Lock()
+	say := a.fullSaid.IsZero() || a.now().Sub(a.fullSaid) > storageSaidEvery
+	if say {
+		a.fullSaid = a.now()
+	}
+	a.mu.Unlock()
+	if say {
+		a.prompt("storage", audio.PhraseStorageFull)
+	}
+	a.kickState()
+	ctx := a.runCtx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.probeStorage(ctx)
+	}()
+	return true
+}
+
+// storageOK notes a journal write that went through. The rest runs on
+// its own goroutine: it is called from the link's message handler, which
+// Redeliver's disconnect must not wait for.
+func (a *Agent) storageOK() {
+	if a.full.Load() {
+		a.wg.Add(1)
+		go func() {
+			defer a.wg.Done()
+			a.storageBack()
+		}()
+	}
+}
+
+func (a *Agent) probeStorage(ctx context.Context) {
+	t := time.NewTicker(StorageProbe)
+	defer t.Stop()
+	for a.full.Load() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		// Free space first: a few bytes fit in the journal's free pages
+		// of a disk still full, and the next command would fail again.
+		if free, err := freeBytes(a.cfg.DataDir); err == nil && free < StorageFreeMin {
+			continue
+		}
+		err := a.j.Update(func(tx *journal.Tx) error { return tx.Put(journal.Meta, "storage.probe", a.now().UnixMilli()) })
+		if err == nil {
+			a.storageBack()
+			return
+		}
+	}
+}
+
+// Commands left unacknowledged are also kept in memory (bounded), and
+// run again first thing when the journal takes writes: the broker's copy
+// comes back only on a reconnect, and not always (a broker may drop what
+// it held in flight). A copy run twice is answered once (jti). After a
+// restart the broker's copies are all there is.
+const maxUnackedBytes = 1 << 20
+
+func (a *Agent) keepUnacked(payload []byte) {
+	a.unackedMu.Lock()
+	defer a.unackedMu.Unlock()
+	if a.unackedBytes+len(payload) > maxUnackedBytes {
+		return
+	}
+	a.unacked = append(a.unacked, bytes.Clone(payload))
+	a.unackedBytes += len(payload)
+}
+
+// retryUnacked runs the kept commands again, in the order they came.
+func (a *Agent) retryUnacked() {
+	a.unackedMu.Lock()
+	kept := a.unacked
+	a.unacked, a.unackedBytes = nil, 0
+	a.unackedMu.Unlock()
+	for _, p := range kept {
+		a.onCommand(p) // one that fails again is kept again
+	}
+	if len(kept) > 0 {
+		a.log.Info("commands not acknowledged while the journal was full run again", "n", len(kept))
+	}
+}
+
+// storageBack: the journal takes writes again.
+func (a *Agent) storageBack() {
+	if !a.full.Swap(false) {
+		return
+	}
+	a.log.Info("journal writes again: storage back")
+	a.mu.Lock()
+	said := !a.fullSaid.IsZero()
+	a.mu.Unlock()
+	if said {
+		a.prompt("storage", audio.PhraseStorageOK)
+	}
+	a.kickState()
+	a.retryUnacked()
+	a.link.Redeliver()
+	if err := a.resume(); err != nil {
+		a.log.Error("resume after storage back", "err", err)
+	}
+	if a.pq != nil {
+		a.pq.kick()
+	}
 }

@@ -44,10 +44,12 @@ type LinkConfig struct {
 // Handlers are the link's callbacks into the device. They run on the link's
 // goroutines and must not block for long.
 type Handlers struct {
-	// Command receives each payload published on the device's cmd topic.
-	// The broker's PUBACK is sent after it returns, so a command journaled
-	// inside it survives a crash; one that is not is redelivered.
-	Command func(payload []byte)
+	// Command receives each payload published on the device's cmd topic
+	// and says whether it is done with it. The broker's PUBACK is sent
+	// after it returns true, so a command journaled inside it survives a
+	// crash; on false (it could not be journaled: a full disk) no PUBACK
+	// goes, and the broker sends it again when Redeliver reconnects.
+	Command func(payload []byte) bool
 	// Hello gives the message sent first on every connect (device.hello).
 	Hello func() Message
 	// Connected is told of each connect and disconnect.
@@ -64,6 +66,7 @@ type Link struct {
 	client  paho.Client
 	log     *slog.Logger
 	up      atomic.Bool // connected and device.hello sent: the outbox may flow
+	unacked atomic.Bool // a command was left unacknowledged (Redeliver)
 	open    atomic.Bool // connected: direct requests (Send) may go
 	lost    chan struct{}
 	kick    chan struct{}
@@ -111,7 +114,8 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetAutoReconnect(false). // Run reconnects, with jitter
 		SetConnectRetry(false).
-		SetOrderMatters(true). // handler returns before PUBACK, in order
+		SetOrderMatters(true).    // handler returns before PUBACK, in order
+		SetAutoAckDisabled(true). // PUBACK only for what the handler took (onMessage)
 		SetBinaryWill(topics.State, []byte(`{"online":false}`), 1, true).
 		SetDefaultPublishHandler(l.onMessage).
 		SetOnConnectHandler(l.onConnect).
@@ -177,8 +181,27 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 		l.log.Warn("mqtt message on unexpected topic dropped", "topic", m.Topic())
 		return
 	}
-	if l.h.Command != nil {
-		l.h.Command(m.Payload())
+	if l.h.Command == nil || l.h.Command(m.Payload()) {
+		m.Ack()
+		return
+	}
+	l.unacked.Store(true)
+}
+
+// Redeliver has the broker send again every command not acknowledged
+// (Command said false): MQTT redelivers unacknowledged messages of a
+// persistent session only when the client reconnects, so it drops the
+// connection and Run connects again. Nothing happens when all were taken.
+func (l *Link) Redeliver() {
+	if !l.up.Load() || !l.unacked.Swap(false) {
+		return // not connected: the next connect redelivers anyway
+	}
+	l.log.Info("mqtt reconnecting for the commands not acknowledged")
+	l.client.Disconnect(100)
+	l.setUp(false)
+	select {
+	case l.lost <- struct{}{}:
+	default:
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -529,7 +530,23 @@ func TestJournalOnFullDisk(t *testing.T) {
 	tr := newTracker()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ans := watchAnswers(ctx, e.events, tr)
+	// The retained state, seen on the way to the answers.
+	var sawFull atomic.Bool
+	events := make(chan platform.Event, 1024)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case ev := <-e.events:
+				if ev.State != nil && strings.Contains(string(ev.State), `"storage":"full"`) {
+					sawFull.Store(true)
+				}
+				events <- ev
+			}
+		}
+	}()
+	ans := watchAnswers(ctx, events, tr)
 
 	// Signed once: a platform retrying resends the same command (same
 	// jti), as QoS 1 redelivery would.
@@ -572,22 +589,39 @@ func TestJournalOnFullDisk(t *testing.T) {
 		full = p.log.String()
 		p = startAgent(t, e.bin, e.cfgPath)
 	}
-	for round := 0; round < int(device.NotifySweep/(2*time.Second))+10; round++ {
-		missing := 0
-		for i, m := range ids {
+	// Nothing is published again: the broker still holds every command
+	// the agent could not journal (it was never acknowledged), and sends
+	// it again when the agent reconnects once its journal takes writes.
+	deadline := time.Now().Add(device.NotifySweep + 30*time.Second)
+	for {
+		var missing []string
+		for _, m := range ids {
 			if len(ans.get(m.ID)) == 0 {
-				missing++
-				e.plat.Publish(e.cfg.DeviceID, toks[i])
+				missing = append(missing, m.ID)
 			}
 		}
-		if missing == 0 {
+		if len(missing) == 0 {
 			break
 		}
-		time.Sleep(2 * time.Second)
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d commands never answered once space was back: %v\n%s", len(missing), len(ids), missing, p.log)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
 	for _, m := range ids {
-		if a := ans.get(m.ID); len(a) != 1 || a[0].Type != "notify.done" {
+		a := ans.get(m.ID)
+		if len(a) != 1 || a[0].Type != "notify.done" {
 			t.Errorf("%s answered %v", m.Body, a)
+			continue
+		}
+		// Done means done: announced, with the words said.
+		var done struct {
+			Announced bool   `json:"announced"`
+			Said      string `json:"said"`
+		}
+		json.Unmarshal(a[0].Body, &done)
+		if disk.mounted && (!done.Announced || done.Said == "") {
+			t.Errorf("%s answered %s", m.Body, a[0].Body)
 		}
 	}
 	time.Sleep(500 * time.Millisecond)
@@ -596,6 +630,17 @@ func TestJournalOnFullDisk(t *testing.T) {
 	full += p.log.String() // read once the process is gone
 	if !strings.Contains(full, "no space left on device") && !strings.Contains(full, "file too large") {
 		t.Errorf("no clear disk-full error in the log:\n%s", full)
+	}
+	if disk.mounted {
+		if n := strings.Count(full, "text=存储空间已满"); n != 1 {
+			t.Errorf("存储空间已满 said %d times", n)
+		}
+		if !strings.Contains(full, "text=存储已恢复") {
+			t.Error("存储已恢复 never said")
+		}
+		if !sawFull.Load() {
+			t.Error("the retained state never said storage full")
+		}
 	}
 	said, _ := wavCounts(e.wavDir)
 	for i := range ids {
