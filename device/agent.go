@@ -245,6 +245,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.runCtx = ctx
 	defer a.wg.Wait()
 	a.prune()
+	if err := a.buildIndexes(); err != nil {
+		return err
+	}
 	if err := a.resumeSpeech(); err != nil {
 		return fmt.Errorf("resume announcements: %w", err)
 	}

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"expvar"
@@ -462,32 +463,74 @@ func (a *Agent) apiDepositOp(op string) http.HandlerFunc {
 	}
 }
 
+// Pages of GET /v1/orders: newest first, at most limit (default and
+// most MaxOrdersPage) a page; X-Next-Cursor carries on where a full page
+// stopped. Read from the time index: a page costs the same whatever the
+// journal holds.
+const MaxOrdersPage = 1000
+
 func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 	from, to, err := a.window(r)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
+	limit := MaxOrdersPage
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxOrdersPage {
+			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("limit must be 1..%d", MaxOrdersPage))
+			return
+		}
+		limit = n
+	}
+	start := timeKey(to.UnixMilli(), "")
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := hex.DecodeString(c)
+		if err != nil || len(b) < 8 {
+			writeError(w, http.StatusBadRequest, "bad_request", "cursor must be an X-Next-Cursor this API gave")
+			return
+		}
+		if string(b) < start {
+			start = string(b)
+		}
+	}
+	floor := timeKey(from.UnixMilli(), "")
 	out := []View{}
+	next := ""
 	err = a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
-			var p Payment
-			if a.decodeRecord(journal.Orders, k, v, &p) {
-				t := time.UnixMilli(p.CreatedAt)
-				if !t.Before(from) && t.Before(to) {
-					out = append(out, PaymentView(p))
-				}
+		return tx.SeekLast(journal.OrdersByTime, start, func(k string, _ []byte) (bool, error) {
+			if k < floor {
+				return false, nil
 			}
-			return nil
+			if len(out) == limit {
+				next = hex.EncodeToString([]byte(last(out)))
+				return false, nil
+			}
+			var p Payment
+			ok, err := tx.Get(journal.Orders, k[8:], &p)
+			if err != nil {
+				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Orders, "key", clip(k[8:], 64), "err", err)
+				return true, nil
+			}
+			if ok {
+				out = append(out, PaymentView(p))
+			}
+			return true, nil
 		})
 	})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	if next != "" {
+		w.Header().Set("X-Next-Cursor", next)
+	}
 	writeJSON(w, http.StatusOK, out)
 }
+
+// last is the time key of the last view of a page.
+func last(out []View) string { v := out[len(out)-1]; return timeKey(v.CreatedAt, v.OutTradeNo) }
 
 func (a *Agent) apiReprint(w http.ResponseWriter, r *http.Request) {
 	id, err := a.Reprint(r.PathValue("no"))

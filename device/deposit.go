@@ -287,7 +287,7 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 				if d.Op == "consume" {
 					p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
 				}
-				if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+				if err := putOrder(tx, p); err != nil {
 					return err
 				}
 				if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1}); err != nil {
@@ -298,7 +298,7 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 					// Another operation finished it (e.g. from another
 					// till): the deposit's state is the provider's.
 					p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
-					if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+					if err := putOrder(tx, p); err != nil {
 						return err
 					}
 				}
@@ -403,7 +403,7 @@ func (a *Agent) depositStateAnswered(st depositStatus) {
 		if st.Released > 0 {
 			p.Released = st.Released
 		}
-		if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+		if err := putOrder(tx, p); err != nil {
 			return err
 		}
 		dv := depositView(p, ops)

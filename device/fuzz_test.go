@@ -32,7 +32,7 @@ func (offlineLink) Connected() bool                 { return false }
 // fuzzAgent runs a real agent (journal in a temporary directory, no
 // hardware, no listener: the API is served through its Handler) until the
 // fuzz target ends.
-func fuzzAgent(f *testing.F) *Agent {
+func fuzzAgent(f testing.TB) *Agent {
 	cfg := newConfig(f, "tcp://127.0.0.1:1")
 	cfg.API.Listen = ""
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal.db"))

@@ -390,7 +390,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 	if p.State == Paid && p.ConfirmedAt == 0 {
 		p.ConfirmedAt = p.UpdatedAt
 	}
-	if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+	if err := putOrder(tx, p); err != nil {
 		return err
 	}
 	if had && old.State == p.State {
@@ -404,7 +404,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 			kind = "deposit"
 			if p.DepositState == "" {
 				p.DepositState = DepositFrozen
-				if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+				if err := putOrder(tx, p); err != nil {
 					return err
 				}
 			}

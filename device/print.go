@@ -2,11 +2,11 @@ package device
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -235,7 +235,7 @@ func (a *Agent) queuePrint(tx *journal.Tx, rec *printRecord) error {
 		return err
 	}
 	rec.Seq, rec.Queued = seq, a.now().Unix()
-	return tx.Put(journal.Print, rec.JobID, rec)
+	return filePrint(tx, *rec)
 }
 
 // Reprint queues an explicit reprint of an order's receipt, marked 重打印,
@@ -361,23 +361,42 @@ func (a *Agent) printNotify(ctx context.Context, r *notifyRecord) (bool, error) 
 	}
 }
 
-// nextPrint returns the oldest job not done.
+// nextPrint returns the oldest job not done: the first of the queue index
+// (an entry whose job is gone or done is dropped on the way).
 func (a *Agent) nextPrint() (printRecord, bool, error) {
-	var jobs []printRecord
+	var job printRecord
+	var found bool
+	var stale []string
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Print, func(k string, v []byte) error {
-			var r printRecord
-			if a.decodeRecord(journal.Print, k, v, &r) && !r.Done {
-				jobs = append(jobs, r)
+		return tx.Seek(journal.PrintQueue, "", func(k string, v []byte) (bool, error) {
+			var id string
+			if err := json.Unmarshal(v, &id); err != nil {
+				stale = append(stale, k)
+				return true, nil
+			}
+			ok, err := tx.Get(journal.Print, id, &job)
+			if err != nil || !ok || job.Done {
+				stale = append(stale, k)
+				return err == nil, err
+			}
+			found = true
+			return false, nil
+		})
+	})
+	if err == nil && len(stale) > 0 {
+		err = a.j.Update(func(tx *journal.Tx) error {
+			for _, k := range stale {
+				if err := tx.Delete(journal.PrintQueue, k); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
-	})
-	if err != nil || len(jobs) == 0 {
+	}
+	if err != nil || !found {
 		return printRecord{}, false, err
 	}
-	sort.Slice(jobs, func(i, j int) bool { return jobs[i].Seq < jobs[j].Seq })
-	return jobs[0], true, nil
+	return job, true, nil
 }
 
 // printWorker owns the printer: it prints queued jobs oldest first, one at
@@ -634,7 +653,7 @@ func putPrint(tx *journal.Tx, job *printRecord) error {
 		return err
 	}
 	job.Faulted = job.Faulted || cur.Faulted
-	return tx.Put(journal.Print, job.JobID, job)
+	return filePrint(tx, *job)
 }
 
 // finishPrint marks job done and sends its print.result: the answer of a

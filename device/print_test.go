@@ -294,7 +294,7 @@ func TestCutOffCopyRedoneMarked(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = j.Update(func(tx *journal.Tx) error {
-		return tx.Put(journal.Print, "job-x", printRecord{Seq: 1, JobID: "job-x", Doc: "CUT-OFF", Copies: 1, Started: true})
+		return filePrint(tx, printRecord{Seq: 1, JobID: "job-x", Doc: "CUT-OFF", Copies: 1, Started: true})
 	})
 	j.Close()
 	if err != nil {

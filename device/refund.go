@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -134,9 +133,8 @@ func refundable(tx *journal.Tx, p Payment) (left int64, n int, err error) {
 	if p.Deposit {
 		left = p.Consumed
 	}
-	err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
-		var r Refund
-		if json.Unmarshal(v, &r) == nil && r.OutTradeNo == p.OutTradeNo && r.State != RefundFail {
+	err = refundsOf(tx, p.OutTradeNo, func(r Refund) error {
+		if r.State != RefundFail {
 			left -= r.Amount
 			n++
 		}
@@ -169,6 +167,11 @@ func (a *Agent) saveRefund(tx *journal.Tx, r Refund) error {
 	r.UpdatedAt = a.now().UnixMilli()
 	if err := tx.Put(journal.Refunds, r.OutRefundNo, r); err != nil {
 		return err
+	}
+	if !had {
+		if err := putRefundIndex(tx, r); err != nil {
+			return err
+		}
 	}
 	if had && old.State == r.State {
 		return nil
@@ -272,7 +275,7 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 					return err
 				}
 				p.Refunded += r.Amount
-				if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+				if err := putOrder(tx, p); err != nil {
 					return err
 				}
 				// Announced (退款 + amount) and printed once, like a payment.

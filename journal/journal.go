@@ -36,9 +36,14 @@ const (
 	Shifts   = "shifts"   // shift id → shift
 	Print    = "print"    // print job id → print job
 	Speech   = "speech"   // announcement id → announcement owed or said
+
+	// Indexes, so that no per-event work scans a whole bucket.
+	PrintQueue     = "printq"           // seq (8 bytes) → id of a print job not done
+	OrdersByTime   = "orders_by_time"   // created ms (8 bytes) + out_trade_no → ""
+	RefundsByOrder = "refunds_by_order" // out_trade_no + "/" + out_refund_no → ""
 )
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
@@ -176,6 +181,58 @@ func (t *Tx) ForEach(bucket string, fn func(key string, value []byte) error) err
 		return err
 	}
 	return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+}
+
+// Seek calls fn with each key at or after from, in key order, and its raw
+// value (valid only during the call), until fn says stop or the bucket
+// ends: a window of an index without reading the rest.
+func (t *Tx) Seek(bucket, from string, fn func(key string, value []byte) (more bool, err error)) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	for k, v := c.Seek([]byte(from)); k != nil; k, v = c.Next() {
+		more, err := fn(string(k), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// SeekLast is Seek backwards: keys before (not at) before, newest first
+// ("" starts at the end).
+func (t *Tx) SeekLast(bucket, before string, fn func(key string, value []byte) (more bool, err error)) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	c := b.Cursor()
+	var k, v []byte
+	if before == "" {
+		k, v = c.Last()
+	} else if k, v = c.Seek([]byte(before)); k == nil {
+		k, v = c.Last()
+	} else {
+		k, v = c.Prev()
+	}
+	for ; k != nil; k, v = c.Prev() {
+		more, err := fn(string(k), v)
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// PutKey stores an index entry: key, no value.
+func (t *Tx) PutKey(bucket, key string) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	return b.Put([]byte(key), []byte{})
 }
 
 // Enqueue appends an event to the outbox and returns its sequence number,

@@ -1,0 +1,116 @@
+package device
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/posagent/posagent/journal"
+)
+
+// Indexes beside the records (journal.OrdersByTime, RefundsByOrder,
+// PrintQueue), kept in the same transaction as the record, so that work
+// done per event — a receipt, a refund, a page of /v1/orders — reads what
+// it needs and not the whole bucket: its cost does not grow with the
+// years of records a device keeps.
+
+// timeKey orders by creation time (ms, big-endian) then id.
+func timeKey(ms int64, id string) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(max(ms, 0)))
+	return string(b[:]) + id
+}
+
+func seqKey(seq uint64) string {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], seq)
+	return string(b[:])
+}
+
+// putOrder writes a payment and its time index.
+func putOrder(tx *journal.Tx, p Payment) error {
+	if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
+		return err
+	}
+	return tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo))
+}
+
+// putRefundIndex files a refund under its order.
+func putRefundIndex(tx *journal.Tx, r Refund) error {
+	return tx.PutKey(journal.RefundsByOrder, r.OutTradeNo+"/"+r.OutRefundNo)
+}
+
+// refundsOf calls fn with each refund of order no.
+func refundsOf(tx *journal.Tx, no string, fn func(Refund) error) error {
+	prefix := no + "/"
+	return tx.Seek(journal.RefundsByOrder, prefix, func(k string, _ []byte) (bool, error) {
+		id, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			return false, nil
+		}
+		var r Refund
+		if found, err := tx.Get(journal.Refunds, id, &r); err != nil || !found {
+			return err == nil, err
+		}
+		return true, fn(r)
+	})
+}
+
+// filePrint writes a print job and keeps it in the queue while not done.
+func filePrint(tx *journal.Tx, r printRecord) error {
+	if err := tx.Put(journal.Print, r.JobID, r); err != nil {
+		return err
+	}
+	if r.Done {
+		return tx.Delete(journal.PrintQueue, seqKey(r.Seq))
+	}
+	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
+}
+
+const metaIndexes = "indexes.v1"
+
+// buildIndexes files the records of a journal made before the indexes,
+// once (the only whole-bucket read for them).
+func (a *Agent) buildIndexes() error {
+	return a.j.Update(func(tx *journal.Tx) error {
+		var done bool
+		if _, err := tx.Get(journal.Meta, metaIndexes, &done); err != nil || done {
+			return err
+		}
+		n := 0
+		err := tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+			var p Payment
+			if json.Unmarshal(v, &p) == nil {
+				n++
+				return tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo))
+			}
+			return nil
+		})
+		if err == nil {
+			err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
+				var r Refund
+				if json.Unmarshal(v, &r) == nil {
+					return putRefundIndex(tx, r)
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			err = tx.ForEach(journal.Print, func(_ string, v []byte) error {
+				var r printRecord
+				if json.Unmarshal(v, &r) == nil && !r.Done {
+					return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
+				}
+				return nil
+			})
+		}
+		if err != nil {
+			return fmt.Errorf("build indexes: %w", err)
+		}
+		if n > 0 {
+			a.log.Info("journal indexes built", "orders", n)
+		}
+		return tx.Put(journal.Meta, metaIndexes, true)
+	})
+}

@@ -1,0 +1,206 @@
+package device
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/posagent/posagent/journal"
+)
+
+// fill puts n paid orders, one a minute back from end, and refunds of the
+// first few, through the indexes.
+func fill(tb testing.TB, a *Agent, n int, end time.Time) []Payment {
+	tb.Helper()
+	ps := make([]Payment, 0, n)
+	for i := 0; i < n; {
+		err := a.j.Update(func(tx *journal.Tx) error {
+			for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
+				at := end.Add(-time.Duration(i+1) * time.Minute).UnixMilli()
+				p := Payment{OutTradeNo: fmt.Sprintf("P%010d", i), Amount: 100, State: Paid, Wallet: "wechat", CreatedAt: at, ConfirmedAt: at}
+				if err := putOrder(tx, p); err != nil {
+					return err
+				}
+				ps = append(ps, p)
+			}
+			return nil
+		})
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	return ps
+}
+
+func getOrders(tb testing.TB, h http.Handler, a *Agent, query string) ([]View, string, int) {
+	req := httptest.NewRequest("GET", "/v1/orders?"+query, nil)
+	req.Host = "127.0.0.1:8765"
+	req.Header.Set("Authorization", "Bearer "+a.APIToken())
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var vs []View
+	json.Unmarshal(w.Body.Bytes(), &vs)
+	return vs, w.Header().Get("X-Next-Cursor"), w.Code
+}
+
+// GET /v1/orders pages a window newest first: every order once, in order,
+// across pages; bad limits and cursors are refused.
+func TestOrdersPaged(t *testing.T) {
+	a := fuzzAgent(t)
+	end := time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
+	fill(t, a, 25, end)
+	h := a.Handler()
+	win := fmt.Sprintf("from=%d&to=%d", end.Add(-24*time.Hour).Unix(), end.Unix())
+	var all []View
+	cursor := ""
+	for page := 0; page < 5; page++ {
+		q := win + "&limit=10"
+		if cursor != "" {
+			q += "&cursor=" + cursor
+		}
+		vs, next, code := getOrders(t, h, a, q)
+		if code != 200 {
+			t.Fatalf("page %d: %d", page, code)
+		}
+		all = append(all, vs...)
+		if next == "" {
+			break
+		}
+		cursor = next
+	}
+	if len(all) != 25 {
+		t.Fatalf("%d orders over the pages, want 25", len(all))
+	}
+	for i, v := range all {
+		if want := fmt.Sprintf("P%010d", i); v.OutTradeNo != want {
+			t.Fatalf("order %d is %s, want %s (newest first)", i, v.OutTradeNo, want)
+		}
+	}
+	// A window in the middle: from and to bound it.
+	vs, next, _ := getOrders(t, h, a, fmt.Sprintf("from=%d&to=%d", end.Add(-10*time.Minute).Unix(), end.Add(-5*time.Minute).Unix()))
+	if len(vs) != 5 || next != "" || vs[0].OutTradeNo != "P0000000005" || vs[4].OutTradeNo != "P0000000009" {
+		t.Fatalf("the window holds %d (%v)", len(vs), vs)
+	}
+	for _, q := range []string{"limit=0", "limit=1001", "limit=x", "cursor=zz", "cursor=00"} {
+		if _, _, code := getOrders(t, h, a, win+"&"+q); code != 400 {
+			t.Errorf("%s: %d", q, code)
+		}
+	}
+}
+
+// The indexes of a journal made before them are built at start.
+func TestIndexesBuiltForOldJournal(t *testing.T) {
+	r := newRig(t)
+	j, err := journal.Open(r.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	j.Update(func(tx *journal.Tx) error {
+		tx.Put(journal.Orders, "P-OLD", Payment{OutTradeNo: "P-OLD", Amount: 500, State: Paid, CreatedAt: now.UnixMilli()})
+		return tx.Put(journal.Refunds, "R-OLD", Refund{OutRefundNo: "R-OLD", OutTradeNo: "P-OLD", Amount: 200, State: RefundSuccess})
+	})
+	j.Close()
+	r.start()
+	var vs []View
+	r.api("GET", "/v1/orders", nil, &vs)
+	if len(vs) != 1 || vs[0].OutTradeNo != "P-OLD" {
+		t.Fatalf("orders %v", vs)
+	}
+	r.agent.j.View(func(tx *journal.Tx) error {
+		var p Payment
+		tx.Get(journal.Orders, "P-OLD", &p)
+		left, n, err := refundable(tx, p)
+		if err != nil || left != 300 || n != 1 {
+			t.Fatalf("refundable: %d left, %d refunds, %v", left, n, err)
+		}
+		return nil
+	})
+}
+
+// BenchmarkOrdersPage: GET /v1/orders?limit=50 at 1,000 and 100,000 orders
+// (the figure is per page; it should not grow with the journal).
+func BenchmarkOrdersPage(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		// Made once, outside the b.N rounds (each round calls Run's func).
+		a := fuzzAgent(b)
+		fill(b, a, n, time.Now())
+		h := a.Handler()
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				vs, _, _ := getOrders(b, h, a, "limit=50")
+				if len(vs) == 0 {
+					b.Fatal("no orders")
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkRefundable: what is left to refund of an order, at 1,000 and
+// 100,000 refunds in the journal.
+func BenchmarkRefundable(b *testing.B) {
+	for _, n := range []int{1000, 100000} {
+		a := fuzzAgent(b)
+		ps := fill(b, a, n, time.Now())
+		for i := 0; i < n; {
+			a.j.Update(func(tx *journal.Tx) error {
+				for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
+					r := Refund{OutRefundNo: fmt.Sprintf("R%010d", i), OutTradeNo: ps[i].OutTradeNo, Amount: 10, State: RefundSuccess}
+					tx.Put(journal.Refunds, r.OutRefundNo, r)
+					putRefundIndex(tx, r)
+				}
+				return nil
+			})
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				a.j.View(func(tx *journal.Tx) error {
+					left, _, err := refundable(tx, ps[i%n])
+					if err != nil || left != 90 {
+						b.Fatalf("left %d %v", left, err)
+					}
+					return nil
+				})
+			}
+		})
+	}
+}
+
+// BenchmarkNextPrint: the next print job with 0 and 50,000 done jobs kept.
+func BenchmarkNextPrint(b *testing.B) {
+	for _, n := range []int{0, 50000} {
+		// The journal alone: a running agent's print worker would print
+		// the job under test.
+		j, err := journal.Open(filepath.Join(b.TempDir(), "journal.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer j.Close()
+		a := &Agent{j: j, log: quiet()}
+		for i := 0; i < n; {
+			a.j.Update(func(tx *journal.Tx) error {
+				for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
+					filePrint(tx, printRecord{Seq: uint64(i + 1), JobID: fmt.Sprintf("done-%d", i), Doc: strings.Repeat("x", 300), Copies: 1, Done: true})
+				}
+				return nil
+			})
+		}
+		a.j.Update(func(tx *journal.Tx) error {
+			return filePrint(tx, printRecord{Seq: uint64(n + 1), JobID: "next", Doc: "<C>x</C>", Copies: 1})
+		})
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				job, ok, err := a.nextPrint()
+				if err != nil || !ok || job.JobID != "next" {
+					b.Fatalf("%v %v %v", job.JobID, ok, err)
+				}
+			}
+		})
+	}
+}
