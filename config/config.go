@@ -40,6 +40,17 @@ type Config struct {
 	Hardware Hardware `json:"hw"`
 	// OTA is the firmware update (an extension of protocol §9).
 	OTA OTA `json:"ota"`
+	// Journal bounds what the device keeps (an extension).
+	Journal Journal `json:"journal"`
+}
+
+// Journal is the journal's retention.
+type Journal struct {
+	// RetentionDays: settled orders (with their refunds and deposit
+	// operations) older than this are folded into per-day summaries and
+	// dropped. The default, 400, outlasts the providers' one-year refund
+	// window: an order refundable is never dropped.
+	RetentionDays int `json:"retention_days"`
 }
 
 // Hardware is what a board profile says beyond ports: GPIO pins by their
@@ -178,6 +189,7 @@ func Default() Config {
 		API:         API{Listen: "127.0.0.1:8765", PINTries: 5, PINLockMS: 300000},
 		Store:       Store{Mode: "both"},
 		OTA:         OTA{HealthTimeoutMS: 120000, MaxBytes: 256 << 20},
+		Journal:     Journal{RetentionDays: 400},
 	}
 }
 
@@ -333,6 +345,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.Mode != "pay" && c.Store.Mode != "deposit" && c.Store.Mode != "both" {
 		return bad("store.mode", "must be pay, deposit or both")
+	}
+	if c.Journal.RetentionDays < 0 {
+		return bad("journal.retention_days", "must be positive (0: the default, 400)")
 	}
 	if c.API.Listen != "" && !loopback(c.API.Listen) {
 		return bad("api.listen", "must be a loopback address (127.0.0.1:PORT or [::1]:PORT)")

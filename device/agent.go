@@ -319,12 +319,14 @@ const (
 func (a *Agent) housekeeping(ctx context.Context) {
 	t := time.NewTicker(time.Hour)
 	defer t.Stop()
+	a.retireNow()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			a.prune()
+			a.retireNow()
 			a.checkOldDeposits()
 			a.publishState()
 		case <-a.stateKick:

@@ -44,6 +44,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/deposits/{no}/consume", a.apiDepositOp("consume"))
 	mux.HandleFunc("POST /v1/deposits/{no}/unfreeze", a.apiDepositOp("unfreeze"))
 	mux.HandleFunc("GET /v1/orders", a.apiOrders)
+	mux.HandleFunc("GET /v1/days", a.apiDays)
 	mux.HandleFunc("POST /v1/orders/{no}/reprint", a.apiReprint)
 	mux.HandleFunc("GET /v1/state", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.State()) })
 	mux.HandleFunc("GET /v1/events", a.apiEvents)
@@ -531,6 +532,28 @@ func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 
 // last is the time key of the last view of a page.
 func last(out []View) string { v := out[len(out)-1]; return timeKey(v.CreatedAt, v.OutTradeNo) }
+
+// apiDays lists the summaries of the days whose orders were retired
+// (retire.go): ?from=YYYY-MM-DD&to=YYYY-MM-DD, both inclusive, default all.
+func (a *Agent) apiDays(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, to := q.Get("from"), q.Get("to")
+	for _, d := range []string{from, to} {
+		if _, err := time.Parse("2006-01-02", d); d != "" && err != nil {
+			writeError(w, http.StatusBadRequest, "bad_request", "from and to are days: YYYY-MM-DD")
+			return
+		}
+	}
+	if to == "" {
+		to = "9999-12-31"
+	}
+	ds, err := a.days(from, to)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ds)
+}
 
 func (a *Agent) apiReprint(w http.ResponseWriter, r *http.Request) {
 	id, err := a.Reprint(r.PathValue("no"))

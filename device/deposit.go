@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/posagent/posagent/config"
@@ -119,12 +120,18 @@ func (a *Agent) Deposit(no string) (DepositView, error) {
 
 func depositOps(tx *journal.Tx, no string) ([]DepositOp, error) {
 	var ops []DepositOp
-	err := tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
-		var op DepositOp
-		if json.Unmarshal(v, &op) == nil && op.OutTradeNo == no {
-			ops = append(ops, op)
+	prefix := no + "/"
+	err := tx.Seek(journal.DepositsByOrder, prefix, func(k string, _ []byte) (bool, error) {
+		id, ok := strings.CutPrefix(k, prefix)
+		if !ok {
+			return false, nil
 		}
-		return nil
+		var op DepositOp
+		if found, err := tx.Get(journal.Deposits, id, &op); err != nil || !found {
+			return err == nil, err
+		}
+		ops = append(ops, op)
+		return true, nil
 	})
 	sort.Slice(ops, func(i, j int) bool { return ops[i].CreatedAt < ops[j].CreatedAt })
 	return ops, err
@@ -215,6 +222,9 @@ func (a *Agent) startOp(no string) {
 func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	d.UpdatedAt = a.now().UnixMilli()
 	if err := tx.Put(journal.Deposits, d.OutRequestNo, d); err != nil {
+		return err
+	}
+	if err := tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo); err != nil {
 		return err
 	}
 	body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "op": d.Op,

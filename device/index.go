@@ -68,7 +68,7 @@ func filePrint(tx *journal.Tx, r printRecord) error {
 	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
 }
 
-const metaIndexes = "indexes.v1"
+const metaIndexes = "indexes.v2"
 
 // buildIndexes files the records of a journal made before the indexes,
 // once (the only whole-bucket read for them).
@@ -92,6 +92,15 @@ func (a *Agent) buildIndexes() error {
 				var r Refund
 				if json.Unmarshal(v, &r) == nil {
 					return putRefundIndex(tx, r)
+				}
+				return nil
+			})
+		}
+		if err == nil {
+			err = tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
+				var d DepositOp
+				if json.Unmarshal(v, &d) == nil {
+					return tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo)
 				}
 				return nil
 			})

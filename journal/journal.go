@@ -38,12 +38,15 @@ const (
 	Speech   = "speech"   // announcement id → announcement owed or said
 
 	// Indexes, so that no per-event work scans a whole bucket.
-	PrintQueue     = "printq"           // seq (8 bytes) → id of a print job not done
-	OrdersByTime   = "orders_by_time"   // created ms (8 bytes) + out_trade_no → ""
-	RefundsByOrder = "refunds_by_order" // out_trade_no + "/" + out_refund_no → ""
+	PrintQueue      = "printq"            // seq (8 bytes) → id of a print job not done
+	OrdersByTime    = "orders_by_time"    // created ms (8 bytes) + out_trade_no → ""
+	RefundsByOrder  = "refunds_by_order"  // out_trade_no + "/" + out_refund_no → ""
+	DepositsByOrder = "deposits_by_order" // out_trade_no + "/" + out_request_no → ""
+	// Days holds what records past the retention were folded into.
+	Days = "days" // YYYY-MM-DD (China time) → day summary
 )
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, Days}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
@@ -94,6 +97,15 @@ func (j *Journal) Close() error {
 		}
 	}
 	return err
+}
+
+// InUse is the bytes of the file's pages in use or free for reuse (its
+// high-water mark; the file itself grows in bigger steps and never
+// shrinks).
+func (j *Journal) InUse() int64 {
+	var n int64
+	j.db.View(func(tx *bolt.Tx) error { n = tx.Size(); return nil })
+	return n
 }
 
 // Path is the file's path.
