@@ -83,6 +83,15 @@ func depositView(p Payment, ops []DepositOp) DepositView {
 func (a *Agent) Deposits(state string) ([]DepositView, error) {
 	var out []DepositView
 	err := a.j.View(func(tx *journal.Tx) error {
+		if state == DepositFrozen {
+			// The frozen ones are open: read from the index.
+			return openOrders(tx, func(p Payment) error {
+				if dv := depositView(p, nil); p.Deposit && dv.State == state {
+					out = append(out, dv)
+				}
+				return nil
+			})
+		}
 		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
 			var p Payment
 			if json.Unmarshal(v, &p) != nil || !p.Deposit {
@@ -367,11 +376,10 @@ func (a *Agent) checkOldDeposits() {
 	cutoff := a.now().Add(-config.MS(a.cfg.Pay.DepositReleaseAfterMS))
 	var nos []string
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
-			var p Payment
-			if json.Unmarshal(v, &p) == nil && p.Deposit && p.State == Paid && p.DepositState == DepositFrozen &&
+		return openOrders(tx, func(p Payment) error {
+			if p.Deposit && p.State == Paid && firstNonEmpty(p.DepositState, DepositFrozen) == DepositFrozen &&
 				time.UnixMilli(firstPositive(p.ConfirmedAt, p.CreatedAt)).Before(cutoff) {
-				nos = append(nos, k)
+				nos = append(nos, p.OutTradeNo)
 			}
 			return nil
 		})

@@ -28,12 +28,36 @@ func seqKey(seq uint64) string {
 	return string(b[:])
 }
 
-// putOrder writes a payment and its time index.
+// putOrder writes a payment, its time index and whether it is open.
 func putOrder(tx *journal.Tx, p Payment) error {
 	if err := tx.Put(journal.Orders, p.OutTradeNo, p); err != nil {
 		return err
 	}
-	return tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo))
+	if err := tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo)); err != nil {
+		return err
+	}
+	if openOrder(p) {
+		return tx.PutKey(journal.OpenOrders, p.OutTradeNo)
+	}
+	return tx.Delete(journal.OpenOrders, p.OutTradeNo)
+}
+
+// openOrder: a payment a start must resume or watch — not terminal
+// (UNKNOWN and ATTENTION included), or a deposit still frozen.
+func openOrder(p Payment) bool {
+	return !Terminal(p.State) || (p.State == Paid && p.Deposit && p.DepositState != DepositConsumed && p.DepositState != DepositReleased)
+}
+
+// openOrders calls fn with each open payment.
+func openOrders(tx *journal.Tx, fn func(Payment) error) error {
+	return tx.Seek(journal.OpenOrders, "", func(k string, _ []byte) (bool, error) {
+		var p Payment
+		ok, err := tx.Get(journal.Orders, k, &p)
+		if err != nil || !ok {
+			return err == nil, err
+		}
+		return true, fn(p)
+	})
 }
 
 // putRefundIndex files a refund under its order.
@@ -68,7 +92,7 @@ func filePrint(tx *journal.Tx, r printRecord) error {
 	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
 }
 
-const metaIndexes = "indexes.v2"
+const metaIndexes = "indexes.v3"
 
 // buildIndexes files the records of a journal made before the indexes,
 // once (the only whole-bucket read for them).
@@ -83,6 +107,11 @@ func (a *Agent) buildIndexes() error {
 			var p Payment
 			if json.Unmarshal(v, &p) == nil {
 				n++
+				if openOrder(p) {
+					if err := tx.PutKey(journal.OpenOrders, p.OutTradeNo); err != nil {
+						return err
+					}
+				}
 				return tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo))
 			}
 			return nil

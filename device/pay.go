@@ -500,11 +500,7 @@ func (a *Agent) update(no string, f func(*Payment) error) (Payment, error) {
 func (a *Agent) resumePayments(ctx context.Context) error {
 	var open []Payment
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Orders, func(k string, v []byte) error {
-			var p Payment
-			if !a.decodeRecord(journal.Orders, k, v, &p) {
-				return nil
-			}
+		return openOrders(tx, func(p Payment) error {
 			a.noteUnconfirmed(p)
 			if !Settled(p.State) {
 				open = append(open, p)

@@ -42,11 +42,14 @@ const (
 	OrdersByTime    = "orders_by_time"    // created ms (8 bytes) + out_trade_no → ""
 	RefundsByOrder  = "refunds_by_order"  // out_trade_no + "/" + out_refund_no → ""
 	DepositsByOrder = "deposits_by_order" // out_trade_no + "/" + out_request_no → ""
+	// OpenOrders are the payments not finished (not terminal, or a
+	// deposit still frozen): what a start resumes.
+	OpenOrders = "open_orders" // out_trade_no → ""
 	// Days holds what records past the retention were folded into.
 	Days = "days" // YYYY-MM-DD (China time) → day summary
 )
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, Days}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, OpenOrders, Days}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {

@@ -84,8 +84,18 @@ func TestDevKit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() {
+		// Ctrl-C stops the kit within seconds; one that does not is
+		// made to dump its goroutines into the test's output.
 		demo.Process.Signal(syscall.SIGINT)
-		demo.Wait()
+		exited := make(chan struct{})
+		go func() { demo.Wait(); close(exited) }()
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			demo.Process.Signal(syscall.SIGQUIT)
+			<-exited
+			t.Errorf("posctl demo did not stop on Ctrl-C:\n%s", out.String())
+		}
 	}()
 	waitOutput(t, &out, "device.hello", 20*time.Second)
 
