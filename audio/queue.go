@@ -157,6 +157,10 @@ type Player struct {
 	byID     map[string]*item
 	stopped  bool
 	wake     chan struct{} // cap 1: something was queued
+	// unsaved are announcements said in full whose Done record the store
+	// could not take (a full disk), by ID (under enq): asked for again,
+	// the record is saved then instead of saying it a second time.
+	unsaved map[string]Record
 }
 
 // item is a queued request; done closes when res and err are final.
@@ -192,7 +196,7 @@ func (t Ticket) Wait(ctx context.Context) (Result, error) {
 func NewPlayer(o PlayerOptions) *Player {
 	p := &Player{
 		voice: o.Voice, out: o.Out, store: o.Store, now: o.Clock, replayAfter: o.ReplayAfter, log: o.Log,
-		byID: map[string]*item{}, wake: make(chan struct{}, 1),
+		byID: map[string]*item{}, wake: make(chan struct{}, 1), unsaved: map[string]Record{},
 	}
 	if p.voice == nil {
 		p.voice = DefaultVoice()
@@ -251,6 +255,15 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 		defer p.enq.Unlock()
 		if t, ok := p.queued(r.ID); ok {
 			return t, nil
+		}
+		if rec, ok := p.unsaved[r.ID]; ok && p.store != nil {
+			if err := p.store.Save(rec); err != nil {
+				return Ticket{}, fmt.Errorf("audio: %s: said, still not recorded: %w", r.ID, err)
+			}
+			delete(p.unsaved, r.ID)
+			it := &item{req: r, done: make(chan struct{})}
+			it.finish(Result{Said: rec.Said, Duplicate: true}, nil)
+			return Ticket{it}, nil
 		}
 		if p.store != nil {
 			rec, ok, err := p.store.Load(r.ID)
@@ -407,6 +420,9 @@ func (p *Player) Run(ctx context.Context) error {
 			}
 			if serr := p.store.Save(rec); serr != nil {
 				p.log.Error("announcement said but not recorded", "id", it.req.ID, "err", serr)
+				if err == nil {
+					p.unsaved[it.req.ID] = rec
+				}
 			}
 		}
 		p.forget(it)

@@ -455,11 +455,12 @@ func TestGatedWAVWritesFiles(t *testing.T) {
 // failingStore cannot write (a full disk) until healed.
 type failingStore struct {
 	*memStore
-	full atomic.Bool
+	full     atomic.Bool
+	failDone atomic.Bool // only the records of announcements said
 }
 
 func (s *failingStore) Save(r Record) error {
-	if s.full.Load() {
+	if s.full.Load() || (r.Done && s.failDone.Load()) {
 		return errors.New("write journal.db: no space left on device")
 	}
 	return s.memStore.Save(r)
@@ -486,5 +487,26 @@ func TestPlayerSaysNothingItCannotRecord(t *testing.T) {
 	}
 	if got := out.names(); len(got) != 1 {
 		t.Fatalf("played %v, want f-1 once", got)
+	}
+
+	// Said in full, its record refused: asked again, it is recorded then,
+	// not said a second time (nor as 补播).
+	store.failDone.Store(true)
+	if _, err := p.Say(context.Background(), Request{ID: "notify/f-2", Name: "f-2", Class: Announce, Text: "微信收款五元"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Say(context.Background(), Request{ID: "notify/f-2", Name: "f-2", Class: Announce, Text: "微信收款五元"}); err == nil {
+		t.Fatal("recorded with a store that still refuses")
+	}
+	store.failDone.Store(false)
+	r, err = p.Say(context.Background(), Request{ID: "notify/f-2", Name: "f-2", Class: Announce, Text: "微信收款五元"})
+	if err != nil || r.Said != "微信收款五元" || !r.Duplicate {
+		t.Fatalf("after healing: %+v %v", r, err)
+	}
+	if got := out.names(); len(got) != 2 {
+		t.Fatalf("played %v, want f-1 and f-2 once each", got)
+	}
+	if rec, ok, _ := store.Load("notify/f-2"); !ok || !rec.Done || rec.Said != "微信收款五元" {
+		t.Fatalf("the record of f-2: %+v", rec)
 	}
 }

@@ -327,16 +327,17 @@ func (j *Journal) OutboxLen() (int, error) {
 }
 
 // Prune deletes the records of bucket whose "at" field is before cutoff and
-// returns how many went. Records without "at" are kept.
+// returns how many went. Records without "at" are kept. The records are
+// read in a read-only transaction, which does not hold up writers, and
+// deleted pruneBatch at a time, each batch a short write.
 func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
-	n := 0
-	err := j.Update(func(t *Tx) error {
+	var old [][]byte
+	err := j.View(func(t *Tx) error {
 		b, err := t.bucket(bucket)
 		if err != nil {
 			return err
 		}
-		var old [][]byte
-		err = b.ForEach(func(k, v []byte) error {
+		return b.ForEach(func(k, v []byte) error {
 			var r struct {
 				At int64 `json:"at"`
 			}
@@ -345,19 +346,31 @@ func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
 			}
 			return nil
 		})
-		if err != nil {
-			return err
-		}
-		for _, k := range old {
-			if err := b.Delete(k); err != nil {
+	})
+	n := 0
+	for err == nil && len(old) > 0 {
+		batch := old[:min(pruneBatch, len(old))]
+		old = old[len(batch):]
+		err = j.Update(func(t *Tx) error {
+			b, err := t.bucket(bucket)
+			if err != nil {
 				return err
 			}
+			for _, k := range batch {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			n += len(batch)
 		}
-		n = len(old)
-		return nil
-	})
+	}
 	return n, err
 }
+
+const pruneBatch = 1000
 
 func seqKey(seq uint64) []byte {
 	var k [8]byte

@@ -120,13 +120,21 @@ func (w *pageWalk) node(b []byte, name string, depth int) error {
 		return damaged("%s is shorter than a page header", name)
 	}
 	flags, n := le.Uint16(b[8:]), int(le.Uint16(b[10:]))
+	// Exactly one kind: bbolt's cursor takes a page with both flags for a
+	// leaf, and a branch with no elements reads past them.
+	if flags != branchFlag && flags != leafFlag {
+		return damaged("%s is neither branch nor leaf (flags %#x)", name, flags)
+	}
+	if flags == branchFlag && n == 0 {
+		return damaged("%s is a branch with no elements", name)
+	}
 	if pageHeader+n*elemSize > len(b) {
 		return damaged("%s holds %d elements, more than fit", name, n)
 	}
 	for i := 0; i < n; i++ {
 		e := pageHeader + i*elemSize
 		switch {
-		case flags&branchFlag != 0:
+		case flags == branchFlag:
 			pos, ks, child := int(le.Uint32(b[e:])), int(le.Uint32(b[e+4:])), le.Uint64(b[e+8:])
 			if ks == 0 || e+pos+ks > len(b) || e+pos < e {
 				return damaged("%s: branch key %d outside the page", name, i)
@@ -134,7 +142,7 @@ func (w *pageWalk) node(b []byte, name string, depth int) error {
 			if err := w.tree(child, depth+1); err != nil {
 				return err
 			}
-		case flags&leafFlag != 0:
+		case flags == leafFlag:
 			ef, pos, ks, vs := le.Uint32(b[e:]), int(le.Uint32(b[e+4:])), int(le.Uint32(b[e+8:])), int(le.Uint32(b[e+12:]))
 			end := e + pos + ks + vs
 			if ks == 0 || pos < 0 || ks < 0 || vs < 0 || end > len(b) || end < e {
@@ -157,9 +165,6 @@ func (w *pageWalk) node(b []byte, name string, depth int) error {
 		default:
 			return damaged("%s is neither branch nor leaf (flags %#x)", name, flags)
 		}
-	}
-	if n == 0 && flags&(branchFlag|leafFlag) == 0 {
-		return damaged("%s is neither branch nor leaf (flags %#x)", name, flags)
 	}
 	return nil
 }
