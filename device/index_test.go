@@ -1,16 +1,19 @@
 package device
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
 )
 
 // fill puts n paid orders, one a minute back from end, and refunds of the
@@ -202,5 +205,60 @@ func BenchmarkNextPrint(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkStart: from opening the journal to the link's Run (everything
+// owed resumed), at 1,000 and 200,000 settled orders with 2,000 refunds.
+// The figure should not grow with the orders kept.
+func BenchmarkStart(b *testing.B) {
+	for _, n := range []int{1000, 200000} {
+		a := fuzzAgent(b)
+		ps := fill(b, a, n, time.Now())
+		a.j.Update(func(tx *journal.Tx) error {
+			for i := 0; i < 2000; i++ {
+				r := Refund{OutRefundNo: fmt.Sprintf("R%010d", i), OutTradeNo: ps[i%len(ps)].OutTradeNo, Amount: 1, State: RefundSuccess}
+				tx.Put(journal.Refunds, r.OutRefundNo, r)
+				putRefundIndex(tx, r)
+			}
+			return nil
+		})
+		// A copy, so the agents started here do not share the file with
+		// the one that filled it.
+		cfg, path := a.cfg, a.j.Path()+".copy"
+		copyFile(b, a.j.Path(), path)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				j, err := journal.Open(path)
+				if err != nil {
+					b.Fatal(err)
+				}
+				link := offlineLink{running: make(chan struct{})}
+				ag, err := New(Options{Config: cfg, Journal: j, Key: deviceKey(b), Log: quiet(),
+					NewLink: func(mqtt.LinkConfig, *journal.Journal, mqtt.Handlers) (Link, error) { return link, nil }})
+				if err != nil {
+					b.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan struct{})
+				go func() { ag.Run(ctx); close(done) }()
+				<-link.running
+				b.StopTimer()
+				cancel()
+				<-done
+				j.Close()
+				b.StartTimer()
+			}
+		})
+	}
+}
+
+func copyFile(tb testing.TB, from, to string) {
+	b, err := os.ReadFile(from)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		tb.Fatal(err)
 	}
 }
