@@ -78,6 +78,8 @@ type Opened struct {
 	// Lost is set when the journal that was here is lost (this start
 	// made a new one).
 	Lost *Lost
+	// Compacted is what compaction did at this open.
+	Compacted Compacted
 }
 
 // OpenDir opens the journal of data dir dir, telling a first start from a
@@ -109,6 +111,10 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 				return o, err
 			}
 			j.dir = dir
+			j, compacted, err := maybeCompact(j, path)
+			if err != nil {
+				return o, err
+			}
 			if !has {
 				// Made before identities: this is its first one.
 				in = newIdentity(now)
@@ -125,7 +131,7 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 					return o, err
 				}
 			}
-			return Opened{Journal: j, Identity: in}, nil
+			return Opened{Journal: j, Identity: in, Compacted: compacted}, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return o, fmt.Errorf("journal %s: %w", path, err)

@@ -315,3 +315,45 @@ func seedA() uint64 {
 	}
 	return 7
 }
+
+// A journal file mostly free (after pruning a busy season) is compacted at
+// start: smaller, every record and the identity kept; a file mostly in use
+// is left alone.
+func TestOpenDirCompacts(t *testing.T) {
+	defer func(v int64) { CompactMin = v }(CompactMin)
+	CompactMin = 1 << 20
+	dir, id := filled(t, 20000)
+	o, err := OpenDir(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Compacted != (Compacted{}) {
+		t.Fatalf("a full journal was compacted: %+v", o.Compacted)
+	}
+	o.Update(func(tx *Tx) error {
+		for i := 0; i < 19900; i++ {
+			if err := tx.Delete(Orders, fmt.Sprintf("P%06d", i)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	o.Close()
+	o, err = OpenDir(dir, t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	t.Logf("compacted %d KB → %d KB", o.Compacted.Before>>10, o.Compacted.After>>10)
+	if o.Compacted.After == 0 || o.Compacted.After*2 > o.Compacted.Before || o.Lost != nil || o.Identity != id {
+		t.Fatalf("%+v lost %+v identity %+v", o.Compacted, o.Lost, o.Identity)
+	}
+	var n int
+	o.View(func(tx *Tx) error { return tx.ForEach(Orders, func(string, []byte) error { n++; return nil }) })
+	if n != 100 {
+		t.Fatalf("%d orders after compaction", n)
+	}
+	if err := o.Update(func(tx *Tx) error { return tx.Put(Orders, "P-AFTER", 1) }); err != nil {
+		t.Fatalf("a write after compaction: %v", err)
+	}
+}

@@ -138,6 +138,9 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 	}
 	j := o.Journal
 	defer j.Close()
+	if c := o.Compacted; c.After > 0 {
+		log.Info("journal compacted", "before_kb", c.Before>>10, "after_kb", c.After>>10)
+	}
 	if o.Lost != nil {
 		// The agent reports it (device.storage, state, 存储故障) once it runs.
 		log.Error("journal lost or damaged: kept aside, starting on a new journal", "cause", o.Lost.Cause, "reason", o.Lost.Reason, "kept", o.Lost.Kept)
