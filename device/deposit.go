@@ -236,6 +236,9 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	if err := tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo); err != nil {
 		return err
 	}
+	if err := fileOpDone(tx, d); err != nil {
+		return err
+	}
 	body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "op": d.Op,
 		"state": d.State, "consumed": d.Consumed, "released": d.Released, "err_code": d.ErrCode, "err_msg": d.ErrMsg}
 	if _, err := a.emit(tx, "deposit.result", "", body); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/posagent/posagent/journal"
 )
@@ -36,10 +37,66 @@ func putOrder(tx *journal.Tx, p Payment) error {
 	if err := tx.PutKey(journal.OrdersByTime, timeKey(p.CreatedAt, p.OutTradeNo)); err != nil {
 		return err
 	}
+	if err := fileDone(tx, p); err != nil {
+		return err
+	}
 	if openOrder(p) {
 		return tx.PutKey(journal.OpenOrders, p.OutTradeNo)
 	}
 	return tx.Delete(journal.OpenOrders, p.OutTradeNo)
+}
+
+// Kinds of journal.DoneByTime entries.
+const (
+	donePay     = "p" // a payment or deposit confirmed paid
+	doneRelease = "r" // a deposit the provider released
+	doneRefund  = "f" // a refund succeeded
+	doneOp      = "o" // a deposit operation succeeded
+)
+
+// fileDone files p under the times a summary counts it. Entries only add
+// up (a time that moves leaves the old entry): summaries check each
+// record's current times, so a stale entry counts nothing.
+func fileDone(tx *journal.Tx, p Payment) error {
+	if p.State == Paid {
+		if err := tx.PutKey(journal.DoneByTime, timeKey(firstPositive(p.ConfirmedAt, p.CreatedAt), donePay+p.OutTradeNo)); err != nil {
+			return err
+		}
+	}
+	if p.Deposit && p.ReleasedAt > 0 {
+		return tx.PutKey(journal.DoneByTime, timeKey(p.ReleasedAt, doneRelease+p.OutTradeNo))
+	}
+	return nil
+}
+
+func fileRefundDone(tx *journal.Tx, r Refund) error {
+	if r.State != RefundSuccess {
+		return nil
+	}
+	return tx.PutKey(journal.DoneByTime, timeKey(r.UpdatedAt, doneRefund+r.OutRefundNo))
+}
+
+func fileOpDone(tx *journal.Tx, d DepositOp) error {
+	if d.State != OpSuccess {
+		return nil
+	}
+	return tx.PutKey(journal.DoneByTime, timeKey(d.UpdatedAt, doneOp+d.OutRequestNo))
+}
+
+// doneIn calls fn once for each kind and id filed in [from, to).
+func doneIn(tx *journal.Tx, from, to time.Time, fn func(kind, id string) error) error {
+	end := timeKey(to.UnixMilli(), "")
+	seen := map[string]bool{}
+	return tx.Seek(journal.DoneByTime, timeKey(from.UnixMilli(), ""), func(k string, _ []byte) (bool, error) {
+		if k >= end {
+			return false, nil
+		}
+		if len(k) < 10 || seen[k[8:]] {
+			return true, nil
+		}
+		seen[k[8:]] = true
+		return true, fn(k[8:9], k[9:])
+	})
 }
 
 // openOrder: a payment a start must resume or watch — not terminal
@@ -92,7 +149,7 @@ func filePrint(tx *journal.Tx, r printRecord) error {
 	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
 }
 
-const metaIndexes = "indexes.v3"
+const metaIndexes = "indexes.v4"
 
 // buildIndexes files the records of a journal made before the indexes,
 // once (the only whole-bucket read for them).
@@ -117,9 +174,21 @@ func (a *Agent) buildIndexes() error {
 			return nil
 		})
 		if err == nil {
+			err = tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+				var p Payment
+				if json.Unmarshal(v, &p) == nil {
+					return fileDone(tx, p)
+				}
+				return nil
+			})
+		}
+		if err == nil {
 			err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
 				var r Refund
 				if json.Unmarshal(v, &r) == nil {
+					if err := fileRefundDone(tx, r); err != nil {
+						return err
+					}
 					return putRefundIndex(tx, r)
 				}
 				return nil
@@ -129,6 +198,9 @@ func (a *Agent) buildIndexes() error {
 			err = tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
 				var d DepositOp
 				if json.Unmarshal(v, &d) == nil {
+					if err := fileOpDone(tx, d); err != nil {
+						return err
+					}
 					return tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo)
 				}
 				return nil

@@ -262,3 +262,21 @@ func copyFile(tb testing.TB, from, to string) {
 		tb.Fatal(err)
 	}
 }
+
+// BenchmarkShiftSummary: the summary of the last hour (a shift's handover)
+// at 1,000 and 200,000 orders kept.
+func BenchmarkShiftSummary(b *testing.B) {
+	for _, n := range []int{1000, 200000} {
+		a := fuzzAgent(b)
+		now := time.Now().Truncate(time.Millisecond)
+		fill(b, a, n, now)
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				s, err := a.TransactionSummary(now.Add(-time.Hour), now)
+				if err != nil || s.Count != 60 {
+					b.Fatalf("%d paid in the hour, %v", s.Count, err)
+				}
+			}
+		})
+	}
+}

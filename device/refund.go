@@ -173,6 +173,9 @@ func (a *Agent) saveRefund(tx *journal.Tx, r Refund) error {
 			return err
 		}
 	}
+	if err := fileRefundDone(tx, r); err != nil {
+		return err
+	}
 	if had && old.State == r.State {
 		return nil
 	}

@@ -64,8 +64,11 @@ func (a *Agent) retire(cutoff time.Time) (int, error) {
 				keys = append(keys, k)
 				return true, nil
 			})
-		}); err != nil || len(keys) == 0 {
+		}); err != nil {
 			return total, err
+		}
+		if len(keys) == 0 {
+			return total, a.dropDoneBefore(end)
 		}
 		from = keys[len(keys)-1] + "\x00"
 		n := 0
@@ -86,6 +89,35 @@ func (a *Agent) retire(cutoff time.Time) (int, error) {
 			return total, err
 		}
 		total += n
+	}
+}
+
+// dropDoneBefore drops the summary-index entries older than end (their
+// records are retired), a batch per write.
+func (a *Agent) dropDoneBefore(end string) error {
+	for {
+		var keys []string
+		if err := a.j.View(func(tx *journal.Tx) error {
+			return tx.Seek(journal.DoneByTime, "", func(k string, _ []byte) (bool, error) {
+				if k >= end || len(keys) == 1000 {
+					return false, nil
+				}
+				keys = append(keys, k)
+				return true, nil
+			})
+		}); err != nil || len(keys) == 0 {
+			return err
+		}
+		if err := a.j.Update(func(tx *journal.Tx) error {
+			for _, k := range keys {
+				if err := tx.Delete(journal.DoneByTime, k); err != nil {
+					return err
+				}
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 	}
 }
 

@@ -73,6 +73,9 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 	if c := records(t, a, journal.OrdersByTime); c != 4 {
 		t.Fatalf("%d time-index entries", c)
 	}
+	if c := records(t, a, journal.DoneByTime); c != 1 { // P-NEW's; the old ones went with their records
+		t.Fatalf("%d summary-index entries", c)
+	}
 	ds, err := a.days("", "9999-12-31")
 	if err != nil {
 		t.Fatal(err)

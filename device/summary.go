@@ -1,7 +1,6 @@
 package device
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -32,66 +31,71 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 		w.Count++
 		w.Amount += amount
 	}
-	err := tx.ForEach(journal.Orders, func(_ string, v []byte) error {
+	// Only what was filed under a time in the window is read (index.go);
+	// each record is then checked by its own current times.
+	order := func(no string) (Payment, bool, error) {
 		var p Payment
-		if json.Unmarshal(v, &p) != nil || p.State != Paid {
-			return nil
-		}
-		if p.Deposit && p.ReleasedAt > 0 && in(p.ReleasedAt) {
-			s.UnfreezeCount++
-			s.UnfreezeAmount += p.Released
-		}
-		if !in(firstPositive(p.ConfirmedAt, p.CreatedAt)) {
-			return nil
-		}
-		if p.Deposit {
-			s.DepositCount++
-			s.DepositAmount += p.Amount
-			return nil
-		}
-		s.PayCount++
-		s.PayAmount += p.Amount
-		income(p.Wallet, p.Amount)
-		return nil
-	})
-	if err != nil {
-		return s, err
+		ok, err := tx.Get(journal.Orders, no, &p)
+		return p, ok && p.State == Paid, err
 	}
-	err = tx.ForEach(journal.Refunds, func(_ string, v []byte) error {
-		var r Refund
-		if json.Unmarshal(v, &r) == nil && r.State == RefundSuccess && in(r.UpdatedAt) {
-			s.RefundCount++
-			s.RefundAmount += r.Amount
-		}
-		return nil
-	})
-	if err != nil {
-		return s, err
-	}
-	err = tx.ForEach(journal.Deposits, func(_ string, v []byte) error {
-		var d DepositOp
-		if json.Unmarshal(v, &d) != nil || d.State != OpSuccess || !in(d.UpdatedAt) {
-			return nil
-		}
-		if d.Op == "consume" {
-			s.ConsumeCount++
-			s.ConsumeAmount += d.Consumed
-			if d.Released > 0 {
-				s.ConsumeReleasedCount++
-				s.ConsumeReleased += d.Released
+	err := doneIn(tx, from, to, func(kind, id string) error {
+		switch kind {
+		case doneRelease:
+			p, ok, err := order(id)
+			if err != nil || !ok {
+				return err
 			}
-			wallet := d.Wallet
-			if wallet == "" {
-				var p Payment
-				if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
-					return err
+			if p.Deposit && p.ReleasedAt > 0 && in(p.ReleasedAt) {
+				s.UnfreezeCount++
+				s.UnfreezeAmount += p.Released
+			}
+		case donePay:
+			p, ok, err := order(id)
+			if err != nil || !ok || !in(firstPositive(p.ConfirmedAt, p.CreatedAt)) {
+				return err
+			}
+			if p.Deposit {
+				s.DepositCount++
+				s.DepositAmount += p.Amount
+				return nil
+			}
+			s.PayCount++
+			s.PayAmount += p.Amount
+			income(p.Wallet, p.Amount)
+		case doneRefund:
+			var r Refund
+			ok, err := tx.Get(journal.Refunds, id, &r)
+			if err == nil && ok && r.State == RefundSuccess && in(r.UpdatedAt) {
+				s.RefundCount++
+				s.RefundAmount += r.Amount
+			}
+			return err
+		case doneOp:
+			var d DepositOp
+			ok, err := tx.Get(journal.Deposits, id, &d)
+			if err != nil || !ok || d.State != OpSuccess || !in(d.UpdatedAt) {
+				return err
+			}
+			if d.Op == "consume" {
+				s.ConsumeCount++
+				s.ConsumeAmount += d.Consumed
+				if d.Released > 0 {
+					s.ConsumeReleasedCount++
+					s.ConsumeReleased += d.Released
 				}
-				wallet = p.Wallet
+				wallet := d.Wallet
+				if wallet == "" {
+					var p Payment
+					if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
+						return err
+					}
+					wallet = p.Wallet
+				}
+				income(wallet, d.Consumed)
+			} else {
+				s.UnfreezeCount++
+				s.UnfreezeAmount += d.Released
 			}
-			income(wallet, d.Consumed)
-		} else {
-			s.UnfreezeCount++
-			s.UnfreezeAmount += d.Released
 		}
 		return nil
 	})

@@ -45,11 +45,15 @@ const (
 	// OpenOrders are the payments not finished (not terminal, or a
 	// deposit still frozen): what a start resumes.
 	OpenOrders = "open_orders" // out_trade_no → ""
+	// DoneByTime files what a summary counts by the time it counts it:
+	// a payment by its confirmation, a release, a refund and a deposit
+	// operation by their success (summaries read a window of it).
+	DoneByTime = "done_by_time" // ms (8 bytes) + kind letter + id → ""
 	// Days holds what records past the retention were folded into.
 	Days = "days" // YYYY-MM-DD (China time) → day summary
 )
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, OpenOrders, Days}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, OpenOrders, DoneByTime, Days}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
