@@ -37,7 +37,11 @@ var ErrUnknownUnit = errors.New("audio: no clip for")
 // or 元, or a whole phrase such as 微信收款), at SampleRate. A Voice is
 // immutable once loaded and safe for concurrent use.
 type Voice struct {
-	clips   map[string][]int16
+	// clips are read and decoded when said, not held decoded: the default
+	// pack is 4 MB of samples, resident for nothing between announcements
+	// on a device with little memory. Its files are in the binary (or on
+	// disk, for a pack from a directory), paged in when used.
+	clips   map[string]clipFile
 	sounds  map[string][]int16 // tones such as "beep": not words, never chosen by text
 	maxRune int                // longest unit, in runes
 }
@@ -68,16 +72,19 @@ func LoadVoice(fsys fs.FS) (*Voice, error) {
 	if len(m.Clips) == 0 {
 		return nil, errors.New("audio: voice pack manifest lists no clips")
 	}
-	v := &Voice{clips: make(map[string][]int16, len(m.Clips)), sounds: make(map[string][]int16, len(m.Sounds))}
+	v := &Voice{clips: make(map[string]clipFile, len(m.Clips)), sounds: make(map[string][]int16, len(m.Sounds))}
 	for unit, file := range m.Clips {
 		if unit == "" || !utf8.ValidString(unit) {
 			return nil, fmt.Errorf("audio: voice pack: bad unit %q", unit)
 		}
-		pcm, err := loadClip(fsys, file, unit)
+		// Checked now, so a bad recording fails at start, not
+		// mid-sentence: raw PCM by its size (reading it would only make
+		// garbage), a WAV decoded and dropped.
+		n, err := clipSamples(fsys, file, unit)
 		if err != nil {
 			return nil, err
 		}
-		v.clips[unit] = pcm
+		v.clips[unit] = clipFile{fsys: fsys, file: file, samples: n}
 		v.maxRune = max(v.maxRune, utf8.RuneCountInString(unit))
 	}
 	for name, file := range m.Sounds {
@@ -88,6 +95,24 @@ func LoadVoice(fsys fs.FS) (*Voice, error) {
 		v.sounds[name] = pcm
 	}
 	return v, nil
+}
+
+// clipSamples checks one clip file and says how many samples it holds.
+func clipSamples(fsys fs.FS, file, unit string) (int, error) {
+	if ext := strings.ToLower(path.Ext(file)); ext == ".pcm" || ext == ".raw" {
+		fi, err := fs.Stat(fsys, file)
+		switch {
+		case err != nil:
+			return 0, fmt.Errorf("audio: voice pack: unit %q: %w", unit, err)
+		case fi.Size() == 0:
+			return 0, fmt.Errorf("audio: voice pack: %s (%q) is empty", file, unit)
+		case fi.Size()%2 != 0:
+			return 0, fmt.Errorf("audio: voice pack: %s (%q): odd length for 16-bit samples", file, unit)
+		}
+		return int(fi.Size() / 2), nil
+	}
+	pcm, err := loadClip(fsys, file, unit)
+	return len(pcm), err
 }
 
 // loadClip reads one clip file of a pack and fades its edges.
@@ -145,9 +170,25 @@ func (v *Voice) Units() []string {
 	return units
 }
 
-// Clip returns the samples of one unit, or nil. The slice is shared: do not
-// modify it.
-func (v *Voice) Clip(unit string) []int16 { return v.clips[unit] }
+// clipFile is where a unit's samples are.
+type clipFile struct {
+	fsys    fs.FS
+	file    string
+	samples int
+}
+
+// Clip returns the samples of one unit, or nil.
+func (v *Voice) Clip(unit string) []int16 {
+	c, ok := v.clips[unit]
+	if !ok {
+		return nil
+	}
+	pcm, err := loadClip(c.fsys, c.file, unit)
+	if err != nil {
+		return nil // checked at load: only a pack changed on disk since
+	}
+	return pcm
+}
 
 // Beep returns the key-feedback tone: the pack's "beep" sound, or, for a pack
 // without one, 80 ms of 1760 Hz made here, so a key is always acknowledged.
@@ -209,12 +250,18 @@ func (v *Voice) Render(text string) ([]int16, error) {
 	}
 	n := 0
 	for i, u := range units {
-		n += len(v.clips[u]) + gapBefore(units, i)
+		n += v.clips[u].samples + gapBefore(units, i)
 	}
 	out := make([]int16, 0, n)
 	for i, u := range units {
 		out = append(out, make([]int16, gapBefore(units, i))...)
-		out = append(out, v.clips[u]...)
+		if u != "" {
+			c := v.Clip(u)
+			if c == nil {
+				return nil, fmt.Errorf("audio: voice pack: %q cannot be read", u)
+			}
+			out = append(out, c...)
+		}
 	}
 	return out, nil
 }
