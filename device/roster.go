@@ -305,36 +305,26 @@ func (a *Agent) pinLock() time.Duration {
 
 // mayRefund: the staff member on shift holding the refund right, or a
 // manager, on shift or not (domain: a clerk refunds only on shift).
-func (a *Agent) mayRefund(tx *journal.Tx, s Staff) error {
-	r, err := loadRoster(tx)
-	if err != nil {
-		return err
-	}
-	cur, ok := r.find(s.ID)
-	if !ok {
-		return fmt.Errorf("%w: %w", ErrDenied, ErrStaffAuth)
-	}
-	if cur.Manager {
-		return nil
-	}
-	if !cur.Refund {
-		return fmt.Errorf("%w: %s 没有退款权限 (no refund right)", ErrDenied, s.ID)
-	}
-	return a.isOnShift(tx, s.ID)
-}
+func (a *Agent) mayRefund(tx *journal.Tx, s Staff) error { return a.mayAct(tx, s, true) }
 
 // onShift: the staff member on shift, or a manager.
-func (a *Agent) onShift(tx *journal.Tx, s Staff) error {
+func (a *Agent) onShift(tx *journal.Tx, s Staff) error { return a.mayAct(tx, s, false) }
+
+// mayAct checks s against the roster in force: a manager may; anyone else
+// only on shift, and with the refund right when refund is asked.
+func (a *Agent) mayAct(tx *journal.Tx, s Staff, refund bool) error {
 	r, err := loadRoster(tx)
 	if err != nil {
 		return err
 	}
 	cur, ok := r.find(s.ID)
-	if !ok {
+	switch {
+	case !ok:
 		return fmt.Errorf("%w: %w", ErrDenied, ErrStaffAuth)
-	}
-	if cur.Manager {
+	case cur.Manager:
 		return nil
+	case refund && !cur.Refund:
+		return fmt.Errorf("%w: %s 没有退款权限 (no refund right)", ErrDenied, s.ID)
 	}
 	return a.isOnShift(tx, s.ID)
 }

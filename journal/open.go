@@ -15,6 +15,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/posagent/posagent/atomicfile"
 )
 
 // A journal lost by accident must never pass for a first start: a device
@@ -223,26 +225,9 @@ func readIdentity(path string) (Identity, bool, error) {
 // writeIdentity replaces the identity file atomically and durably.
 func writeIdentity(path string, id Identity) error {
 	b, _ := json.Marshal(id)
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
+	if err := atomicfile.Write(path, append(b, '\n'), 0o600); err != nil {
 		return fmt.Errorf("journal identity: %w", err)
 	}
-	_, err = f.Write(append(b, '\n'))
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("journal identity: %w", err)
-	}
-	syncDir(filepath.Dir(path))
 	return nil
 }
 
