@@ -632,14 +632,36 @@ type openPayment struct {
 }
 
 // unconfirmedPayments lists the payments UNKNOWN or waiting for a person,
-// newest first, from the set savePayment keeps (no journal scan per sale).
+// newest first. The candidates come from the set savePayment keeps (no
+// journal scan per sale); each is then read back from the journal, so an
+// entry whose settled record is committed but whose commit handler has not
+// yet run is not listed.
 func (a *Agent) unconfirmedPayments() ([]openPayment, error) {
 	a.payMu.Lock()
-	out := make([]openPayment, 0, len(a.unconfirmed))
-	for _, o := range a.unconfirmed {
-		out = append(out, o)
+	nos := make([]string, 0, len(a.unconfirmed))
+	for no := range a.unconfirmed {
+		nos = append(nos, no)
 	}
 	a.payMu.Unlock()
+	out := make([]openPayment, 0, len(nos))
+	if len(nos) > 0 {
+		err := a.j.View(func(tx *journal.Tx) error {
+			for _, no := range nos {
+				var p Payment
+				ok, err := tx.Get(journal.Orders, no, &p)
+				if err != nil {
+					return err
+				}
+				if ok && (p.State == Unknown || p.State == Attention) {
+					out = append(out, openPayment{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: p.State, CreatedAt: p.CreatedAt})
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	return out, nil
 }

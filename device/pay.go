@@ -397,6 +397,14 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 		return nil
 	}
 	saved := p
+	if p.State == Unknown || p.State == Attention {
+		// Into the set before the commit: a reader may see the committed
+		// record before commit handlers run, and a new payment in that gap
+		// must already be refused. Should the transaction roll back, the
+		// entry stays until this payment's next record: a payment whose
+		// outcome we failed to record is of unknown outcome all the same.
+		a.noteUnconfirmed(saved)
+	}
 	tx.OnCommit(func() { a.noteUnconfirmed(saved) })
 	if p.State == Paid {
 		kind := "pay"
