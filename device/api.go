@@ -421,13 +421,31 @@ func (a *Agent) apiDeposits(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "bad_request", "state must be frozen, consumed or released")
 		return
 	}
-	ds, err := a.Deposits(state)
+	if state == DepositFrozen {
+		// What the front desk works on: every frozen deposit, one page.
+		ds, err := a.Deposits()
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		if ds == nil {
+			ds = []DepositView{}
+		}
+		writeJSON(w, http.StatusOK, ds)
+		return
+	}
+	start, limit, err := pageParams(r, "")
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	if ds == nil {
-		ds = []DepositView{}
+	ds, next, err := a.DepositsPage(state, start, limit)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if next != "" {
+		w.Header().Set("X-Next-Cursor", next)
 	}
 	writeJSON(w, http.StatusOK, ds)
 }
@@ -476,25 +494,10 @@ func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	limit := MaxOrdersPage
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > MaxOrdersPage {
-			writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("limit must be 1..%d", MaxOrdersPage))
-			return
-		}
-		limit = n
-	}
-	start := timeKey(to.UnixMilli(), "")
-	if c := r.URL.Query().Get("cursor"); c != "" {
-		b, err := hex.DecodeString(c)
-		if err != nil || len(b) < 8 {
-			writeError(w, http.StatusBadRequest, "bad_request", "cursor must be an X-Next-Cursor this API gave")
-			return
-		}
-		if string(b) < start {
-			start = string(b)
-		}
+	start, limit, err := pageParams(r, timeKey(to.UnixMilli(), ""))
+	if err != nil {
+		writeErr(w, err)
+		return
 	}
 	floor := timeKey(from.UnixMilli(), "")
 	out := []View{}
@@ -528,6 +531,31 @@ func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Next-Cursor", next)
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// pageParams reads a page's limit (1..MaxOrdersPage, default the most)
+// and where it starts: before the cursor a previous page gave, or before
+// top ("" for the newest) if that is earlier.
+func pageParams(r *http.Request, top string) (start string, limit int, err error) {
+	limit = MaxOrdersPage
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > MaxOrdersPage {
+			return "", 0, fmt.Errorf("%w: limit must be 1..%d", ErrInvalid, MaxOrdersPage)
+		}
+		limit = n
+	}
+	start = top
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		b, err := hex.DecodeString(c)
+		if err != nil || len(b) < 8 {
+			return "", 0, fmt.Errorf("%w: cursor must be an X-Next-Cursor this API gave", ErrInvalid)
+		}
+		if start == "" || string(b) < start {
+			start = string(b)
+		}
+	}
+	return start, limit, nil
 }
 
 // last is the time key of the last view of a page.

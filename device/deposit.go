@@ -2,7 +2,7 @@ package device
 
 import (
 	"context"
-	"encoding/json"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sort"
@@ -54,6 +54,9 @@ type DepositOp struct {
 	UpdatedAt    int64  `json:"updated_at"`
 }
 
+// Open: a pending operation is resumed at start (journal.Opener).
+func (d DepositOp) Open() bool { return d.State == OpPending }
+
 // depositStatus is deposit.status's body (package wire).
 type depositStatus = wire.DepositStatus
 
@@ -78,27 +81,13 @@ func depositView(p Payment, ops []DepositOp) DepositView {
 		Released: p.Released, Wallet: p.Wallet, CreatedAt: p.CreatedAt, Ops: ops}
 }
 
-// Deposits lists the deposits, newest first; state filters by deposit
-// state (FROZEN, CONSUMED, RELEASED) when not empty.
-func (a *Agent) Deposits(state string) ([]DepositView, error) {
+// Deposits lists the frozen deposits, newest first: they are open, all of
+// them read from the open index.
+func (a *Agent) Deposits() ([]DepositView, error) {
 	var out []DepositView
 	err := a.j.View(func(tx *journal.Tx) error {
-		if state == DepositFrozen {
-			// The frozen ones are open: read from the index.
-			return openOrders(tx, func(p Payment) error {
-				if dv := depositView(p, nil); p.Deposit && dv.State == state {
-					out = append(out, dv)
-				}
-				return nil
-			})
-		}
-		return tx.ForEach(journal.Orders, func(_ string, v []byte) error {
-			var p Payment
-			if json.Unmarshal(v, &p) != nil || !p.Deposit {
-				return nil
-			}
-			dv := depositView(p, nil)
-			if state == "" || dv.State == state {
+		return openOrders(tx, func(p Payment) error {
+			if dv := depositView(p, nil); p.Deposit && dv.State == DepositFrozen {
 				out = append(out, dv)
 			}
 			return nil
@@ -106,6 +95,37 @@ func (a *Agent) Deposits(state string) ([]DepositView, error) {
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	return out, err
+}
+
+// DepositsPage reads one page of every deposit (or those in state, when
+// not empty), newest first, from the deposits' time index before the key
+// start ("" from the newest): at most limit index entries are read, so a
+// page filtered by state may hold fewer than limit. next, when not empty,
+// is where the following page starts.
+func (a *Agent) DepositsPage(state, start string, limit int) (out []DepositView, next string, err error) {
+	out = []DepositView{}
+	n, prev := 0, ""
+	err = a.j.View(func(tx *journal.Tx) error {
+		return tx.SeekLast(journal.DepositsByTime, start, func(k string, _ []byte) (bool, error) {
+			if n == limit {
+				next = hex.EncodeToString([]byte(prev))
+				return false, nil
+			}
+			n++
+			prev = k
+			var p Payment
+			ok, err := tx.Get(journal.Orders, k[8:], &p)
+			if err != nil {
+				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Orders, "key", clip(k[8:], 64), "err", err)
+				return true, nil
+			}
+			if dv := depositView(p, nil); ok && p.Deposit && (state == "" || dv.State == state) {
+				out = append(out, dv)
+			}
+			return true, nil
+		})
+	})
+	return out, next, err
 }
 
 // Deposit returns one deposit with its operations.
@@ -442,7 +462,7 @@ func (a *Agent) depositStateAnswered(st depositStatus) {
 
 // resumeDepositOps restarts every pending operation.
 func (a *Agent) resumeDepositOps() error {
-	open, err := openKeys(a.j, journal.Deposits, func(d DepositOp) bool { return d.State == OpPending })
+	open, err := openKeys[DepositOp](a.j, journal.Deposits)
 	for _, no := range open {
 		a.startOp(no)
 	}

@@ -1,8 +1,6 @@
 package device
 
 import (
-	"encoding/json"
-
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -40,13 +38,14 @@ func deliver[T any](a *Agent, inboxes map[string]chan T, key string, v T, what s
 }
 
 // openKeys lists the keys of bucket whose record (decoded as T) is still
-// open, for a flow to resume them after a restart.
-func openKeys[T any](j *journal.Journal, bucket string, open func(T) bool) ([]string, error) {
+// open, for a flow to resume them after a restart. It reads the open
+// index (journal.OpenRecords), not the bucket's finished records.
+func openKeys[T journal.Opener](j *journal.Journal, bucket string) ([]string, error) {
 	var keys []string
 	err := j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(bucket, func(k string, v []byte) error {
+		return tx.OpenKeys(bucket, func(k string) error {
 			var rec T
-			if json.Unmarshal(v, &rec) == nil && open(rec) {
+			if ok, err := tx.Get(bucket, k, &rec); err == nil && ok && rec.Open() {
 				keys = append(keys, k)
 			}
 			return nil

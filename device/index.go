@@ -40,6 +40,11 @@ func putOrder(tx *journal.Tx, p Payment) error {
 	if err := fileDone(tx, p); err != nil {
 		return err
 	}
+	if p.Deposit {
+		if err := tx.PutKey(journal.DepositsByTime, timeKey(p.CreatedAt, p.OutTradeNo)); err != nil {
+			return err
+		}
+	}
 	if openOrder(p) {
 		return tx.PutKey(journal.OpenOrders, p.OutTradeNo)
 	}
@@ -149,7 +154,7 @@ func filePrint(tx *journal.Tx, r printRecord) error {
 	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
 }
 
-const metaIndexes = "indexes.v4"
+const metaIndexes = "indexes.v5"
 
 // buildIndexes files the records of a journal made before the indexes,
 // once (the only whole-bucket read for them).
@@ -166,6 +171,11 @@ func (a *Agent) buildIndexes() error {
 				n++
 				if openOrder(p) {
 					if err := tx.PutKey(journal.OpenOrders, p.OutTradeNo); err != nil {
+						return err
+					}
+				}
+				if p.Deposit {
+					if err := tx.PutKey(journal.DepositsByTime, timeKey(p.CreatedAt, p.OutTradeNo)); err != nil {
 						return err
 					}
 				}
@@ -215,6 +225,33 @@ func (a *Agent) buildIndexes() error {
 				return nil
 			})
 		}
+		// The open index (journal.OpenRecords): a record written again
+		// files itself. The last said announcement for the function key.
+		if err == nil {
+			err = refile[Refund](tx, journal.Refunds)
+		}
+		if err == nil {
+			err = refile[DepositOp](tx, journal.Deposits)
+		}
+		if err == nil {
+			err = refile[notifyRecord](tx, journal.Notify)
+		}
+		if err == nil {
+			err = refile[speechRecord](tx, journal.Speech)
+		}
+		if err == nil {
+			var last speechRecord
+			err = tx.ForEach(journal.Speech, func(k string, v []byte) error {
+				var r speechRecord
+				if json.Unmarshal(v, &r) == nil && r.Done && r.Said != "" && !r.Since.Before(last.Since) {
+					last = r
+				}
+				return nil
+			})
+			if err == nil && last.ID != "" {
+				err = tx.Put(journal.Meta, metaLastSaid, last.ID)
+			}
+		}
 		if err != nil {
 			return fmt.Errorf("build indexes: %w", err)
 		}
@@ -223,4 +260,27 @@ func (a *Agent) buildIndexes() error {
 		}
 		return tx.Put(journal.Meta, metaIndexes, true)
 	})
+}
+
+// refile writes each readable record of bucket again, as T, so that Put
+// files it in journal.OpenRecords.
+func refile[T journal.Opener](tx *journal.Tx, bucket string) error {
+	type kv struct {
+		k string
+		v T
+	}
+	var all []kv
+	err := tx.ForEach(bucket, func(k string, v []byte) error {
+		var r T
+		if json.Unmarshal(v, &r) == nil {
+			all = append(all, kv{k, r})
+		}
+		return nil
+	})
+	for _, r := range all {
+		if err == nil {
+			err = tx.Put(bucket, r.k, r.v)
+		}
+	}
+	return err
 }

@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 	"sync"
 
@@ -97,13 +96,12 @@ func (a *Agent) repeatLast() {
 func (a *Agent) lastSaid() string {
 	var last speechRecord
 	a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Speech, func(_ string, v []byte) error {
-			var r speechRecord
-			if json.Unmarshal(v, &r) == nil && r.Done && r.Said != "" && !r.Since.Before(last.Since) {
-				last = r
-			}
-			return nil
-		})
+		var id string
+		if ok, err := tx.Get(journal.Meta, metaLastSaid, &id); err != nil || !ok {
+			return err
+		}
+		_, err := tx.Get(journal.Speech, id, &last)
+		return err
 	})
 	return last.Text
 }

@@ -134,9 +134,12 @@ func (a *Agent) queueNotify(orderID string) {
 func (a *Agent) resume() error {
 	var owed []notifyRecord
 	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Notify, func(k string, v []byte) error {
+		return tx.OpenKeys(journal.Notify, func(k string) error {
 			var r notifyRecord
-			if a.decodeRecord(journal.Notify, k, v, &r) && !r.Done {
+			if ok, err := tx.Get(journal.Notify, k, &r); err != nil {
+				a.badRecords.Add(1)
+				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Notify, "key", clip(k, 64), "err", err)
+			} else if ok && r.Open() {
 				owed = append(owed, r)
 			}
 			return nil
@@ -264,3 +267,7 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 }
 
 func (a *Agent) audioOptions() audio.Options { return audio.Options{} }
+
+// Open: not done, so resumed at start and looked for by the sweep
+// (journal.Opener).
+func (r notifyRecord) Open() bool { return !r.Done }

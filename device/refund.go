@@ -62,6 +62,9 @@ type Refund struct {
 	UpdatedAt int64 `json:"updated_at"`
 }
 
+// Open: a refund not final is resumed at start (journal.Opener).
+func (r Refund) Open() bool { return r.State == RefundPending || r.State == RefundProcessing }
+
 // refundStatus is refund.status's body (package wire).
 type refundStatus = wire.RefundStatus
 
@@ -396,9 +399,7 @@ func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Messag
 
 // resumeRefunds restarts every refund not final.
 func (a *Agent) resumeRefunds(ctx context.Context) error {
-	open, err := openKeys(a.j, journal.Refunds, func(r Refund) bool {
-		return r.State == RefundPending || r.State == RefundProcessing
-	})
+	open, err := openKeys[Refund](a.j, journal.Refunds)
 	for _, no := range open {
 		a.payMu.Lock()
 		a.refunds[no] = make(chan refundStatus, 8)

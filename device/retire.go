@@ -206,6 +206,11 @@ func (a *Agent) retireOrder(tx *journal.Tx, k string) (bool, error) {
 	if err := tx.Delete(journal.Orders, no); err != nil {
 		return false, err
 	}
+	if p.Deposit {
+		if err := tx.Delete(journal.DepositsByTime, k); err != nil {
+			return false, err
+		}
+	}
 	return true, tx.Delete(journal.OrdersByTime, k)
 }
 

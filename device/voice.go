@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"sort"
 	"time"
@@ -18,6 +17,9 @@ type speechRecord struct {
 	At int64 `json:"at"`
 	audio.Record
 }
+
+// Open: owed, so said after a restart (journal.Opener).
+func (r speechRecord) Open() bool { return !r.Done && r.ID != "" }
 
 // speechStore is audio.Store over the journal: what the Player owes and has
 // said survives restarts, and a said id is never said again within
@@ -44,15 +46,23 @@ func (s speechStore) Save(r audio.Record) error {
 // putSpeech writes r within tx, so a command can owe an announcement in the
 // same transaction that records the command (device.speak).
 func putSpeech(tx *journal.Tx, r audio.Record) error {
+	if r.Done && r.Said != "" {
+		// What the function key repeats (lastSaid), without a search.
+		if err := tx.Put(journal.Meta, metaLastSaid, r.ID); err != nil {
+			return err
+		}
+	}
 	return tx.Put(journal.Speech, r.ID, speechRecord{At: r.Since.Unix(), Record: r})
 }
+
+const metaLastSaid = "speech.last_said"
 
 func (s speechStore) Owed() ([]audio.Record, error) {
 	var owed []audio.Record
 	err := s.j.View(func(tx *journal.Tx) error {
-		return tx.ForEach(journal.Speech, func(_ string, v []byte) error {
+		return tx.OpenKeys(journal.Speech, func(k string) error {
 			var r speechRecord
-			if json.Unmarshal(v, &r) == nil && !r.Done && r.ID != "" {
+			if ok, err := tx.Get(journal.Speech, k, &r); err == nil && ok && r.Open() {
 				owed = append(owed, r.Record)
 			}
 			return nil

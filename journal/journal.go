@@ -42,6 +42,7 @@ const (
 	OrdersByTime    = "orders_by_time"    // created ms (8 bytes) + out_trade_no → ""
 	RefundsByOrder  = "refunds_by_order"  // out_trade_no + "/" + out_refund_no → ""
 	DepositsByOrder = "deposits_by_order" // out_trade_no + "/" + out_request_no → ""
+	DepositsByTime  = "deposits_by_time"  // created ms (8 bytes) + out_trade_no of a deposit → ""
 	// OpenOrders are the payments not finished (not terminal, or a
 	// deposit still frozen): what a start resumes.
 	OpenOrders = "open_orders" // out_trade_no → ""
@@ -51,9 +52,18 @@ const (
 	DoneByTime = "done_by_time" // ms (8 bytes) + kind letter + id → ""
 	// Days holds what records past the retention were folded into.
 	Days = "days" // YYYY-MM-DD (China time) → day summary
+	// OpenRecords lists the records still open (see Opener) of every
+	// bucket: what a start resumes and a sweep looks for, read without the
+	// bucket's years of finished records.
+	OpenRecords = "open" // bucket + "/" + key → ""
 )
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, OpenOrders, DoneByTime, Days}
+// Opener is a record that can say whether it is still open (owed, pending,
+// not final). Put keeps OpenRecords in step with it in the same
+// transaction; Delete and Prune take the entry out with the record.
+type Opener interface{ Open() bool }
+
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, DepositsByTime, OpenOrders, DoneByTime, Days, OpenRecords}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
@@ -155,7 +165,30 @@ func (t *Tx) Put(bucket, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode %s/%s: %w", bucket, key, err)
 	}
-	return b.Put([]byte(key), data)
+	if err := b.Put([]byte(key), data); err != nil {
+		return err
+	}
+	if o, ok := v.(Opener); ok {
+		open := t.tx.Bucket([]byte(OpenRecords))
+		if o.Open() {
+			return open.Put([]byte(bucket+"/"+key), []byte{})
+		}
+		return open.Delete([]byte(bucket + "/" + key))
+	}
+	return nil
+}
+
+// OpenKeys calls fn with the key of each open record of bucket (see
+// Opener), in key order.
+func (t *Tx) OpenKeys(bucket string, fn func(key string) error) error {
+	prefix := []byte(bucket + "/")
+	c := t.tx.Bucket([]byte(OpenRecords)).Cursor()
+	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+		if err := fn(string(k[len(prefix):])); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // PutRaw stores bytes as they are (salvage, tests of damaged records).
@@ -183,13 +216,17 @@ func (t *Tx) Get(bucket, key string, v any) (bool, error) {
 	return true, nil
 }
 
-// Delete removes key from bucket. Read-write transactions only.
+// Delete removes key from bucket, and its OpenRecords entry. Read-write
+// transactions only.
 func (t *Tx) Delete(bucket, key string) error {
 	b, err := t.bucket(bucket)
 	if err != nil {
 		return err
 	}
-	return b.Delete([]byte(key))
+	if err := b.Delete([]byte(key)); err != nil {
+		return err
+	}
+	return t.tx.Bucket([]byte(OpenRecords)).Delete([]byte(bucket + "/" + key))
 }
 
 // ForEach calls fn with each key and raw JSON value of bucket in key order.
@@ -360,8 +397,12 @@ func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
+			open := t.tx.Bucket([]byte(OpenRecords))
 			for _, k := range batch {
 				if err := b.Delete(k); err != nil {
+					return err
+				}
+				if err := open.Delete(append([]byte(bucket+"/"), k...)); err != nil {
 					return err
 				}
 			}

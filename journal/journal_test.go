@@ -114,3 +114,58 @@ func TestFileModeAndLock(t *testing.T) {
 		t.Fatalf("second open: %v, want ErrLocked", err)
 	}
 }
+
+// owed is a record that says whether it is open (an Opener).
+type owed struct {
+	At   int64 `json:"at"`
+	Done bool  `json:"done"`
+}
+
+func (o owed) Open() bool { return !o.Done }
+
+// The open index follows Put, Delete and Prune in the same transaction,
+// bucket by bucket; a rolled-back Put leaves no entry.
+func TestOpenKeys(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	now := time.Unix(1_000_000, 0)
+	old, fresh := now.Add(-49*time.Hour).Unix(), now.Unix()
+	j.Update(func(tx *Tx) error {
+		tx.Put(Notify, "a", owed{At: fresh})
+		tx.Put(Notify, "b", owed{At: fresh})
+		tx.Put(Notify, "c", owed{At: old})
+		tx.Put(Notify, "d", owed{At: fresh, Done: true})
+		tx.Put(Speech, "a", owed{At: fresh}) // same key, another bucket
+		tx.Put(Seen, "x", map[string]int64{"at": fresh})
+		return nil
+	})
+	j.Update(func(tx *Tx) error {
+		tx.Put(Notify, "rolled", owed{At: fresh})
+		return errors.New("roll back")
+	})
+	keys := func(bucket string) (ks []string) {
+		j.View(func(tx *Tx) error {
+			return tx.OpenKeys(bucket, func(k string) error { ks = append(ks, k); return nil })
+		})
+		return ks
+	}
+	if got := keys(Notify); len(got) != 3 || got[0] != "a" || got[1] != "b" || got[2] != "c" {
+		t.Fatalf("open notify %v, want a b c", got)
+	}
+	j.Update(func(tx *Tx) error {
+		tx.Put(Notify, "a", owed{At: fresh, Done: true}) // done: out
+		return tx.Delete(Notify, "b")                     // gone: out
+	})
+	if n, err := j.Prune(Notify, now.Add(-48*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v", n, err)
+	}
+	if got := keys(Notify); len(got) != 0 {
+		t.Fatalf("open notify after done, delete and prune: %v", got)
+	}
+	if got := keys(Speech); len(got) != 1 || got[0] != "a" {
+		t.Fatalf("open speech %v", got)
+	}
+	if got := keys(Seen); len(got) != 0 {
+		t.Fatalf("a record that is no Opener is not indexed: %v", got)
+	}
+}
