@@ -149,5 +149,8 @@ install: build
 # proxy, extrapolated). make bench-rss DURATION=10m for the full run.
 DURATION ?= 20s
 RATE     ?= 10
+ORDERS   ?= 0
+AGENT    ?= bin/posagent
 bench-rss: build
-	$(GO) run ./scripts/agentbench -agent bin/posagent -duration $(DURATION) -rate $(RATE)
+	case "$(AGENT)" in bin/posagent) ;; *) cp bin/posagent $(AGENT) ;; esac
+	$(GO) run ./scripts/agentbench -agent $(AGENT) -duration $(DURATION) -rate $(RATE) -orders $(ORDERS)
