@@ -388,3 +388,39 @@ func TestDepositsPaged(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkPaymentStartCancel: a payment made through the local API
+// (journaled, checked against what is unconfirmed and the till's mode)
+// and cancelled before a code is scanned, at 1,000 and 200,000 orders
+// kept. The figure should not grow with the orders.
+func BenchmarkPaymentStartCancel(b *testing.B) {
+	for _, n := range []int{1000, 200000} {
+		a := fuzzAgent(b)
+		fill(b, a, n, time.Now())
+		h := a.Handler()
+		post := func(path, body string) *httptest.ResponseRecorder {
+			req := httptest.NewRequest("POST", path, strings.NewReader(body))
+			req.Host = "127.0.0.1:8765"
+			req.Header.Set("Authorization", "Bearer "+a.APIToken())
+			req.Header.Set("Content-Type", "application/json")
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, req)
+			return w
+		}
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				w := post("/v1/payments", `{"amount":100}`)
+				var v View
+				if json.Unmarshal(w.Body.Bytes(), &v); w.Code != http.StatusCreated {
+					b.Fatalf("start: %d %s", w.Code, w.Body)
+				}
+				if w := post("/v1/payments/"+v.OutTradeNo+"/cancel", `{}`); w.Code >= 300 {
+					b.Fatalf("cancel: %d %s", w.Code, w.Body)
+				}
+				for p, _ := a.loadPayment(v.OutTradeNo); !Terminal(p.State); p, _ = a.loadPayment(v.OutTradeNo) {
+					time.Sleep(100 * time.Microsecond)
+				}
+			}
+		})
+	}
+}

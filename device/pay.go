@@ -344,7 +344,16 @@ func (a *Agent) startPayment(tx *journal.Tx, p Payment) error {
 	a.payMu.Lock()
 	defer a.payMu.Unlock()
 	if a.awaiting != "" {
-		return ErrBusy
+		// The slot is held until the waiting payment's flow lets go, a
+		// moment after its record left AwaitingCode: what the journal
+		// says (this transaction sees every commit) decides, so a new
+		// payment right after a cancel shown as done is not refused.
+		var cur Payment
+		if ok, err := tx.Get(journal.Orders, a.awaiting, &cur); err != nil {
+			return err
+		} else if ok && cur.State == AwaitingCode {
+			return ErrBusy
+		}
 	}
 	var old Payment
 	if ok, err := tx.Get(journal.Orders, p.OutTradeNo, &old); err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -248,5 +249,42 @@ func TestStateShowsPaymentPrompt(t *testing.T) {
 	r.api("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", nil, nil)
 	if s := r.waitState(15*time.Second, func(s State) bool { return s.Pay == nil && s.Online }); s.Pay != nil {
 		t.Fatalf("pay %+v", *s.Pay)
+	}
+}
+
+// A new payment right after the waiting one was cancelled is taken, even
+// in the moment before the cancelled flow lets go of the waiting slot; one
+// still waiting for its code holds it.
+func TestNewPaymentRightAfterCancel(t *testing.T) {
+	a := fuzzAgent(t)
+	h := a.Handler()
+	post := func(path, body string) (int, View) {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Host = "127.0.0.1:8765"
+		req.Header.Set("Authorization", "Bearer "+a.APIToken())
+		req.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		var v View
+		json.Unmarshal(w.Body.Bytes(), &v)
+		return w.Code, v
+	}
+	code, first := post("/v1/payments", `{"amount":100}`)
+	if code != http.StatusCreated {
+		t.Fatalf("start: %d", code)
+	}
+	if code, _ := post("/v1/payments", `{"amount":200}`); code != http.StatusConflict {
+		t.Fatalf("a second payment while one waits for its code: %d, want 409", code)
+	}
+	if code, _ := post("/v1/payments/"+first.OutTradeNo+"/cancel", `{}`); code >= 300 {
+		t.Fatalf("cancel: %d", code)
+	}
+	waitTrue(t, 5*time.Second, func() bool { p, _ := a.loadPayment(first.OutTradeNo); return p.State == Cancelled })
+	// The flow has not let go yet (as in the moment after the commit).
+	a.payMu.Lock()
+	a.awaiting = first.OutTradeNo
+	a.payMu.Unlock()
+	if code, v := post("/v1/payments", `{"amount":300}`); code != http.StatusCreated || v.OutTradeNo == first.OutTradeNo {
+		t.Fatalf("a new payment after the cancel: %d %+v", code, v)
 	}
 }
