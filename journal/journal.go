@@ -56,6 +56,9 @@ const (
 	// bucket: what a start resumes and a sweep looks for, read without the
 	// bucket's years of finished records.
 	OpenRecords = "open" // bucket + "/" + key → ""
+	// ByAt files the records of the buckets Prune clears (Prunable) by
+	// their "at" time, so a prune reads only what goes.
+	ByAt = "by_at" // bucket + "/" + at (Unix s, 8 bytes) + key → ""
 )
 
 // Opener is a record that can say whether it is still open (owed, pending,
@@ -63,7 +66,7 @@ const (
 // transaction; Delete and Prune take the entry out with the record.
 type Opener interface{ Open() bool }
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, DepositsByTime, OpenOrders, DoneByTime, Days, OpenRecords}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, DepositsByTime, OpenOrders, DoneByTime, Days, OpenRecords, ByAt}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
@@ -94,7 +97,7 @@ func Open(path string) (*Journal, error) {
 				return err
 			}
 		}
-		return nil
+		return fileAllAt(tx)
 	})
 	if err != nil {
 		db.Close()
@@ -168,6 +171,9 @@ func (t *Tx) Put(bucket, key string, v any) error {
 	if err := b.Put([]byte(key), data); err != nil {
 		return err
 	}
+	if err := t.fileAt(bucket, key, data); err != nil {
+		return err
+	}
 	if o, ok := v.(Opener); ok {
 		open := t.tx.Bucket([]byte(OpenRecords))
 		if o.Open() {
@@ -197,7 +203,10 @@ func (t *Tx) PutRaw(bucket, key string, data []byte) error {
 	if err != nil {
 		return err
 	}
-	return b.Put([]byte(key), data)
+	if err := b.Put([]byte(key), data); err != nil {
+		return err
+	}
+	return t.fileAt(bucket, key, data)
 }
 
 // Get decodes the value under key into v and reports whether it was there.
@@ -221,6 +230,9 @@ func (t *Tx) Get(bucket, key string, v any) (bool, error) {
 func (t *Tx) Delete(bucket, key string) error {
 	b, err := t.bucket(bucket)
 	if err != nil {
+		return err
+	}
+	if err := t.unfileAt(bucket, key, b.Get([]byte(key))); err != nil {
 		return err
 	}
 	if err := b.Delete([]byte(key)); err != nil {
@@ -366,56 +378,6 @@ func (j *Journal) OutboxLen() (int, error) {
 	})
 	return n, err
 }
-
-// Prune deletes the records of bucket whose "at" field is before cutoff and
-// returns how many went. Records without "at" are kept. The records are
-// read in a read-only transaction, which does not hold up writers, and
-// deleted pruneBatch at a time, each batch a short write.
-func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
-	var old [][]byte
-	err := j.View(func(t *Tx) error {
-		b, err := t.bucket(bucket)
-		if err != nil {
-			return err
-		}
-		return b.ForEach(func(k, v []byte) error {
-			var r struct {
-				At int64 `json:"at"`
-			}
-			if json.Unmarshal(v, &r) == nil && r.At != 0 && r.At < cutoff.Unix() {
-				old = append(old, bytes.Clone(k))
-			}
-			return nil
-		})
-	})
-	n := 0
-	for err == nil && len(old) > 0 {
-		batch := old[:min(pruneBatch, len(old))]
-		old = old[len(batch):]
-		err = j.Update(func(t *Tx) error {
-			b, err := t.bucket(bucket)
-			if err != nil {
-				return err
-			}
-			open := t.tx.Bucket([]byte(OpenRecords))
-			for _, k := range batch {
-				if err := b.Delete(k); err != nil {
-					return err
-				}
-				if err := open.Delete(append([]byte(bucket+"/"), k...)); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			n += len(batch)
-		}
-	}
-	return n, err
-}
-
-const pruneBatch = 1000
 
 func seqKey(seq uint64) []byte {
 	var k [8]byte

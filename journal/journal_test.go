@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func open(t *testing.T, path string) *Journal {
@@ -154,7 +156,7 @@ func TestOpenKeys(t *testing.T) {
 	}
 	j.Update(func(tx *Tx) error {
 		tx.Put(Notify, "a", owed{At: fresh, Done: true}) // done: out
-		return tx.Delete(Notify, "b")                     // gone: out
+		return tx.Delete(Notify, "b")                    // gone: out
 	})
 	if n, err := j.Prune(Notify, now.Add(-48*time.Hour)); err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v", n, err)
@@ -167,5 +169,56 @@ func TestOpenKeys(t *testing.T) {
 	}
 	if got := keys(Seen); len(got) != 0 {
 		t.Fatalf("a record that is no Opener is not indexed: %v", got)
+	}
+}
+
+// Prune finds what is old through ByAt: a record written again under a
+// newer "at" stays, and the records of a journal made before ByAt are
+// filed at its next Open.
+func TestPruneByAt(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	now := time.Unix(1_000_000, 0)
+	at := func(d time.Duration) map[string]int64 { return map[string]int64{"at": now.Add(d).Unix()} }
+	j.Update(func(tx *Tx) error {
+		tx.Put(Notify, "old", at(-8*24*time.Hour))
+		tx.Put(Notify, "renewed", at(-8*24*time.Hour))
+		tx.Put(Notify, "new", at(-time.Hour))
+		return nil
+	})
+	j.Update(func(tx *Tx) error { return tx.Put(Notify, "renewed", at(-time.Minute)) })
+	// A journal from before ByAt: its entries and mark gone.
+	j.db.Update(func(tx *bolt.Tx) error {
+		tx.Bucket([]byte(Meta)).Delete([]byte("journal.by_at"))
+		tx.DeleteBucket([]byte(ByAt))
+		_, err := tx.CreateBucket([]byte(ByAt))
+		return err
+	})
+	j.Update(func(tx *Tx) error { return tx.PutRaw(Print, "old-job", []byte(`{"at":1}`)) }) // filed by PutRaw
+	if n, _ := j.Prune(Notify, now.Add(-7*24*time.Hour)); n != 0 {
+		t.Fatalf("pruned %d with nothing filed", n)
+	}
+	j.Close()
+	j = open(t, path) // files the records again
+	defer j.Close()
+	if n, err := j.Prune(Notify, now.Add(-7*24*time.Hour)); err != nil || n != 1 {
+		t.Fatalf("pruned %d, %v; want 1 (old)", n, err)
+	}
+	if n, err := j.Prune(Print, now); err != nil || n != 1 {
+		t.Fatalf("print pruned %d, %v", n, err)
+	}
+	var keys []string
+	j.View(func(tx *Tx) error {
+		return tx.ForEach(Notify, func(k string, _ []byte) error { keys = append(keys, k); return nil })
+	})
+	if len(keys) != 2 || keys[0] != "new" || keys[1] != "renewed" {
+		t.Fatalf("left %v", keys)
+	}
+	var entries int
+	j.View(func(tx *Tx) error {
+		return tx.ForEach(ByAt, func(string, []byte) error { entries++; return nil })
+	})
+	if entries != 2 {
+		t.Fatalf("%d ByAt entries left, want 2 (one a record)", entries)
 	}
 }
