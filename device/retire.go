@@ -1,6 +1,7 @@
 package device
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -68,6 +69,9 @@ func (a *Agent) retire(cutoff time.Time) (int, error) {
 			return total, err
 		}
 		if len(keys) == 0 {
+			if err := a.dropShiftsBefore(cutoff); err != nil {
+				return total, err
+			}
 			return total, a.dropDoneBefore(end)
 		}
 		from = keys[len(keys)-1] + "\x00"
@@ -119,6 +123,35 @@ func (a *Agent) dropDoneBefore(end string) error {
 			return err
 		}
 	}
+}
+
+// dropShiftsBefore drops the summaries of shifts begun before cutoff
+// (kept as "closed:<since, Unix s>:<staff>", so they sort by start while
+// the seconds have 10 digits, until 2286).
+func (a *Agent) dropShiftsBefore(cutoff time.Time) error {
+	var keys []string
+	if err := a.j.View(func(tx *journal.Tx) error {
+		return tx.Seek(journal.Shifts, "closed:", func(k string, _ []byte) (bool, error) {
+			rest, ok := strings.CutPrefix(k, "closed:")
+			ms, _, _ := strings.Cut(rest, ":")
+			since, err := strconv.ParseInt(ms, 10, 64)
+			if !ok || err != nil || since >= cutoff.Unix() || len(keys) == retireBatch {
+				return false, nil
+			}
+			keys = append(keys, k)
+			return true, nil
+		})
+	}); err != nil || len(keys) == 0 {
+		return err
+	}
+	return a.j.Update(func(tx *journal.Tx) error {
+		for _, k := range keys {
+			if err := tx.Delete(journal.Shifts, k); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // retireOrder folds and drops the order of time-index key k, if settled.

@@ -38,6 +38,14 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 			}
 		}
 		at := now.Add(-450 * 24 * time.Hour).UnixMilli()
+		for _, since := range []int64{at / 1000, now.Add(-401 * 24 * time.Hour).Unix(), now.Add(-399 * 24 * time.Hour).Unix(), now.Unix()} { // Unix s, as closeShift files them
+			if err := tx.Put(journal.Shifts, "closed:"+fmt.Sprint(since)+":s1", map[string]int64{"count": 1}); err != nil {
+				return err
+			}
+		}
+		if err := tx.Put(journal.Shifts, shiftCurrent, ShiftRecord{Since: at / 1000}); err != nil { // open: never retired
+			return err
+		}
 		for _, p := range []Payment{
 			{OutTradeNo: "P-FROZEN", Amount: 50000, State: Paid, Deposit: true, DepositState: DepositFrozen, CreatedAt: at},
 			{OutTradeNo: "P-ATTN", Amount: 700, State: Attention, CreatedAt: at},
@@ -66,6 +74,9 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 	})
 	if fmt.Sprint(left) != fmt.Sprintf("[P-ATTN P-FROZEN P-NEW %s]", old[2].OutTradeNo) {
 		t.Fatalf("kept %v", left)
+	}
+	if c := records(t, a, journal.Shifts); c != 3 { // the open one, and those begun within the retention
+		t.Fatalf("%d shift records kept, want 3", c)
 	}
 	if c := records(t, a, journal.Refunds); c != 1 {
 		t.Fatalf("%d refunds kept, want the one in flight", c)
@@ -141,5 +152,27 @@ func TestJournalBoundedOverAYear(t *testing.T) {
 	}
 	if at365 > at60*12/10 {
 		t.Fatalf("the file grew from %d to %d bytes between day 60 and day 365", at60, at365)
+	}
+}
+
+// A shift closed the way the flow closes it goes once it began before the
+// cutoff, and not before.
+func TestRetireDropsClosedShifts(t *testing.T) {
+	a := fuzzAgent(t)
+	now := time.Now()
+	if err := a.j.Update(func(tx *journal.Tx) error {
+		if err := tx.Put(journal.Shifts, shiftCurrent, ShiftRecord{Staff: Staff{ID: "s1"}, Since: now.Add(-time.Hour).Unix()}); err != nil {
+			return err
+		}
+		_, err := a.closeShift(tx, "")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.retire(now.Add(-2 * time.Hour)); err != nil || records(t, a, journal.Shifts) != 1 {
+		t.Fatalf("a shift begun after the cutoff: %d kept, %v", records(t, a, journal.Shifts), err)
+	}
+	if _, err := a.retire(now); err != nil || records(t, a, journal.Shifts) != 0 {
+		t.Fatalf("a shift begun before the cutoff: %d kept, %v", records(t, a, journal.Shifts), err)
 	}
 }
