@@ -332,7 +332,8 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 				if err := putOrder(tx, p); err != nil {
 					return err
 				}
-				if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1}); err != nil {
+				if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
+					OutTradeNo: d.OutTradeNo, Desc: p.Desc, Staff: a.staffName(tx, d.StaffID), TransactionID: p.TransactionID}); err != nil {
 					return err
 				}
 			case st.State == OpFail:

@@ -20,6 +20,15 @@ type notifyBody struct {
 	Kind    string `json:"kind"`
 	Print   bool   `json:"print"`
 	Copies  int    `json:"copies"`
+	// Printed on the receipt when given (optional; the device fills them
+	// for its own payments, refunds and deposit operations): the order a
+	// refund or deposit operation belongs to (order_id is then the refund
+	// or request number), what was sold, who took it, the provider's
+	// transaction number.
+	OutTradeNo    string `json:"out_trade_no,omitempty"`
+	Desc          string `json:"desc,omitempty"`
+	Staff         string `json:"staff,omitempty"`
+	TransactionID string `json:"transaction_id,omitempty"`
 }
 
 // notifyDone is the answer's body.
@@ -89,6 +98,10 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return a.badRequest(tx, m, "notify.payment: wallet too long")
 	case b.Copies < 0 || b.Copies > 5:
 		return a.badRequest(tx, m, "notify.payment: copies must be 0-5")
+	case b.OutTradeNo != "" && !validID(b.OutTradeNo), b.TransactionID != "" && !validID(b.TransactionID):
+		return a.badRequest(tx, m, "notify.payment: out_trade_no and transaction_id must be 1-64 printable ASCII characters")
+	case len(b.Desc) > 128 || len(b.Staff) > 64:
+		return a.badRequest(tx, m, "notify.payment: desc must be at most 128 bytes, staff 64")
 	}
 	if b.Kind == "" {
 		b.Kind = "pay"

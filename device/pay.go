@@ -426,7 +426,8 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 				}
 			}
 		}
-		b := notifyBody{OrderID: p.OutTradeNo, Amount: p.Amount, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1}
+		b := notifyBody{OrderID: p.OutTradeNo, Amount: p.Amount, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
+			Desc: p.Desc, Staff: a.staffName(tx, p.Staff), TransactionID: p.TransactionID}
 		if err := a.putCompletion(tx, b); err != nil {
 			return err
 		}

@@ -280,12 +280,42 @@ func (a *Agent) Reprint(orderID string) (string, error) {
 	return id, nil
 }
 
-// receiptOf is the receipt of a notification.
+// receiptOf is the receipt of a notification. A refund's or deposit
+// operation's receipt names the order it belongs to as 订单号 and its own
+// number apart.
 func (a *Agent) receiptOf(b notifyBody, at time.Time) printer.Receipt {
-	return printer.Receipt{
-		Kind: b.Kind, Store: a.cfg.Store.Name, Device: a.cfg.DeviceID, OrderID: b.OrderID,
+	r := printer.Receipt{
+		Kind: b.Kind, Store: a.cfg.Store.Name, Merchant: a.cfg.Store.Merchant, Device: a.cfg.DeviceID,
+		OrderID: b.OrderID, Desc: b.Desc, Staff: b.Staff, TransactionID: b.TransactionID,
 		Wallet: strings.ToLower(b.Wallet), Amount: b.Amount, Time: at,
 	}
+	if b.OutTradeNo != "" && b.OutTradeNo != b.OrderID {
+		switch b.Kind {
+		case printer.KindRefund:
+			r.OrderID, r.RefundNo = b.OutTradeNo, b.OrderID
+		case printer.KindConsume, printer.KindUnfreeze:
+			r.OrderID, r.RequestNo = b.OutTradeNo, b.OrderID
+		}
+	}
+	return r
+}
+
+// staffName is how a receipt names a staff member: their name on the
+// roster or the open shift, else their id.
+func (a *Agent) staffName(tx *journal.Tx, id string) string {
+	if id == "" {
+		return ""
+	}
+	if r, err := loadRoster(tx); err == nil {
+		if s, ok := r.find(id); ok && s.Name != "" {
+			return s.Name
+		}
+	}
+	var sh ShiftRecord
+	if ok, _ := tx.Get(journal.Shifts, shiftCurrent, &sh); ok && sh.Staff.ID == id && sh.Staff.Name != "" {
+		return sh.Staff.Name
+	}
+	return id
 }
 
 // printNotify is notify.payment's print step: the receipt goes through the

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/posagent/posagent/drivers/serialtest"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/printer"
 )
 
@@ -328,4 +330,70 @@ func TestIdleStatusInState(t *testing.T) {
 	wait(PrinterCoverOpen)
 	r.vp.SetCover(false)
 	wait(PrinterOK)
+}
+
+// Receipts a shop recognises: the payment's desc, the merchant and the
+// operator's name on the sale; the original order as 订单号 on a refund and
+// on a deposit consume, their own numbers apart.
+func TestReceiptsNameTheOrder(t *testing.T) {
+	r := newPayRig(t)
+	r.cfg.Store.Name, r.cfg.Store.Merchant = "老王小卖部", "杭州老王商贸有限公司"
+	r.withSim(platform.Faults{})
+	r.start()
+	r.shift("s1", "王小明", true, false)
+	var v View
+	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 12850, "desc": "农夫山泉×2 方便面×1"}, &v); st != http.StatusCreated {
+		t.Fatalf("start: %d", st)
+	}
+	r.scans <- "134567890123450901"
+	r.waitPayment(v.OutTradeNo, 10*time.Second, func(v View) bool { return v.State == Paid })
+	var ref Refund
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/refund", map[string]any{"amount": 850, "staff_id": "s1", "pin": testPIN}, &ref); st != http.StatusAccepted {
+		t.Fatalf("refund: %d", st)
+	}
+	dep := r.deposit(50000, "134567890123450902")
+	var op DepositOp
+	r.api("POST", "/v1/deposits/"+dep+"/consume", map[string]any{"amount": 30000, "staff_id": "s1", "pin": testPIN}, &op)
+	// Each receipt's text, once printed, by its title.
+	receipt := func(title string) string {
+		var txt string
+		waitTrue(t, 15*time.Second, func() bool {
+			r.printer.mu.Lock()
+			defer r.printer.mu.Unlock()
+			for _, j := range r.printer.jobs {
+				if d, _ := printer.Decode(j); strings.Contains(d.Text(), title) {
+					txt = strings.Join(d.Lines, "\n")
+					return true
+				}
+			}
+			return false
+		})
+		return txt
+	}
+	has := func(txt string, label, value string) bool {
+		for _, l := range strings.Split(txt, "\n") {
+			if strings.HasPrefix(l, label) && strings.HasSuffix(strings.TrimSpace(l), value) {
+				return true
+			}
+		}
+		return false
+	}
+	sale := receipt("收款凭证")
+	for _, want := range [][2]string{{"商户", "杭州老王商贸有限公司"}, {"商品", "农夫山泉×2 方便面×1"}, {"收银员", "王小明"}, {"订单号", v.OutTradeNo}} {
+		if !has(sale, want[0], want[1]) {
+			t.Errorf("sale receipt has no %s %s:\n%s", want[0], want[1], sale)
+		}
+	}
+	refund := receipt("退款凭证")
+	for _, want := range [][2]string{{"订单号", v.OutTradeNo}, {"退款单号", ref.OutRefundNo}, {"收银员", "王小明"}} {
+		if !has(refund, want[0], want[1]) {
+			t.Errorf("refund receipt has no %s %s:\n%s", want[0], want[1], refund)
+		}
+	}
+	consume := receipt("押金消费凭证")
+	for _, want := range [][2]string{{"订单号", dep}, {"押金单号", op.OutRequestNo}} {
+		if !has(consume, want[0], want[1]) {
+			t.Errorf("consume receipt has no %s %s:\n%s", want[0], want[1], consume)
+		}
+	}
 }

@@ -285,7 +285,8 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 					return err
 				}
 				// Announced (退款 + amount) and printed once, like a payment.
-				b := notifyBody{OrderID: r.OutRefundNo, Amount: r.Amount, Wallet: r.Wallet, Kind: "refund", Print: true, Copies: 1}
+				b := notifyBody{OrderID: r.OutRefundNo, Amount: r.Amount, Wallet: r.Wallet, Kind: "refund", Print: true, Copies: 1,
+					OutTradeNo: r.OutTradeNo, Staff: a.staffName(tx, r.StaffID), TransactionID: p.TransactionID}
 				if err := a.putCompletion(tx, b); err != nil {
 					return err
 				}

@@ -499,28 +499,21 @@ func (e *encoder) qr(payload string) {
 	e.dirty = true
 }
 
-// barcode prints payload as a centred Code128 (code set B) with the text
-// under it. Code set B holds printable ASCII only; other payloads, and ones
-// too long for the paper even with 1-dot modules, print as text.
+// barcode prints payload as a centred Code128 with the text under it, in
+// the densest code sets for it (code128Data) and with its quiet zone on
+// the paper. Code sets B and C hold printable ASCII only; other payloads,
+// and ones too long for the paper even with 1-dot modules, print as text.
 func (e *encoder) barcode(payload string) {
 	if payload == "" {
 		return
 	}
-	data := []byte{'{', 'B'}
-	for i := 0; i < len(payload); i++ {
-		c := payload[i]
-		if c < 0x20 || c > 0x7e {
-			e.textBlock(payload)
-			return
-		}
-		if c == '{' {
-			data = append(data, '{') // '{' starts a code-set switch; "{{" is a literal
-		}
-		data = append(data, c)
+	data, symbols, ok := code128Data(payload)
+	if !ok {
+		e.textBlock(payload)
+		return
 	}
-	// Start, data, check and stop symbols: 11 modules each, stop 13.
-	modules := 11*(len(payload)+2) + 13
-	w := min(e.p.dots()/modules, barcodeMaxW)
+	modules := code128Modules(symbols)
+	w := min(e.p.dots()/(modules+2*code128Quiet), barcodeMaxW)
 	if w < 1 || len(data) > code128MaxData {
 		e.textBlock(payload)
 		return

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/boombuler/barcode/code128"
 )
 
 func TestWidth(t *testing.T) {
@@ -259,10 +261,49 @@ func TestCodes(t *testing.T) {
 	if len(d.QR) != 0 || strings.Join(d.Lines, "") != long {
 		t.Errorf("long QR: %d codes, %d lines", len(d.QR), len(d.Lines))
 	}
-	// Too wide for 58 mm paper as Code128.
-	d = mustDecode(t, Encode("<BC128>"+strings.Repeat("9", 40)+"</BC128>", Generic58()))
+	// Too wide for 58 mm paper as Code128 (set B, with its quiet zone).
+	d = mustDecode(t, Encode("<BC128>"+strings.Repeat("z", 40)+"</BC128>", Generic58()))
 	if len(d.Barcodes) != 0 {
 		t.Errorf("40-char barcode printed on 58 mm")
+	}
+	// 40 digits are 20 symbols of set C: they fit.
+	d = mustDecode(t, Encode("<BC128>"+strings.Repeat("9", 40)+"</BC128>", Generic58()))
+	if len(d.Barcodes) != 1 || d.Barcodes[0] != strings.Repeat("9", 40) {
+		t.Errorf("40 digits: %q", d.Barcodes)
+	}
+}
+
+// Code128 data takes the densest sets by boombuler/barcode's rule (the
+// raster and the renderer use it): its width in modules is the library's,
+// and it decodes back to the payload.
+func TestCode128Sets(t *testing.T) {
+	for _, tc := range []struct {
+		payload, data string
+	}{
+		{"P20261202120000123456", "{BP{C\x14\x1a\x0c\x02\x0c\x00\x00\x0c\x22\x38"},
+		{"1234", "{C\x0c\x22"},
+		{"123", "{B123"},
+		{"12345", "{C\x0c\x22{B5"},
+		{"AB{12", "{BAB{{12"},
+		{"D2024010200001", "{BD{C\x14\x18\x01\x02\x00\x00{B1"},
+	} {
+		data, symbols, ok := code128Data(tc.payload)
+		if !ok || string(data) != tc.data {
+			t.Errorf("%s: data %+q, want %+q", tc.payload, data, tc.data)
+		}
+		bc, err := code128.Encode(tc.payload)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := code128Modules(symbols); m != bc.Bounds().Dx() {
+			t.Errorf("%s: %d modules, the library draws %d", tc.payload, m, bc.Bounds().Dx())
+		}
+		if s, msg := decode128(data); s != tc.payload || msg != "" {
+			t.Errorf("%s: decodes as %q %s", tc.payload, s, msg)
+		}
+	}
+	if _, _, ok := code128Data("订单"); ok {
+		t.Error("non-ASCII taken")
 	}
 }
 
@@ -271,7 +312,8 @@ func TestReceipt(t *testing.T) {
 	for _, kind := range []string{KindPay, KindRefund, KindDeposit, KindConsume, KindUnfreeze} {
 		for _, p := range []Profile{Generic58(), Generic80()} {
 			r := Receipt{
-				Kind: kind, Store: "老王小卖部<CUT>", Device: "SN001", Staff: "张三",
+				Kind: kind, Store: "老王小卖部<CUT>", Merchant: "杭州老王商贸有限公司", Device: "SN001", Staff: "张三",
+				Desc:    "农夫山泉550ml×2 康师傅红烧牛肉面×1 双汇王中王火腿肠×3",
 				OrderID: "D2024010200001", Wallet: "alipay", TransactionID: "2024010222001",
 				Amount: 12850, Time: at, Reprint: kind == KindRefund,
 			}
@@ -280,7 +322,7 @@ func TestReceipt(t *testing.T) {
 			text := strings.Join(d.Lines, "")
 			title := kindText[kind].title
 			for _, want := range []string{"老王小卖部＜CUT＞", title, "支付宝", "￥128.50", "D2024010200001",
-				"2024010222001", "2024-01-02 15:04:05", "SN001", "张三"} {
+				"2024010222001", "2024-01-02 15:04:05", "SN001", "张三", "杭州老王商贸有限公司", "农夫山泉550ml×2", "双汇王中王火腿肠×3"} {
 				if !strings.Contains(text, want) {
 					t.Errorf("%s/%s: no %q in\n%s", kind, p.Name, want, d.Text())
 				}

@@ -22,7 +22,9 @@ type Receipt struct {
 	Kind          string    `json:"kind"` // KindPay, KindRefund, KindDeposit, KindConsume, KindUnfreeze
 	Store         string    `json:"store,omitempty"`
 	Device        string    `json:"device,omitempty"`
-	Staff         string    `json:"staff,omitempty"`
+	Merchant      string    `json:"merchant,omitempty"`       // the merchant's registered name (store.merchant)
+	Staff         string    `json:"staff,omitempty"`          // the operator: their name, or id
+	Desc          string    `json:"desc,omitempty"`           // what was sold (the payment's desc)
 	OrderID       string    `json:"order_id"`                 // out_trade_no (for a refund: the order refunded)
 	RefundNo      string    `json:"refund_no,omitempty"`      // out_refund_no of a refund
 	RequestNo     string    `json:"request_no,omitempty"`     // out_request_no of a deposit consume/unfreeze
@@ -119,6 +121,8 @@ func (r Receipt) Markup(columns int) string {
 		line("<C>** 重打印 **</C>")
 	}
 	line(rule)
+	pair("商户", r.Merchant)
+	pair("商品", r.Desc)
 	pair("支付方式", WalletName(r.Wallet))
 	if r.Kind == KindConsume && r.Frozen > 0 {
 		pair("押金金额", "￥"+FormatAmount(r.Frozen))

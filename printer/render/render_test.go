@@ -184,3 +184,82 @@ func itoa(n int) string {
 	}
 	return "58"
 }
+
+// The rendered barcode is as wide as the one the printer prints from the
+// same bytes (GS w modules × the modules of the GS k data), whether sent
+// as the printer's command or as a raster; it keeps its quiet zone on the
+// paper, and white space separates it from the QR under it.
+func TestBarcodeDrawnAsPrinted(t *testing.T) {
+	const order = "P20261202120000123456" // as NewOutTradeNo makes them
+	r := printer.Receipt{Kind: printer.KindDeposit, Store: "如家酒店", OrderID: order, Wallet: "wechat", Amount: 50000, Time: time.Now()}
+	for _, paper := range []int{58, 80} {
+		native := printer.ForPaper(paper)
+		raster := native
+		raster.Code128, raster.NativeQR = false, false
+		job := printer.Encode(r.Markup(native.Columns), native)
+		i := strings.Index(string(job), "\x1dk\x49")
+		if i < 0 {
+			t.Fatalf("%d mm: no GS k 73 in the job", paper)
+		}
+		w := strings.LastIndex(string(job[:i]), "\x1dw")
+		if w < 0 {
+			t.Fatalf("%d mm: no GS w before the barcode", paper)
+		}
+		module := int(job[w+2])
+		data := job[i+4 : i+4+int(job[i+3])]
+		want := printer.Code128DataModules(data) * module
+		if paper == 58 && module != 2 {
+			t.Errorf("58 mm: %d-dot modules, want 2 (set C for the digits)", module)
+		}
+		for _, p := range []printer.Profile{native, raster} {
+			img, placed, err := Render(printer.Encode(r.Markup(p.Columns), p), p.Dots)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var bar, qr image.Rectangle
+			for _, pl := range placed {
+				c := crop(img, pl.Rect)
+				if got, err := scan(t, c, oned.NewCode128Reader()); err == nil && got == order && (pl.Kind == printer.Barcode || pl.Kind == printer.Raster) {
+					bar = pl.Rect
+				} else if got, err := scan(t, c, qrcode.NewQRCodeReader()); err == nil && got == order {
+					qr = pl.Rect
+				}
+			}
+			if bar.Empty() || qr.Empty() {
+				t.Fatalf("%s %d mm: barcode %v, QR %v", p.Name, paper, bar, qr)
+			}
+			y := bar.Min.Y + 10
+			left, right := -1, -1
+			for x := 0; x < p.Dots; x++ {
+				if img.ColorIndexAt(x, y) == 1 {
+					if left < 0 {
+						left = x
+					}
+					right = x
+				}
+			}
+			if got := right - left + 1; got != want {
+				t.Errorf("%s %d mm (code128 %v): drawn %d dots wide, printed %d", p.Name, paper, p.Code128, got, want)
+			}
+			if quiet := 10 * module; left < quiet || p.Dots-1-right < quiet {
+				t.Errorf("%s %d mm: quiet zone %d / %d dots, want ≥ %d", p.Name, paper, left, p.Dots-1-right, quiet)
+			}
+			gap := 0
+			for y := qr.Min.Y - 1; y > bar.Min.Y && blankRow(img, y); y-- {
+				gap++
+			}
+			if gap < 16 {
+				t.Errorf("%s %d mm: %d white rows between the barcode's text and the QR", p.Name, paper, gap)
+			}
+		}
+	}
+}
+
+func blankRow(img *image.Paletted, y int) bool {
+	for x := 0; x < img.Bounds().Dx(); x++ {
+		if img.ColorIndexAt(x, y) == 1 {
+			return false
+		}
+	}
+	return true
+}
