@@ -343,11 +343,13 @@ func decodeWAV(data []byte) ([]int16, error) {
 	return nil, errors.New("no data chunk")
 }
 
-// volumeQ15 is the gain of each volume level in Q15 (32768 = unity): 3 dB a
+// volumeQ15 is the gain of each volume level in Q15 (32768 = unity): 2 dB a
 // step below 10, which sounds even to the ear where a linear ramp would crowd
-// all the change into the low levels, and level 1 (-27 dB) stays audible in a
-// quiet shop. Level 0 is silence. Values are round(32768 * 10^(-3(10-l)/20)).
-var volumeQ15 = [11]int32{0, 1464, 2068, 2920, 4125, 5827, 8231, 11627, 16423, 23198, 32768}
+// all the change into the low levels. With the clips at -16 dBFS RMS
+// (voice/gen.sh), level 6, the default, plays at -24 dBFS, 10 at -16 and 1
+// at -34, still heard in a quiet shop (TestVolumeLevels reports each).
+// Level 0 is silence. Values are round(32768 * 10^(-2(10-l)/20)).
+var volumeQ15 = [11]int32{0, 4125, 5193, 6538, 8231, 10362, 13045, 16423, 20675, 26029, 32768}
 
 // Scale returns a copy of pcm at volume level 0..10 (clamped): 0 is silence,
 // 10 unchanged. Gains never exceed unity and products are rounded in fixed

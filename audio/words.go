@@ -374,6 +374,7 @@ var walletPhrases = map[string]string{
 	"alipay":   "支付宝收款",
 	"unionpay": "云闪付收款",
 	"bestpay":  "翼支付收款",
+	"ecny":     "数字人民币收款", // e-CNY, as the speakers of the banks' own apps say it
 }
 
 // Announcement returns the words said for a money event of the given kind

@@ -132,6 +132,7 @@ func TestAnnouncement(t *testing.T) {
 		{"pay", "alipay", 100, "支付宝收款一元"},
 		{"pay", "unionpay", 1000, "云闪付收款十元"},
 		{"pay", "bestpay", 5, "翼支付收款零点零五元"},
+		{"pay", "ecny", 12850, "数字人民币收款一百二十八点五元"},
 		{"pay", "WeChat", 1, "微信收款零点零一元"},
 		{"pay", "", 100, "收款一元"},
 		{"pay", "paypal", 100, "收款一元"},

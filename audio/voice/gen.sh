@@ -8,8 +8,9 @@
 #      rest of the column is handed to sox's synth effect (the key beep);
 #   3. otherwise espeak-ng speaking the unit's pinyin with the cmn-latn-pinyin voice.
 # Every spoken clip is converted to 16 kHz mono signed 16-bit little-endian raw
-# PCM, leading and trailing silence trimmed, and loudness-normalised: gain to an
-# RMS level of $TARGET_RMS dBFS (default -18), lowered if that would put the
+# PCM, leading and trailing silence trimmed, gently compressed ($COMPAND) and
+# loudness-normalised: gain to an
+# RMS level of $TARGET_RMS dBFS (default -16), lowered if that would put the
 # peak above -1 dBFS, so a phrase and the digits after it sound equally loud
 # (peak normalisation alone left 4 dB between them). Clips are written as
 # default/<stem>.pcm; default/manifest.json maps unit text -> file. Units
@@ -26,7 +27,12 @@ out="$here/default"
 rec="$here/recordings"
 voice=${VOICE:-cmn-latn-pinyin}
 speed=${SPEED:-180}
-target=${TARGET_RMS:--18}
+target=${TARGET_RMS:--16}
+# A gentle compressor (2 ms attack, 50 ms release; 10 dB of gain reduction
+# at full scale) takes speech's crest from about 16 dB to 14, so the RMS
+# target is reached under the -1 dBFS peak limit: loud enough for a shop
+# at the default volume without clipping.
+compand=${COMPAND:-0.002,0.05 -60,-60,-40,-24,-24,-14,0,-5 -3 -90 0}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
@@ -64,6 +70,9 @@ while IFS='	' read -r unit stem pinyin; do
 		# shellcheck disable=SC2086
 		sox -G -D "$src" $raw "$tmp/$stem.pcm" \
 			silence 1 0.02 1% reverse silence 1 0.02 1% reverse
+		# shellcheck disable=SC2086
+		sox -D $raw "$tmp/$stem.pcm" $raw "$tmp/$stem.c.pcm" compand $compand
+		mv "$tmp/$stem.c.pcm" "$tmp/$stem.pcm"
 		# shellcheck disable=SC2086
 		gain=$(sox $raw "$tmp/$stem.pcm" -n stats 2>&1 | awk -v t="$target" '
 			/^RMS lev dB/ { rms = $4 } /^Pk lev dB/ { pk = $4 }
