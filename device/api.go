@@ -320,7 +320,7 @@ func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 		if sum, err = a.closeShift(tx, only); err != nil {
 			return err
 		}
-		_, err = a.emit(tx, "shift.summary", "", sum)
+		_, err = a.emit(tx, "shift.summary", "", summaryJSON(sum))
 		return err
 	})
 	if err != nil {
@@ -331,11 +331,16 @@ func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, summaryJSON(sum))
 }
 
-// summaryJSON adds the computed net to a shift summary.
+// summaryJSON is a shift summary as shift.summary and the local API give
+// it: start and end in Unix seconds, as the contract has every time, with
+// start_ms and end_ms to the millisecond (where one shift's end meets the
+// next one's start), and the computed net.
 func summaryJSON(s printer.ShiftSummary) map[string]any {
 	b, _ := json.Marshal(s)
 	var m map[string]any
 	json.Unmarshal(b, &m)
+	m["start"], m["end"] = s.Start.Unix(), s.End.Unix()
+	m["start_ms"], m["end_ms"] = s.Start.UnixMilli(), s.End.UnixMilli()
 	m["net"] = s.Net()
 	m["wallets"] = m["by_wallet"]
 	return m

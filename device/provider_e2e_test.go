@@ -194,19 +194,23 @@ func TestPaymentBelongsToShiftOfConfirmation(t *testing.T) {
 	sim.SetFaults(platform.Faults{})
 	r.waitPayment(v.OutTradeNo, 10*time.Second, func(v View) bool { return v.State == Paid })
 	var sumB struct {
-		PayCount  int    `json:"pay_count"`
-		PayAmount int64  `json:"pay_amount"`
-		Start     string `json:"start"`
+		PayCount  int   `json:"pay_count"`
+		PayAmount int64 `json:"pay_amount"`
+		Start     int64 `json:"start"`
+		StartMS   int64 `json:"start_ms"`
 	}
 	r.api("GET", "/v1/shift/summary", nil, &sumB)
 	a := body[map[string]any](t, sumA)
 	if a["pay_count"].(float64) != 0 || sumB.PayCount != 1 || sumB.PayAmount != 10000 {
 		t.Fatalf("shift A %v, shift B %+v", a, sumB)
 	}
-	endA, _ := time.Parse(time.RFC3339Nano, a["end"].(string))
-	startB, _ := time.Parse(time.RFC3339Nano, sumB.Start)
-	if startB.Before(endA) {
-		t.Fatalf("shift B starts %v, before shift A ends %v", startB, endA)
+	// Times are Unix seconds, as the contract has them; the milliseconds
+	// beside them show the windows meet without overlapping.
+	if end, ok := a["end"].(float64); !ok || int64(end) != int64(a["end_ms"].(float64))/1000 || sumB.Start != sumB.StartMS/1000 {
+		t.Fatalf("shift A end %v (%v ms), shift B start %d (%d ms)", a["end"], a["end_ms"], sumB.Start, sumB.StartMS)
+	}
+	if endA := int64(a["end_ms"].(float64)); sumB.StartMS < endA {
+		t.Fatalf("shift B starts %d ms, before shift A ends %d ms", sumB.StartMS, endA)
 	}
 }
 

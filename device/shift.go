@@ -88,7 +88,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 		if err != nil {
 			return sh, err
 		}
-		if _, err := a.emit(tx, "shift.summary", "", sum); err != nil {
+		if _, err := a.emit(tx, "shift.summary", "", summaryJSON(sum)); err != nil {
 			return sh, err
 		}
 		tx.OnCommit(func() { a.publishLocal("shift", sum) })

@@ -209,6 +209,6 @@ func (a *Agent) acceptShiftEndSummary(tx *journal.Tx, m mqtt.Message) (*mqtt.Mes
 	if err != nil {
 		return a.badRequest(tx, m, "shift.end: %v", err)
 	}
-	ans, err := a.emit(tx, "shift.summary", m.ID, sum)
+	ans, err := a.emit(tx, "shift.summary", m.ID, summaryJSON(sum))
 	return &ans, func() { a.afterShift(sum) }, err
 }

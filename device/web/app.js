@@ -675,7 +675,7 @@
         }
         continue;
       }
-      if (k === 'net') {
+      if (k === 'net' || /_ms$/.test(k)) { // net last; start_ms/end_ms repeat start/end
         continue;
       }
       const money = typeof v === 'number' && isFenKey(k);
