@@ -43,6 +43,9 @@
     return WALLETS[w] || w || '—';
   }
 
+  // when shows a time in China time (UTC+8, no daylight saving) whatever
+  // zone the device's browser is set to, as receipts print it.
+  const CST = 8 * 3600 * 1000;
   function when(v) {
     let d;
     if (typeof v === 'number') {
@@ -52,12 +55,15 @@
     } else {
       return v == null ? '—' : String(v);
     }
-    if (isNaN(d.getTime()) || d.getFullYear() < 2000) {
+    if (isNaN(d.getTime()) || d.getUTCFullYear() < 2000) {
       return '—';
     }
+    const c = new Date(d.getTime() + CST); // its UTC fields are China time
+    const today = new Date(Date.now() + CST);
     const p = (x) => String(x).padStart(2, '0');
-    const hms = p(d.getHours()) + ':' + p(d.getMinutes()) + ':' + p(d.getSeconds());
-    return d.toDateString() === new Date().toDateString() ? hms : (d.getMonth() + 1) + '-' + p(d.getDate()) + ' ' + hms;
+    const hms = p(c.getUTCHours()) + ':' + p(c.getUTCMinutes()) + ':' + p(c.getUTCSeconds());
+    const sameDay = c.getUTCFullYear() === today.getUTCFullYear() && c.getUTCMonth() === today.getUTCMonth() && c.getUTCDate() === today.getUTCDate();
+    return sameDay ? hms : (c.getUTCMonth() + 1) + '-' + p(c.getUTCDate()) + ' ' + hms;
   }
 
   // ---- the API ----
@@ -592,6 +598,7 @@
     unfreeze_count: '押金解冻笔数', unfreeze_amount: '押金解冻金额',
     deposits_frozen: '押金冻结', deposits_consumed: '押金消费', deposits_released: '押金解冻',
     frozen: '冻结', consumed: '消费', released: '退回', net: '净收入', reprint: '补打',
+    consume_released: '消费后退回押金', consume_released_count: '消费后退回笔数',
   };
 
   function isFenKey(k) {
