@@ -10,7 +10,7 @@ LDFLAGS := -X github.com/posagent/posagent/device.Version=$(VERSION)
 # chromium for the web console's headless-browser test (device/web_test.go),
 # mosquitto (and its mosquitto_passwd) for the real-broker tests with TLS,
 # passwords and ACLs (platform/mosquittotest).
-DEB_PKGS := gcc libc6-dev pkg-config libasound2-dev libasound2-data sox espeak-ng chromium mosquitto curl
+DEB_PKGS := gcc libc6-dev pkg-config libasound2-dev libasound2-data sox espeak-ng chromium mosquitto curl fonts-wqy-microhei
 
 .PHONY: all build test deps run bench bank fuzz fuzz-ci soak vet clean cross-deps build-arm build-arm64 test-arm install bench-rss
 

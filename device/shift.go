@@ -100,7 +100,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 		return sh, err
 	}
 	a.mu.Lock()
-	a.state.Shift = &Shift{Staff: s.ID, Since: sh.Since}
+	a.state.Shift = &Shift{Staff: s.ID, StaffName: s.Name, Since: sh.Since}
 	a.mu.Unlock()
 	return sh, nil
 }
@@ -116,7 +116,7 @@ func (a *Agent) loadShift() {
 	})
 	if ok {
 		a.mu.Lock()
-		a.state.Shift = &Shift{Staff: sh.Staff.ID, Since: sh.Since}
+		a.state.Shift = &Shift{Staff: sh.Staff.ID, StaffName: sh.Staff.Name, Since: sh.Since}
 		a.mu.Unlock()
 	}
 }

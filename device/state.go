@@ -43,8 +43,9 @@ type PayState struct {
 
 // Shift is the open shift in State.
 type Shift struct {
-	Staff string `json:"staff"`
-	Since int64  `json:"since"`
+	Staff     string `json:"staff"`                // staff id
+	StaffName string `json:"staff_name,omitempty"` // their name, as the cashier reads it
+	Since     int64  `json:"since"`
 }
 
 // State returns the current status.

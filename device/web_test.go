@@ -1,6 +1,7 @@
 package device
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -50,6 +52,14 @@ func newBrowser(t *testing.T) *browser {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
+	}
+	// Without a CJK font every Hanzi of a screenshot is a box.
+	if out, _ := exec.Command("fc-list", ":lang=zh", "family").Output(); len(bytes.TrimSpace(out)) == 0 {
+		msg := "no font with Chinese glyphs (fc-list :lang=zh): make deps installs fonts-wqy-microhei"
+		if os.Getenv("CI") != "" {
+			t.Fatal(msg)
+		}
+		t.Log(msg)
 	}
 	b := &browser{t: t, out: &lockedBuffer{}}
 	opts := []chromedp.ExecAllocatorOption{
@@ -363,7 +373,7 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	}
 	b.typeIn("#staff-pin", "1111")
 	b.click("#shift-start")
-	b.see("#st-shift", 5*time.Second, "s1")
+	b.see("#st-shift", 5*time.Second, "张三（s1）") // the name, as the cashier reads it
 
 	// A payment on this shift, for the summary's wallet table.
 	b.typeIn("#amount", "50")

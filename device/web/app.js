@@ -224,7 +224,8 @@
     pill('st-printer', '打印机：' + dev(s.printer), cls(s.printer));
     pill('st-scanner', '扫码枪：' + dev(s.scanner), cls(s.scanner));
     if (s.shift && s.shift.staff) {
-      pill('st-shift', '当班：' + s.shift.staff + '（' + when(s.shift.since) + ' 起）', 'ok');
+      const who = s.shift.staff_name ? s.shift.staff_name + '（' + s.shift.staff + '）' : s.shift.staff;
+      pill('st-shift', '当班：' + who + ' · ' + when(s.shift.since) + ' 起', 'ok');
     } else {
       pill('st-shift', '当班：无人', '');
     }
