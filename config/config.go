@@ -125,6 +125,10 @@ type Pay struct {
 // Apply holds how a new configuration is tried.
 type Apply struct {
 	ApplyTimeoutMS int64 `json:"apply_timeout_ms"`
+	// IdleWaitMS bounds how long a new config or firmware waits for the
+	// payment in progress to end before the agent restarts into it anyway
+	// (the payment resumes from the journal).
+	IdleWaitMS int64 `json:"idle_wait_ms"`
 }
 
 // API is the local HTTP API.
@@ -185,7 +189,7 @@ func Default() Config {
 		Audio:   Audio{Out: "alsa", Volume: 6},
 		Pay: Pay{PollIntervalMS: 5000, PollTimeoutMS: 45000, ReverseAfterMS: 15000, CollectTimeoutMS: 60000,
 			ReverseMaxTries: 10, RefundPollMS: 5000, DepositReleaseAfterMS: 2592000000},
-		ConfigApply: Apply{ApplyTimeoutMS: 30000},
+		ConfigApply: Apply{ApplyTimeoutMS: 30000, IdleWaitMS: 120000},
 		API:         API{Listen: "127.0.0.1:8765", PINTries: 5, PINLockMS: 300000},
 		Store:       Store{Mode: "both"},
 		OTA:         OTA{HealthTimeoutMS: 120000, MaxBytes: 256 << 20},
@@ -336,8 +340,8 @@ func (c *Config) Validate() error {
 		"pay.reverse_after_ms": c.Pay.ReverseAfterMS, "pay.collect_timeout_ms": c.Pay.CollectTimeoutMS,
 		"pay.reverse_max_tries": c.Pay.ReverseMaxTries, "pay.refund_poll_ms": c.Pay.RefundPollMS,
 		"pay.deposit_release_after_ms": c.Pay.DepositReleaseAfterMS,
-		"config.apply_timeout_ms":      c.ConfigApply.ApplyTimeoutMS,
-		"ota.health_timeout_ms":        c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
+		"config.apply_timeout_ms":      c.ConfigApply.ApplyTimeoutMS, "config.idle_wait_ms": c.ConfigApply.IdleWaitMS,
+		"ota.health_timeout_ms": c.OTA.HealthTimeoutMS, "ota.max_bytes": c.OTA.MaxBytes,
 	} {
 		if v <= 0 {
 			return bad(key, "must be positive")

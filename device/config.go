@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
@@ -171,29 +172,58 @@ func (a *Agent) applyWhenIdle() {
 	}()
 }
 
-// waitPaymentsIdle waits until no payment waits for a code or runs; false
-// when ctx ended first.
+// waitPaymentsIdle waits until no payment waits for a code or is being
+// settled with its customer at the till, at most config.idle_wait_ms; false
+// when ctx ended first. A payment UNKNOWN or waiting for a person does not
+// hold it: no one waits at the till for it, and it resumes from the journal
+// after the restart as after any other. Past the bound the restart goes
+// ahead for the same reason.
 func (a *Agent) waitPaymentsIdle(ctx context.Context) bool {
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
+	bound := time.NewTimer(config.MS(a.cfg.ConfigApply.IdleWaitMS))
+	defer bound.Stop()
 	logged := false
 	for {
-		a.payMu.Lock()
-		busy := a.awaiting != "" || len(a.sessions) > 0
-		a.payMu.Unlock()
-		if !busy {
+		busy := a.paymentAtTill()
+		if busy == "" {
 			return true
 		}
 		if !logged {
-			a.log.Info("waiting for the payment in progress to end")
+			a.log.Info("waiting for the payment in progress to end", "out_trade_no", busy, "at_most", config.MS(a.cfg.ConfigApply.IdleWaitMS))
 			logged = true
 		}
 		select {
 		case <-ctx.Done():
 			return false
+		case <-bound.C:
+			a.log.Warn("payment still in progress: restarting anyway, it resumes from the journal", "out_trade_no", busy)
+			return true
 		case <-t.C:
 		}
 	}
+}
+
+// paymentAtTill is a payment waiting for its code or being settled (not
+// UNKNOWN, not waiting for a person), or "".
+func (a *Agent) paymentAtTill() string {
+	a.payMu.Lock()
+	if a.awaiting != "" {
+		defer a.payMu.Unlock()
+		return a.awaiting
+	}
+	nos := make([]string, 0, len(a.sessions))
+	for no := range a.sessions {
+		nos = append(nos, no)
+	}
+	a.payMu.Unlock()
+	for _, no := range nos {
+		p, err := a.loadPayment(no)
+		if err != nil || (p.State != Unknown && p.State != Attention && !Terminal(p.State)) {
+			return no
+		}
+	}
+	return ""
 }
 
 // reportConfig tells an outcome the journal owes (ota.Applied.Report): it

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/journal"
 )
 
 // fast are timings that run the real flows in milliseconds.
@@ -286,5 +287,59 @@ func TestNewPaymentRightAfterCancel(t *testing.T) {
 	a.payMu.Unlock()
 	if code, v := post("/v1/payments", `{"amount":300}`); code != http.StatusCreated || v.OutTradeNo == first.OutTradeNo {
 		t.Fatalf("a new payment after the cancel: %d %+v", code, v)
+	}
+}
+
+// A new config or firmware waits for the payment at the till (waiting for
+// its code, or being settled), at most config.idle_wait_ms; a payment
+// UNKNOWN or waiting for a person does not hold it (it resumes from the
+// journal after the restart).
+func TestRestartWaitsForTheTillOnly(t *testing.T) {
+	a := fuzzAgent(t)
+	a.cfg.ConfigApply.IdleWaitMS = 50
+	h := a.Handler()
+	req := httptest.NewRequest("POST", "/v1/payments", strings.NewReader(`{"amount":100}`))
+	req.Host = "127.0.0.1:8765"
+	req.Header.Set("Authorization", "Bearer "+a.APIToken())
+	req.Header.Set("Content-Type", "application/json")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	var v View
+	json.Unmarshal(w.Body.Bytes(), &v)
+	if w.Code != http.StatusCreated {
+		t.Fatalf("start: %d", w.Code)
+	}
+	if got := a.paymentAtTill(); got != v.OutTradeNo {
+		t.Fatalf("a payment waiting for its code: at the till %q, want %s", got, v.OutTradeNo)
+	}
+	// Bounded: the wait ends even though the payment does not.
+	if !a.waitPaymentsIdle(context.Background()) {
+		t.Fatal("the bounded wait did not end")
+	}
+	creq := httptest.NewRequest("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", strings.NewReader(`{}`))
+	creq.Host, creq.Header = req.Host, req.Header
+	cw := httptest.NewRecorder()
+	if h.ServeHTTP(cw, creq); cw.Code >= 300 {
+		t.Fatalf("cancel: %d", cw.Code)
+	}
+	waitTrue(t, 5*time.Second, func() bool { return a.paymentAtTill() == "" })
+	// Flows running for payments in other states.
+	for _, tc := range []struct {
+		state string
+		holds bool
+	}{{Unknown, false}, {Attention, false}, {Submitted, true}, {Polling, true}} {
+		no := "P-" + tc.state
+		a.j.Update(func(tx *journal.Tx) error {
+			return a.savePayment(tx, Payment{OutTradeNo: no, Amount: 1, State: tc.state, CreatedAt: time.Now().UnixMilli()})
+		})
+		a.payMu.Lock()
+		a.sessions[no] = newSession()
+		a.payMu.Unlock()
+		if got := a.paymentAtTill(); (got == no) != tc.holds {
+			t.Errorf("a running %s payment: at the till %q, want held %v", tc.state, got, tc.holds)
+		}
+		a.payMu.Lock()
+		delete(a.sessions, no)
+		a.payMu.Unlock()
 	}
 }
