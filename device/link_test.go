@@ -180,3 +180,28 @@ func agentFor(t *testing.T, cfg config.Config) (*Agent, *journal.Journal) {
 	}
 	return a, j
 }
+
+// The local API tells the cashier app whether the platform is reachable:
+// GET /v1/state and the event stream say online:false while the link is
+// down and true once it is back.
+func TestLocalStateSaysOffline(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	online := func() bool {
+		var s State
+		r.api("GET", "/v1/state", nil, &s)
+		return s.Online
+	}
+	waitTrue(t, 15*time.Second, online)
+	addr := r.broker.Addr()
+	r.plat.Close()
+	r.broker.Close()
+	waitTrue(t, 15*time.Second, func() bool { return !online() })
+	b, err := platform.StartBroker(addr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.broker = b
+	r.connectPlatform()
+	waitTrue(t, 15*time.Second, online)
+}

@@ -76,7 +76,17 @@ func (a *Agent) publishState() {
 		a.link.SetState(b)
 	}
 	a.showLEDs(s)
-	a.publishLocal("state", s)
+	a.publishLocal("state", a.localState(s))
+}
+
+// localState is s as the local API gives it: online is whether the link to
+// the platform is up now. (The retained document on the broker says
+// online:true while the device is on line; the broker's last will replaces
+// it with online:false when the device drops off, which a caller on the
+// device itself never sees.)
+func (a *Agent) localState(s State) State {
+	s.Online = a.link != nil && a.link.Connected()
+	return s
 }
 
 const metaVolume = "volume"
