@@ -875,7 +875,21 @@ type View struct {
 	// the customer is or may be charged.
 	DoNotTakeCash bool   `json:"do_not_take_cash"`
 	Message       string `json:"message"`
+	// How a screen shows it, so every screen shows a state alike and only
+	// renders: Title (支付中, 已取消 …), Tone (waiting, busy, unknown, ok,
+	// bad, muted) and the Actions the API takes for it now (cancel,
+	// refund, reprint).
+	Title   string   `json:"title"`
+	Tone    string   `json:"tone"`
+	Actions []string `json:"actions"`
 }
+
+// Actions a View may offer.
+const (
+	ActCancel  = "cancel"
+	ActRefund  = "refund"
+	ActReprint = "reprint"
+)
 
 // PaymentView is the view of p.
 func PaymentView(p Payment) View {
@@ -893,10 +907,54 @@ func PaymentView(p Payment) View {
 		v.Message = attentionMessage(p.ErrCode)
 	case Paid:
 		v.Message = "支付成功"
-	case Failed, Reversed:
+	case Reversed:
+		v.Message = failedWords(p.ErrCode) + "，顾客未被扣款"
+		if p.CancelAsked {
+			v.Message = "已取消并撤销，顾客未被扣款"
+		}
+	case Failed:
 		v.Message = failedWords(p.ErrCode) + "，顾客未被扣款"
 	case Cancelled:
 		v.Message = "已取消，顾客未被扣款"
 	}
+	v.Title, v.Tone, v.Actions = display(p)
 	return v
+}
+
+// display is a payment's title, tone and actions (View). A payment the
+// cashier cancelled and the device reversed reads 已取消, not 支付失败.
+func display(p Payment) (title, tone string, actions []string) {
+	actions = []string{}
+	what := "支付"
+	if p.Deposit {
+		what = "押金冻结"
+	}
+	switch p.State {
+	case AwaitingCode:
+		return "请出示付款码", "waiting", []string{ActCancel}
+	case Submitted, Polling:
+		return what + "中", "busy", []string{ActCancel}
+	case Reversing:
+		return "正在撤销", "busy", actions
+	case Unknown:
+		return "结果待确认", "unknown", actions
+	case Attention:
+		return "需人工处理", "unknown", actions
+	case Paid:
+		actions = append(actions, ActReprint)
+		if !p.Deposit && p.Refunded < p.Amount {
+			actions = append(actions, ActRefund)
+		}
+		return what + "成功", "ok", actions
+	case Reversed:
+		if p.CancelAsked {
+			return "已取消", "muted", actions
+		}
+		return what + "失败", "bad", actions
+	case Failed:
+		return what + "失败", "bad", actions
+	case Cancelled:
+		return "已取消", "muted", actions
+	}
+	return p.State, "", actions
 }

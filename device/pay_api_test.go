@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/platform"
 )
 
 // fast are timings that run the real flows in milliseconds.
@@ -341,5 +343,61 @@ func TestRestartWaitsForTheTillOnly(t *testing.T) {
 		a.payMu.Lock()
 		delete(a.sessions, no)
 		a.payMu.Unlock()
+	}
+}
+
+// The agent says how each state is shown: title, tone and the actions the
+// API takes for it, so every screen shows a state alike.
+func TestPaymentDisplay(t *testing.T) {
+	for _, tc := range []struct {
+		p              Payment
+		title, tone    string
+		actions        string
+		doNotTakeCash  bool
+		messageContain string
+	}{
+		{Payment{State: AwaitingCode, Amount: 100}, "请出示付款码", "waiting", "[cancel]", false, "请出示付款码"},
+		{Payment{State: Submitted, SubmittedAt: 1}, "支付中", "busy", "[cancel]", true, "请勿收取现金"},
+		{Payment{State: Polling, SubmittedAt: 1, Deposit: true}, "押金冻结中", "busy", "[cancel]", true, ""},
+		{Payment{State: Reversing, SubmittedAt: 1}, "正在撤销", "busy", "[]", true, ""},
+		{Payment{State: Unknown, SubmittedAt: 1}, "结果待确认", "unknown", "[]", true, "不要重新扣款"},
+		{Payment{State: Attention, SubmittedAt: 1}, "需人工处理", "unknown", "[]", true, ""},
+		{Payment{State: Paid, Amount: 100}, "支付成功", "ok", "[reprint refund]", true, ""},
+		{Payment{State: Paid, Amount: 100, Refunded: 100}, "支付成功", "ok", "[reprint]", true, ""},
+		{Payment{State: Paid, Amount: 100, Deposit: true}, "押金冻结成功", "ok", "[reprint]", true, ""},
+		{Payment{State: Reversed, SubmittedAt: 1}, "支付失败", "bad", "[]", false, "顾客未被扣款"},
+		{Payment{State: Reversed, SubmittedAt: 1, CancelAsked: true}, "已取消", "muted", "[]", false, "已取消"},
+		{Payment{State: Failed, ErrCode: "NOTENOUGH"}, "支付失败", "bad", "[]", false, "余额不足"},
+		{Payment{State: Cancelled}, "已取消", "muted", "[]", false, "已取消"},
+	} {
+		v := PaymentView(tc.p)
+		if v.Title != tc.title || v.Tone != tc.tone || fmt.Sprint(v.Actions) != tc.actions || v.DoNotTakeCash != tc.doNotTakeCash || !strings.Contains(v.Message, tc.messageContain) {
+			t.Errorf("%s: %q %q %v cash:%v %q", tc.p.State, v.Title, v.Tone, v.Actions, v.DoNotTakeCash, v.Message)
+		}
+	}
+}
+
+// Cancelled while the customer is still confirming on the phone: the
+// device reverses it and shows it cancelled, not failed; the ledger shows
+// no charge.
+func TestCancelWhilePayingShownCancelled(t *testing.T) {
+	r := newPayRig(t)
+	sim := r.withSim(platform.Faults{})
+	r.start()
+	var v View
+	if st := r.api("POST", "/v1/payments", map[string]any{"amount": 1202}, &v); st != http.StatusCreated { // .02: USERPAYING until reversed
+		t.Fatalf("start: %d", st)
+	}
+	r.scans <- "134567890123450931"
+	r.waitPayment(v.OutTradeNo, 10*time.Second, func(v View) bool { return v.State == Polling || v.State == Submitted })
+	if st := r.api("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", map[string]any{}, nil); st != http.StatusAccepted {
+		t.Fatalf("cancel: %d", st)
+	}
+	end := r.waitPayment(v.OutTradeNo, 10*time.Second, func(v View) bool { return Terminal(v.State) })
+	if end.State != Reversed || end.Title != "已取消" || strings.Contains(end.Message, "失败") {
+		t.Fatalf("ended %s %q %q", end.State, end.Title, end.Message)
+	}
+	if le, _ := sim.Provider.Entry(v.OutTradeNo); le.Charged && !le.Reversed {
+		t.Fatalf("ledger %+v", le)
 	}
 }

@@ -249,7 +249,12 @@
     return !!TERMINAL[v.state];
   }
 
+  // title is the agent's title and tone for the view (View.title, .tone);
+  // the switch is for an agent too old to send them.
   function title(v) {
+    if (v.title) {
+      return [v.title, v.tone || ''];
+    }
     switch (v.state) {
       case 'AWAITING_CODE': return ['请出示付款码', 'waiting'];
       case 'SUBMITTED':
@@ -329,7 +334,8 @@
       meta.push('交易号 ' + v.transaction_id);
     }
     $('pg-meta').textContent = meta.join(' · ');
-    show($('cancel'), !terminal(v) && v.state !== 'UNKNOWN' && v.state !== 'REVERSING');
+    const acts = Array.isArray(v.actions) ? v.actions : null; // what the agent takes now
+    show($('cancel'), acts ? acts.includes('cancel') : !terminal(v) && v.state !== 'UNKNOWN' && v.state !== 'REVERSING');
     show($('again'), terminal(v) || v.state === 'UNKNOWN');
   }
 
