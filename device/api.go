@@ -32,6 +32,7 @@ func (a *Agent) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/payments", a.apiStartPayment)
 	mux.HandleFunc("GET /v1/payments/{no}", a.apiGetPayment)
 	mux.HandleFunc("POST /v1/payments/{no}/cancel", a.apiCancelPayment)
+	mux.HandleFunc("GET /v1/payments/open", a.apiOpenPayments)
 	mux.HandleFunc("POST /v1/payments/{no}/refund", a.apiRefund)
 	mux.HandleFunc("GET /v1/refunds/{no}", a.apiGetRefund)
 	mux.HandleFunc("POST /v1/shift/start", a.apiShiftStart)
@@ -215,6 +216,27 @@ func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
 	}
 	a.wakePayment(no)
 	writeJSON(w, http.StatusAccepted, PaymentView(p))
+}
+
+// apiOpenPayments lists the payments not finished (waiting for a code, in
+// flight, UNKNOWN, waiting for a person), newest first, from the open
+// index: a screen opened or reloaded shows them again.
+func (a *Agent) apiOpenPayments(w http.ResponseWriter, r *http.Request) {
+	out := []View{}
+	err := a.j.View(func(tx *journal.Tx) error {
+		return openOrders(tx, func(p Payment) error {
+			if !Terminal(p.State) {
+				out = append(out, PaymentView(p))
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (a *Agent) apiRefund(w http.ResponseWriter, r *http.Request) {

@@ -344,6 +344,17 @@ func TestWebConsolePayments(t *testing.T) {
 	b.click("#start")
 	<-dialogs
 	b.see("#progress", 10*time.Second, "请出示付款码", "￥20.00")
+
+	// A reload loses nothing: the sale at the till is shown again and can
+	// be cancelled, the unknown one is named; once that sale is cancelled
+	// a reload shows the unknown one.
+	b.do(chromedp.Reload())
+	b.see("#progress", 10*time.Second, "请出示付款码", "￥20.00")
+	b.see("#pay-note", 5*time.Second, "结果待确认", "￥10.00")
+	b.click("#cancel")
+	b.see("#progress", 10*time.Second, "已取消")
+	b.do(chromedp.Reload())
+	b.see("#progress", 10*time.Second, "结果待确认", "￥10.00", "请勿收取现金")
 	b.noProblems()
 }
 

@@ -800,6 +800,31 @@
     on('shift', (sum) => renderSummary('交班汇总', sum));
   }
 
+  // restoreOpen shows again what a reload lost: the payment at the till
+  // (waiting for its code or in flight) before one UNKNOWN, the rest of
+  // those UNKNOWN named in a note and watched for their outcome.
+  async function restoreOpen() {
+    let list;
+    try {
+      list = await api('GET', '/v1/payments/open');
+    } catch (e) {
+      return;
+    }
+    if (!Array.isArray(list) || list.length === 0) {
+      return;
+    }
+    const later = (v) => (v.state === 'UNKNOWN' || v.state === 'ATTENTION' ? 1 : 0);
+    list.sort((a, b) => later(a) - later(b) || (b.created_at || 0) - (a.created_at || 0));
+    applyPayment(list[0]);
+    const others = list.slice(1).filter((v) => later(v));
+    for (const v of others) {
+      watched.add(v.out_trade_no);
+    }
+    if (others.length) {
+      note('另有 ' + others.length + ' 笔' + others.map((v) => '（' + v.out_trade_no + '，' + yuan(v.amount) + '）').join('') + '结果待确认，请勿收取现金');
+    }
+  }
+
   function init() {
     $('pay-form').addEventListener('submit', startPayment);
     $('cancel').addEventListener('click', cancelPayment);
@@ -813,6 +838,7 @@
     confirmTwice($('shift-end'), '确认交班？', shiftEnd);
     $('shift-sum').addEventListener('click', shiftSummary);
     api('GET', '/v1/state').then(renderState, () => {});
+    restoreOpen();
     // EventSource sends the cookie (same origin) but cannot add headers:
     // the agent takes the cookie alone for reads.
     listen();
