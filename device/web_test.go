@@ -273,6 +273,9 @@ func TestWebConsolePayments(t *testing.T) {
 	if strings.Contains(got, "请勿收取现金") {
 		t.Errorf("a paid payment shows the unknown-result warning: %q", got)
 	}
+	if v := eval[string](b, `document.getElementById("amount").value`); v != "" {
+		t.Errorf("after 支付成功 the amount field still holds %q: not ready for the next sale", v)
+	}
 	if v := r.waitPayment(no, time.Second, func(v View) bool { return true }); v.State != Paid || v.Amount != 12850 {
 		t.Fatalf("the agent has %s %d fen", v.State, v.Amount)
 	}
@@ -588,5 +591,62 @@ func TestWebConsoleFiles(t *testing.T) {
 	var e apiError
 	if code := r.api("GET", "/v1/nothing", nil, &e); code != http.StatusNotFound || e.Error.Code != "not_found" {
 		t.Errorf("GET /v1/nothing: %d %+v", code, e)
+	}
+}
+
+// layoutJS measures the page as a cashier's finger and eye meet it: the
+// page's scroll width, elements reaching past the viewport's sides, and
+// touch targets (buttons, fields, a radio's label) under 44 × 44 CSS px.
+const layoutJS = `(() => {
+  const W = document.documentElement.clientWidth, out = [], small = [];
+  const name = (el) => el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') + (typeof el.className === 'string' && el.className ? '.' + el.className.trim().split(/\s+/).join('.') : '');
+  for (const el of document.querySelectorAll('body *')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || getComputedStyle(el).visibility === 'hidden' || el.closest('dialog:not([open])')) continue;
+    if (r.right > W + 0.5 || r.left < -0.5) out.push(name(el) + ' ' + Math.round(r.left) + '..' + Math.round(r.right));
+    const target = el.matches('button, select, input:not([type=radio]):not([type=checkbox]), .kinds label');
+    if (target && (r.height < 44 || r.width < 44)) small.push(name(el) + ' ' + Math.round(r.width) + 'x' + Math.round(r.height));
+  }
+  return {scroll: document.documentElement.scrollWidth, width: W, out: out.slice(0, 15), small: small.slice(0, 15)};
+})()`
+
+type layout struct {
+	Scroll int      `json:"scroll"`
+	Width  int      `json:"width"`
+	Out    []string `json:"out"`
+	Small  []string `json:"small"`
+}
+
+// On a 360×640 smart-POS screen (portrait) and at 1280×800, with a
+// result, deposits and a summary shown: nothing wider than the screen, no
+// sideways scroll, every touch target at least 44 px.
+func TestWebConsoleFitsTheScreen(t *testing.T) {
+	r := newPayRig(t)
+	r.withSim(platform.Faults{})
+	r.start()
+	r.roster(1, person("s1", "张三", "1111", true, false))
+	r.shift("s1", "张三", true, false)
+	r.deposit(50000, "134567890123450961")
+	b := newBrowser(t)
+	b.open(r.agent.APIAddr(), r.agent.APIToken())
+	b.see("#dep-rows", 5*time.Second, "冻结中")
+	b.typeIn("#amount", "128.50")
+	b.click("#start")
+	b.see("#progress", 5*time.Second, "请出示付款码")
+	r.scans <- "134567890123450962"
+	b.see("#progress", 10*time.Second, "支付成功")
+	b.click("#shift-sum")
+	b.see("#summary", 5*time.Second, "当班汇总")
+	for _, size := range [][2]int64{{360, 640}, {1280, 800}} {
+		b.do(chromedp.EmulateViewport(size[0], size[1], chromedp.EmulateScale(2)))
+		time.Sleep(200 * time.Millisecond) // a relayout
+		l := eval[layout](b, layoutJS)
+		if l.Scroll > l.Width || len(l.Out) > 0 {
+			t.Errorf("%dx%d: page %d px wide on a %d px screen; past its sides: %v", size[0], size[1], l.Scroll, l.Width, l.Out)
+		}
+		if len(l.Small) > 0 {
+			t.Errorf("%dx%d: touch targets under 44 px: %v", size[0], size[1], l.Small)
+		}
+		b.screenshot(fmt.Sprintf("web-%dx%d", size[0], size[1]))
 	}
 }

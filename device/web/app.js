@@ -289,7 +289,13 @@
       }
       return;
     }
+    const wasPaid = cur && cur.out_trade_no === v.out_trade_no && cur.state === 'PAID';
     cur = v;
+    if (v.state === 'PAID' && !wasPaid) {
+      // Ready for the next sale: its amount is typed afresh.
+      $('amount').value = '';
+      $('desc').value = '';
+    }
     if (v.state === 'UNKNOWN') {
       watched.add(v.out_trade_no);
     } else if (terminal(v)) {
