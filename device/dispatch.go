@@ -22,7 +22,7 @@ type seenRecord struct {
 }
 
 // Error codes of the error event. unknown_type is protocol §3's; the others
-// are this agent's (documented in docs/protocol-extensions.md).
+// are this agent's (documented in docs/protocol.md).
 const (
 	CodeUnknownType = "unknown_type"
 	CodeBadRequest  = "bad_request"

@@ -47,7 +47,7 @@ type otaBody struct {
 }
 
 // otaProgress is ota.progress's body; otaResult ota.result's
-// (docs/protocol-extensions.md).
+// (docs/protocol.md §14).
 type otaProgress struct {
 	Version string `json:"version"`
 	State   string `json:"state"`

@@ -12,7 +12,7 @@ import (
 	"github.com/posagent/posagent/pinhash"
 )
 
-// Staff authentication (docs/protocol-extensions.md "Staff roster"). Who
+// Staff authentication (docs/protocol.md §10). Who
 // may give money back is the platform's word, never the caller's: the
 // platform's signed roster (staff.roster, or shift.start's roster) names
 // each staff member, their rights and a scrypt hash of their PIN; money

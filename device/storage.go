@@ -14,7 +14,7 @@ import (
 	"github.com/posagent/posagent/mqtt"
 )
 
-// The journal's health (docs/protocol-extensions.md "Storage"). A journal
+// The journal's health (docs/protocol.md §12). A journal
 // lost or damaged was replaced by a new one at start (journal.OpenDir):
 // the device no longer knows which commands it ran, so it refuses every
 // command issued before the new journal began — each may have run already

@@ -1,5 +1,5 @@
 // Package pinhash holds the staff PIN hash of the roster (protocol
-// extension, docs/protocol-extensions.md "Staff roster"):
+// extension, docs/protocol.md §10):
 //
 //	scrypt:N:r:p:<salt, base64>:<key, base64>
 //

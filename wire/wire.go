@@ -1,5 +1,5 @@
 // Package wire holds the JSON bodies of the money-flow messages (protocol
-// §4 and docs/protocol-extensions.md), shared by the device and the
+// §4; docs/protocol.md §8), shared by the device and the
 // platform side so the two cannot drift apart. Amounts are integer fen.
 package wire
 
