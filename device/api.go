@@ -410,7 +410,20 @@ func (a *Agent) apiSummary(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	writeJSON(w, http.StatusOK, unixTimes(s, map[string]time.Time{"from": s.From, "to": s.To, "printed": s.Printed}))
+}
+
+// unixTimes is v as JSON with the named times in Unix seconds, as the
+// contract has every time (a printer summary keeps time.Time for its
+// layout).
+func unixTimes(v any, times map[string]time.Time) map[string]any {
+	b, _ := json.Marshal(v)
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	for k, t := range times {
+		m[k] = t.Unix()
+	}
+	return m
 }
 
 func (a *Agent) apiSummaryPrint(w http.ResponseWriter, r *http.Request) {

@@ -176,10 +176,20 @@ func TestDaySummaryAddsUp(t *testing.T) {
 	ref := r.refund(p1.OutTradeNo, 850)
 	r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return x.State == RefundSuccess })
 
-	var s printer.TransactionSummary
-	q := fmt.Sprintf("/v1/summary?from=%d&to=%d", time.Now().Add(-time.Hour).Unix(), time.Now().Add(time.Hour).Unix())
+	// The summary as the API gives it: times in Unix seconds.
+	var s struct {
+		printer.TransactionSummary
+		From    int64 `json:"from"`
+		To      int64 `json:"to"`
+		Printed int64 `json:"printed"`
+	}
+	from, to := time.Now().Add(-time.Hour).Unix(), time.Now().Add(time.Hour).Unix()
+	q := fmt.Sprintf("/v1/summary?from=%d&to=%d", from, to)
 	if st := r.api("GET", q, nil, &s); st != http.StatusOK {
 		t.Fatalf("summary: %d", st)
+	}
+	if s.From != from || s.To != to || s.Printed < from {
+		t.Fatalf("summary times %d %d %d, want %d %d and now", s.From, s.To, s.Printed, from, to)
 	}
 	var wc int
 	var wa int64

@@ -91,7 +91,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 		if _, err := a.emit(tx, "shift.summary", "", summaryJSON(sum)); err != nil {
 			return sh, err
 		}
-		tx.OnCommit(func() { a.publishLocal("shift", sum) })
+		tx.OnCommit(func() { a.publishLocal("shift", summaryJSON(sum)) })
 	}
 	// Taken after the close: the new window starts where the old one ended.
 	now := a.now()

@@ -159,6 +159,10 @@ func (a *Agent) afterShift(sum any) {
 		a.pq.kick()
 	}
 	a.publishState()
+	if s, ok := sum.(printer.ShiftSummary); ok {
+		a.publishLocal("shift", summaryJSON(s))
+		return
+	}
 	a.publishLocal("shift", sum)
 }
 
