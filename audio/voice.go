@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"os"
 	"path"
 	"slices"
 	"strings"
@@ -159,6 +160,33 @@ var defaultVoice = sync.OnceValue(func() *Voice {
 // DefaultVoice returns the voice pack compiled into the binary (espeak-ng's
 // cmn-latn-pinyin voice unless replaced by recordings; see voice/README.md).
 func DefaultVoice() *Voice { return defaultVoice() }
+
+// Lacks lists the phrases of the built-in pack (every word the device
+// says) that v cannot say, neither by a clip of its own nor by joining
+// shorter ones (微信 + 收款 says 微信收款).
+func (v *Voice) Lacks() []string {
+	var out []string
+	for _, u := range DefaultVoice().Units() {
+		if _, err := v.Split(u); err != nil {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// LoadVoiceDir loads a replacement pack (recorded clips, voice/README.md)
+// from dir and checks it can say every phrase the device says; the error
+// names each it cannot.
+func LoadVoiceDir(dir string) (*Voice, error) {
+	v, err := LoadVoice(os.DirFS(dir))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	if lack := v.Lacks(); len(lack) > 0 {
+		return nil, fmt.Errorf("audio: voice pack %s cannot say %d of the phrases the device says: %s", dir, len(lack), strings.Join(lack, " "))
+	}
+	return v, nil
+}
 
 // Units returns the units the voice can say, sorted.
 func (v *Voice) Units() []string {

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -384,4 +386,48 @@ func FuzzSplit(f *testing.F) {
 			t.Fatalf("Split(%q) = %q", s, units)
 		}
 	})
+}
+
+// A replacement pack (audio.voice_dir) is checked for every phrase the
+// device says: a phrase it lacks is named; one it can join from shorter
+// clips (微信 + 收款) is fine.
+func TestLoadVoiceDir(t *testing.T) {
+	dir := t.TempDir()
+	sub, _ := fs.Sub(defaultPack, "voice/default")
+	var m manifest
+	raw, _ := fs.ReadFile(sub, "manifest.json")
+	json.Unmarshal(raw, &m)
+	copyPack := func(clips map[string]string) {
+		for _, f := range clips {
+			b, err := fs.ReadFile(sub, f)
+			if err != nil {
+				b, _ = fs.ReadFile(sub, "d_yi.pcm")
+			}
+			os.WriteFile(filepath.Join(dir, f), b, 0o600)
+		}
+		out, _ := json.Marshal(map[string]any{"sample_rate": SampleRate, "clips": clips})
+		os.WriteFile(filepath.Join(dir, "manifest.json"), out, 0o600)
+	}
+	copyPack(m.Clips)
+	if _, err := LoadVoiceDir(dir); err != nil {
+		t.Fatalf("the built-in pack as a directory: %v", err)
+	}
+	// Without 微信收款 and 退款.
+	some := maps.Clone(m.Clips)
+	delete(some, "微信收款")
+	delete(some, "退款")
+	copyPack(some)
+	_, err := LoadVoiceDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "微信收款") || !strings.Contains(err.Error(), "退款") || !strings.Contains(err.Error(), "cannot say 2 ") {
+		t.Fatalf("a pack lacking two phrases: %v", err)
+	}
+	// 微信 and 退 + 款 recorded instead: the phrases are joined.
+	some["微信"], some["退"], some["款"] = "x_weixin.pcm", "x_tui.pcm", "x_kuan.pcm"
+	copyPack(some)
+	if _, err := LoadVoiceDir(dir); err != nil {
+		t.Fatalf("phrases joined from shorter clips: %v", err)
+	}
+	if _, err := LoadVoiceDir(filepath.Join(dir, "none")); err == nil {
+		t.Fatal("a missing directory loaded")
+	}
 }

@@ -102,6 +102,9 @@ type Printer struct {
 type Audio struct {
 	Out    string `json:"out"` // alsa, wav:DIR or null
 	Volume int    `json:"volume"`
+	// VoiceDir is a voice pack to say things with instead of the built-in
+	// one (audio/voice/README.md: recording your own); "" is built-in.
+	VoiceDir string `json:"voice_dir"`
 }
 
 // Pay holds the payment flow's timings.

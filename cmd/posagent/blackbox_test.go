@@ -412,12 +412,20 @@ func TestConfigErrorsExitTwo(t *testing.T) {
 	os.WriteFile(bad, []byte(`{"device_id":"d","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","printer":{"paper_mm":76}}`), 0o600)
 	unknownBoard := filepath.Join(dir, "board.json")
 	os.WriteFile(unknownBoard, []byte(`{"device_id":"d","board":"toaster","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}`), 0o600)
+	// A recorded voice pack that lacks a phrase: refused at start, naming it.
+	pack := filepath.Join(dir, "voice")
+	os.MkdirAll(pack, 0o700)
+	os.WriteFile(filepath.Join(pack, "manifest.json"), []byte(`{"sample_rate":16000,"clips":{"一":"yi.pcm"}}`), 0o600)
+	os.WriteFile(filepath.Join(pack, "yi.pcm"), make([]byte, 3200), 0o600)
+	voice := filepath.Join(dir, "voice.json")
+	os.WriteFile(voice, []byte(`{"device_id":"d","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","audio":{"voice_dir":"`+pack+`"}}`), 0o600)
 	tests := []struct {
 		args []string
 		code int
 		say  string
 	}{
 		{[]string{"-config", bad}, 2, "printer.paper_mm"},
+		{[]string{"-config", voice}, 2, "微信收款"},
 		{[]string{"-config", unknownBoard}, 2, "toaster"},
 		{[]string{"-config", filepath.Join(dir, "missing.json")}, 2, "no such file"},
 		{[]string{"-nonsense"}, 2, "flag provided but not defined"},

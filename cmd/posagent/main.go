@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/boards"
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
@@ -78,6 +79,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "posagent: config %s: %v\n", *cfgPath, err)
 		return exitConfig
+	}
+	if cfg.Audio.VoiceDir != "" {
+		if _, err := audio.LoadVoiceDir(cfg.Audio.VoiceDir); err != nil {
+			fmt.Fprintf(stderr, "posagent: config %s: audio.voice_dir: %v\n", *cfgPath, err)
+			return exitConfig
+		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	// The boot pointer may name another binary (firmware slot, ota/slots.go).
@@ -167,6 +174,13 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 			return device.Built{}, err
 		}
 		opts := device.Options{Config: cfg, Journal: j, Key: key, Log: log, Audio: hw.Audio, Scans: hw.Scans}
+		if cfg.Audio.VoiceDir != "" {
+			if opts.Voice, err = audio.LoadVoiceDir(cfg.Audio.VoiceDir); err != nil {
+				hw.Close()
+				return device.Built{}, err
+			}
+			log.Info("voice pack", "dir", cfg.Audio.VoiceDir)
+		}
 		if hw.Printer != nil {
 			opts.Printer = hw.Printer
 		}
