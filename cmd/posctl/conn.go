@@ -15,9 +15,12 @@ import (
 	"github.com/posagent/posagent/platform"
 )
 
+// defaultKitDir is the dev kit's folder when posctl demo -dir is left out.
+const defaultKitDir = ".devkit"
+
 // DefaultConfig is where the dev kit writes the agent's config; posctl reads
 // the broker, device id and auth key from it when no flag says otherwise.
-const DefaultConfig = ".devkit/posagent.json"
+const DefaultConfig = defaultKitDir + "/posagent.json"
 
 // conn holds the connection flags shared by send, watch and sim.
 type conn struct {

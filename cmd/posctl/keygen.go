@@ -23,40 +23,50 @@ func cmdKeygen(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("o", "provisioning", "write OUT.key (private, 0600) and OUT.pub")
 	force := fs.Bool("force", false, "overwrite an existing key")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	b64, err := writeKeyPair(*out, *force)
 	if err != nil {
-		return err
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(priv)
-	if err != nil {
-		return err
-	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if *force {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(*out+".key", flags, 0o600)
-	if errors.Is(err, os.ErrExist) {
-		return fmt.Errorf("%s.key exists: keep it, or -force to replace it", *out)
-	}
-	if err != nil {
-		return err
-	}
-	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	b64 := base64.StdEncoding.EncodeToString(pub)
-	if err := os.WriteFile(*out+".pub", []byte(b64+"\n"), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s.key (private, keep it off devices) and %s.pub\npublic key (provisioning_pubkey / ota.pubkey): %s\n", *out, *out, b64)
 	return nil
+}
+
+// writeKeyPair makes a key pair, writes OUT.key and OUT.pub, and returns
+// the public key in base64.
+func writeKeyPair(out string, force bool) (string, error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", err
+	}
+	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	if force {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	}
+	f, err := os.OpenFile(out+".key", flags, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return "", fmt.Errorf("%s.key exists: keep it, or -force to replace it", out)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return "", err
+	}
+	if err := f.Close(); err != nil {
+		return "", err
+	}
+	b64 := base64.StdEncoding.EncodeToString(pub)
+	if err := os.WriteFile(out+".pub", []byte(b64+"\n"), 0o644); err != nil {
+		return "", err
+	}
+	return b64, nil
 }
 
 // loadPrivateKey reads an Ed25519 private key written by keygen.

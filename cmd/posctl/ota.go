@@ -20,7 +20,7 @@ func cmdOTASign(args []string, stdout, stderr io.Writer) error {
 	url := fs.String("url", "", "https:// URL the device downloads it from")
 	down := fs.Bool("allow-downgrade", false, "sign the manifest so that a device running a newer version installs it")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
 	if fs.NArg() != 1 || *version == "" {
 		return usageError("ota-sign: -version V [-url URL] FILE")
@@ -38,5 +38,7 @@ func cmdOTASign(args []string, stdout, stderr io.Writer) error {
 	if m.AllowDowngrade {
 		body["allow_downgrade"] = true
 	}
-	return json.NewEncoder(stdout).Encode(body)
+	enc := json.NewEncoder(stdout)
+	enc.SetEscapeHTML(false) // the URL's & as it is
+	return enc.Encode(body)
 }

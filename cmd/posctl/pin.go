@@ -21,7 +21,7 @@ func cmdPINHash(args []string, stdin io.Reader, stdout, stderr io.Writer) error 
 	r := fs.Int("r", pinhash.DefaultR, "scrypt r")
 	p := fs.Int("p", pinhash.DefaultP, "scrypt p")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
 	line, err := bufio.NewReader(stdin).ReadString('\n')
 	if err != nil && !errors.Is(err, io.EOF) {

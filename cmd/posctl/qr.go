@@ -31,8 +31,10 @@ func cmdQR(args []string, stdout, stderr io.Writer) error {
 	ttl := fs.Duration("ttl", 15*time.Minute, "validity (at most 24h)")
 	out := fs.String("o", "", "write the QR as a PNG to this file")
 	size := fs.Int("size", 512, "PNG width and height in pixels (a code that needs more is drawn larger)")
+	scan := fs.Bool("scan", false, "scan it in the running dev kit (as an installer shows it to the device's scanner)")
+	kit := fs.String("kit", defaultKitDir, "the dev kit's folder, for -scan")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
 	if *patchPath == "" {
 		return usageError("qr: -config PATCH.json is required")
@@ -59,7 +61,7 @@ func cmdQR(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, text)
-	fmt.Fprintf(stdout, "%d bytes, valid until %s\n", len(text), time.Now().Add(*ttl).Format(time.RFC3339))
+	fmt.Fprintf(stdout, "%d bytes, valid until %s\n", len(text), now().Add(*ttl).Format("2006-01-02 15:04:05 MST"))
 	if *out != "" {
 		img, err := encodeQR(text, *size)
 		if err != nil {
@@ -69,6 +71,12 @@ func cmdQR(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "wrote %s\n", *out)
+	}
+	if *scan {
+		if err := scanInKit(*kit, text); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "scanned it in the dev kit at %s: the kit's terminal shows what the device says of it\n", *kit)
 	}
 	return nil
 }

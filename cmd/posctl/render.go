@@ -27,7 +27,7 @@ func cmdRender(args []string, stdout, stderr io.Writer) error {
 	var files []string
 	for len(args) > 0 {
 		if err := fs.Parse(args); err != nil {
-			return usageError(err.Error())
+			return flagErr(err)
 		}
 		if fs.NArg() == 0 {
 			break

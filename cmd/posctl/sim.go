@@ -38,7 +38,7 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 	fs.BoolVar(&prov.OmitOp, "omit-op", false, "send pay.status without op, as a platform built to protocol §4 alone does")
 	refundOutcome := fs.String("refund-outcome", "", "every refund's outcome: refund_processing, refund_abnormal, refund_closed or refund_systemerror (default: success)")
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
 	if f.Drop < 0 || f.Drop > 1 || f.Dup < 0 || f.Dup > 1 || f.Delay < 0 || f.Jitter < 0 {
 		return usageError("-drop and -dup are fractions from 0 to 1; -delay and -jitter not negative")
@@ -93,11 +93,8 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 
 // formatAnswer is one line per answer, with its faults.
 func formatAnswer(a platform.Answer) string {
-	body, _ := json.Marshal(a.Body)
-	ref := a.Request.ID
-	if len(ref) > 8 {
-		ref = ref[:8]
-	}
+	body := jsonText(a.Body)
+	ref := short(a.Request.ID, 8)
 	var fault string
 	switch len(a.Delays) {
 	case 0:
@@ -114,5 +111,5 @@ func formatAnswer(a platform.Answer) string {
 	if len(delays) > 0 {
 		fault += " after " + strings.Join(delays, ", ")
 	}
-	return fmt.Sprintf("%s %s ← %s ref=%s %s%s", time.Now().Format("15:04:05"), a.Dev, a.Type, ref, body, fault)
+	return fmt.Sprintf("%s %s ← %s ref=%s %s%s", now().Format("15:04:05"), a.Dev, a.Type, ref, body, fault)
 }

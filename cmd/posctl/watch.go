@@ -7,7 +7,6 @@ import (
 	"io"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/posagent/posagent/platform"
 )
@@ -18,7 +17,7 @@ func cmdWatch(args []string, stdout, stderr io.Writer) error {
 	var c conn
 	c.flags(fs)
 	if err := fs.Parse(args); err != nil {
-		return usageError(err.Error())
+		return flagErr(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -42,9 +41,10 @@ func cmdWatch(args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// formatEvent is one line per event or state document.
+// formatEvent is one line per event or state document, stamped with the
+// time in China.
 func formatEvent(e platform.Event) string {
-	ts := time.Now().Format("15:04:05")
+	ts := now().Format("15:04:05")
 	switch {
 	case e.Err != nil:
 		return fmt.Sprintf("%s %s REJECTED: %v", ts, e.Dev, e.Err)
@@ -54,7 +54,9 @@ func formatEvent(e platform.Event) string {
 	m := e.Message
 	ref := ""
 	if m.Ref != "" {
-		ref = " ref=" + m.Ref[:8]
+		// The first 8 characters name a UUID well enough; a platform's
+		// own jti may be shorter.
+		ref = " ref=" + short(m.Ref, 8)
 	}
 	body := pretty(platform.RedactBody(m.Body))
 	if m.Type == "device.hello" {
