@@ -93,6 +93,7 @@ type apiError struct {
 	Error struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
+		Text    string `json:"text"` // for a person, in Chinese (words.go)
 	} `json:"error"`
 }
 
@@ -103,33 +104,40 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeWorded(w, status, code, msg, codeWords[code])
+}
+
+func writeWorded(w http.ResponseWriter, status int, code, msg, text string) {
 	var e apiError
-	e.Error.Code, e.Error.Message = code, msg
+	e.Error.Code, e.Error.Message, e.Error.Text = code, msg, text
 	writeJSON(w, status, e)
 }
 
-// writeErr maps the flows' errors to statuses.
+// writeErr maps the flows' errors to statuses, with their words.
 func writeErr(w http.ResponseWriter, err error) {
+	status, code, msg := http.StatusInternalServerError, "internal", err.Error()
 	switch {
 	case errors.Is(err, ErrNotFound):
-		writeError(w, http.StatusNotFound, "not_found", err.Error())
+		status, code = http.StatusNotFound, "not_found"
 	case errors.Is(err, ErrInvalid):
-		writeError(w, http.StatusBadRequest, "bad_request", err.Error())
+		status, code = http.StatusBadRequest, "bad_request"
 	case errors.Is(err, ErrBusy):
-		writeError(w, http.StatusConflict, "busy", err.Error())
+		status, code = http.StatusConflict, "busy"
 	case errors.Is(err, ErrConflict):
-		writeError(w, http.StatusConflict, "conflict", err.Error())
+		status, code = http.StatusConflict, "conflict"
 	case errors.Is(err, ErrPINLocked):
-		writeError(w, http.StatusTooManyRequests, "pin_locked", err.Error())
+		status, code = http.StatusTooManyRequests, "pin_locked"
 	case errors.Is(err, ErrStaffAuth):
+		// One answer whatever failed: errors do not tell which ids exist.
 		writeError(w, http.StatusForbidden, "staff_auth", ErrStaffAuth.Error())
+		return
 	case errors.Is(err, ErrNoRoster):
 		writeError(w, http.StatusForbidden, "no_roster", ErrNoRoster.Error())
+		return
 	case errors.Is(err, ErrDenied):
-		writeError(w, http.StatusForbidden, "forbidden", err.Error())
-	default:
-		writeError(w, http.StatusInternalServerError, "internal", err.Error())
+		status, code = http.StatusForbidden, "forbidden"
 	}
+	writeWorded(w, status, code, msg, wordsOf(err, code))
 }
 
 // readBody decodes a JSON body strictly into v.
@@ -156,11 +164,11 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.Amount <= 0 || b.Amount > MaxAmount {
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("amount must be 1..%d fen", int64(MaxAmount)))
+		writeWorded(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("amount must be 1..%d fen", int64(MaxAmount)), "金额须在 ￥0.01 至 ￥"+printer.FormatAmount(MaxAmount)+" 之间")
 		return
 	}
 	if len(b.Desc) > 128 {
-		writeError(w, http.StatusBadRequest, "bad_request", "desc must be at most 128 bytes")
+		writeWorded(w, http.StatusBadRequest, "bad_request", "desc must be at most 128 bytes", "备注过长（最多 40 个汉字）")
 		return
 	}
 	if !b.ConfirmUnknown {
@@ -176,7 +184,7 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 			o := open[0]
 			msg := fmt.Sprintf("单号 %s（￥%s）%s：顾客可能已付款，请先核对顾客的付款记录；确认未付款后再发起新的收款", o.OutTradeNo,
 				printer.FormatAmount(o.Amount), map[bool]string{true: "需人工处理", false: "结果待确认"}[o.State == Attention])
-			writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "unconfirmed_payment", "message": msg, "open": open}})
+			writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "unconfirmed_payment", "message": msg, "text": msg, "open": open}})
 			return
 		}
 	}
@@ -205,7 +213,7 @@ func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
 	no := r.PathValue("no")
 	p, err := a.update(no, func(p *Payment) error {
 		if Settled(p.State) {
-			return fmt.Errorf("%w: payment is %s", ErrConflict, p.State)
+			return say("该收款已结束，不能取消", fmt.Errorf("%w: payment is %s", ErrConflict, p.State))
 		}
 		markCancel(p)
 		return nil

@@ -12,6 +12,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
 
@@ -196,7 +197,7 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 			return err
 		}
 		if p.State != Paid || p.DepositState != DepositFrozen {
-			return fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State))
+			return say("该押金不在冻结中，不能消费或解冻", fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State)))
 		}
 		ops, err := depositOps(tx, no)
 		if err != nil {
@@ -204,13 +205,13 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 		}
 		for _, o := range ops {
 			if o.State == OpPending {
-				return fmt.Errorf("%w: %s %s is still in progress", ErrConflict, o.Op, o.OutRequestNo)
+				return say("该押金有操作正在进行，请稍候", fmt.Errorf("%w: %s %s is still in progress", ErrConflict, o.Op, o.OutRequestNo))
 			}
 		}
 		switch op {
 		case "consume":
 			if amount <= 0 || amount > p.Amount {
-				return fmt.Errorf("%w: a consume must be 1..%d fen (the deposit); the rest is released", ErrInvalid, p.Amount)
+				return say("消费金额须在 ￥0.01 至 ￥"+printer.FormatAmount(p.Amount)+"（押金）之间，其余退还", fmt.Errorf("%w: a consume must be 1..%d fen (the deposit); the rest is released", ErrInvalid, p.Amount))
 			}
 		case "unfreeze":
 			amount = 0
@@ -474,9 +475,9 @@ func (a *Agent) resumeDepositOps() error {
 func (a *Agent) modeAllows(deposit bool) error {
 	switch {
 	case deposit && a.cfg.Store.Mode == "pay":
-		return fmt.Errorf("%w: this till takes payments only (store.mode pay)", ErrDenied)
+		return say("本机只收款，不收押金", fmt.Errorf("%w: this till takes payments only (store.mode pay)", ErrDenied))
 	case !deposit && a.cfg.Store.Mode == "deposit":
-		return fmt.Errorf("%w: this till takes deposits only (store.mode deposit)", ErrDenied)
+		return say("本机只收押金", fmt.Errorf("%w: this till takes deposits only (store.mode deposit)", ErrDenied))
 	}
 	return nil
 }

@@ -359,7 +359,7 @@ func (a *Agent) startPayment(tx *journal.Tx, p Payment) error {
 	if ok, err := tx.Get(journal.Orders, p.OutTradeNo, &old); err != nil {
 		return err
 	} else if ok {
-		return fmt.Errorf("%w: out_trade_no %s exists", ErrConflict, p.OutTradeNo)
+		return say("订单号已存在", fmt.Errorf("%w: out_trade_no %s exists", ErrConflict, p.OutTradeNo))
 	}
 	now := a.now()
 	p.State, p.CreatedAt, p.UpdatedAt = AwaitingCode, now.UnixMilli(), now.UnixMilli()

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -399,5 +400,41 @@ func TestCancelWhilePayingShownCancelled(t *testing.T) {
 	}
 	if le, _ := sim.Provider.Entry(v.OutTradeNo); le.Charged && !le.Reversed {
 		t.Fatalf("ledger %+v", le)
+	}
+}
+
+// Every refusal of the local API carries words for the person at the till
+// (error.text): Chinese, with no English message in them.
+func TestAPIErrorsInWords(t *testing.T) {
+	r := newPayRig(t)
+	r.withSim(platform.Faults{})
+	r.start()
+	r.roster(1, person("s1", "张三", "1111", true, false), person("c1", "李四", "2222", false, false))
+	r.shift("s1", "张三", true, false)
+	paid := r.pay(1000, "134567890123450971", 10*time.Second, nil)
+	dep := r.deposit(5000, "134567890123450972")
+	type errBody struct {
+		Error struct{ Code, Message, Text string } `json:"error"`
+	}
+	english := regexp.MustCompile(`[A-Za-z]{3,}`)
+	for _, tc := range []struct {
+		method, path string
+		body         any
+		want         string
+	}{
+		{"POST", "/v1/payments", map[string]any{"amount": 0}, "金额须在"},
+		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 5000, "staff_id": "s1", "pin": testPIN}, "退款金额须在"},
+		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": "9999"}, "工号或密码错误"},
+		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 100, "staff_id": "c1", "pin": "2222"}, "没有退款权限"},
+		{"POST", "/v1/payments/" + dep + "/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": testPIN}, "押金只能退已消费的部分"},
+		{"POST", "/v1/deposits/" + dep + "/consume", map[string]any{"amount": 9000, "staff_id": "s1", "pin": testPIN}, "消费金额须在"},
+		{"POST", "/v1/payments/" + paid.OutTradeNo + "/cancel", map[string]any{}, "不能取消"},
+		{"GET", "/v1/payments/P-NONE", nil, "未找到"},
+	} {
+		var e errBody
+		st := r.api(tc.method, tc.path, tc.body, &e)
+		if st < 400 || !strings.Contains(e.Error.Text, tc.want) || english.MatchString(e.Error.Text) {
+			t.Errorf("%s %s: %d text %q (message %q), want words with %q and no English", tc.method, tc.path, st, e.Error.Text, e.Error.Message, tc.want)
+		}
 	}
 }

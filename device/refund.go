@@ -9,6 +9,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
 
@@ -91,26 +92,29 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID, pin string
 			return ErrNotFound
 		}
 		if p.State != Paid {
-			return fmt.Errorf("%w: payment %s is %s, only a paid one can be refunded", ErrConflict, outTradeNo, p.State)
+			return say("该订单未支付成功，不能退款", fmt.Errorf("%w: payment %s is %s, only a paid one can be refunded", ErrConflict, outTradeNo, p.State))
 		}
 		if p.Deposit && p.DepositState != DepositConsumed {
 			// A deposit's money leaves once: frozen money goes back by
 			// unfreeze (or consume's release), never by a refund as well.
-			return fmt.Errorf("%w: deposit %s is %s: only the consumed part of a deposit can be refunded (unfreeze releases a frozen one)",
-				ErrConflict, outTradeNo, firstNonEmpty(p.DepositState, DepositFrozen))
+			return say("押金只能退已消费的部分；冻结中的押金请解冻", fmt.Errorf("%w: deposit %s is %s: only the consumed part of a deposit can be refunded (unfreeze releases a frozen one)",
+				ErrConflict, outTradeNo, firstNonEmpty(p.DepositState, DepositFrozen)))
 		}
 		if paidAt := paidTime(p); !paidAt.IsZero() && a.now().Sub(paidAt) > RefundWindow {
-			return fmt.Errorf("%w: payment %s was paid on %s: refunds are possible for one year only", ErrConflict, outTradeNo, paidAt.In(chinaTime).Format("2006-01-02"))
+			return say("该订单支付已超过一年（"+paidAt.In(chinaTime).Format("2006-01-02")+"），不能退款", fmt.Errorf("%w: payment %s was paid on %s: refunds are possible for one year only", ErrConflict, outTradeNo, paidAt.In(chinaTime).Format("2006-01-02")))
 		}
 		left, n, err := refundable(tx, p)
 		if err != nil {
 			return err
 		}
 		if n >= MaxRefundsPerOrder {
-			return fmt.Errorf("%w: payment %s has %d refunds, the providers' limit", ErrConflict, outTradeNo, n)
+			return say(fmt.Sprintf("该订单已退款 %d 次，已达上限", n), fmt.Errorf("%w: payment %s has %d refunds, the providers' limit", ErrConflict, outTradeNo, n))
 		}
 		if amount <= 0 || amount > left {
-			return fmt.Errorf("%w: amount must be 1..%d fen (what is left of the payment)", ErrInvalid, left)
+			if left <= 0 {
+				return say("该订单已全部退款", fmt.Errorf("%w: nothing is left to refund", ErrInvalid))
+			}
+			return say("退款金额须在 ￥0.01 至 ￥"+printer.FormatAmount(left)+"（可退余额）之间", fmt.Errorf("%w: amount must be 1..%d fen (what is left of the payment)", ErrInvalid, left))
 		}
 		now := a.now().UnixMilli()
 		r = Refund{OutRefundNo: "R" + NewOutTradeNo(a.now())[1:], OutTradeNo: outTradeNo, Amount: amount,

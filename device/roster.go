@@ -250,7 +250,8 @@ func (a *Agent) authStaff(id, pin string) (Staff, error) {
 	}
 	now := a.now()
 	if until := a.pins.locked(id, now); !until.IsZero() {
-		return Staff{}, fmt.Errorf("%w（%s 后可再试）", ErrPINLocked, until.Sub(now).Round(time.Second))
+		wait := until.Sub(now).Round(time.Second)
+		return Staff{}, say(fmt.Sprintf("密码错误次数过多，已锁定，请 %d 分 %d 秒后再试", int(wait.Minutes()), int(wait.Seconds())%60), fmt.Errorf("%w（%s 后可再试）", ErrPINLocked, wait))
 	}
 	s, known := r.find(id)
 	h, err := pinhash.Parse(s.PINHash)
@@ -324,7 +325,7 @@ func (a *Agent) mayAct(tx *journal.Tx, s Staff, refund bool) error {
 	case cur.Manager:
 		return nil
 	case refund && !cur.Refund:
-		return fmt.Errorf("%w: %s 没有退款权限 (no refund right)", ErrDenied, s.ID)
+		return say(s.ID+" 没有退款权限", fmt.Errorf("%w: %s has no refund right", ErrDenied, s.ID))
 	}
 	return a.isOnShift(tx, s.ID)
 }
@@ -336,7 +337,7 @@ func (a *Agent) isOnShift(tx *journal.Tx, id string) error {
 		return err
 	}
 	if !open || sh.Staff.ID != id {
-		return fmt.Errorf("%w: %s 不在班 (not on shift; only the staff on shift or the manager may)", ErrDenied, id)
+		return say(id+" 不在班：只有当班人员或店长可以操作", fmt.Errorf("%w: %s is not on shift; only the staff on shift or the manager may", ErrDenied, id))
 	}
 	return nil
 }

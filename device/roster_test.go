@@ -104,7 +104,7 @@ func TestStaffPINs(t *testing.T) {
 	}
 
 	// s1 holds the right, but only on shift; starting a shift takes the PIN.
-	if st, e := refund("s1", "1357", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Message, "不在班") {
+	if st, e := refund("s1", "1357", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Text, "不在班") {
 		t.Fatalf("refund off shift: %d %+v", st, e)
 	}
 	if st, e := r.apiErr("POST", "/v1/shift/start", map[string]any{"staff_id": "s1"}); st != http.StatusForbidden || e.Error.Code != "staff_auth" {
@@ -120,7 +120,7 @@ func TestStaffPINs(t *testing.T) {
 		t.Fatalf("refund of a missing order by a proved clerk: %d %+v", st, e)
 	}
 	// s2 has no right; the manager refunds off shift.
-	if st, e := refund("s2", "2468", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Message, "没有退款权限") {
+	if st, e := refund("s2", "2468", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Text, "没有退款权限") {
 		t.Fatalf("refund without the right: %d %+v", st, e)
 	}
 	if st, e := refund("m1", "9999", 2000); st != http.StatusAccepted {
@@ -130,7 +130,7 @@ func TestStaffPINs(t *testing.T) {
 	// The platform takes s1's right away: gone at once, on shift or not;
 	// an older roster arriving late gives nothing back.
 	r.roster(3, person("s1", "王芳", "1357", false, false), person("m1", "店长", "9999", false, true))
-	if st, e := refund("s1", "1357", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Message, "没有退款权限") {
+	if st, e := refund("s1", "1357", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Text, "没有退款权限") {
 		t.Fatalf("refund after the right was revoked: %d %+v", st, e)
 	}
 	if a := r.roster(2, person("s1", "王芳", "1357", true, false)); a["applied"] != false {
@@ -236,7 +236,7 @@ func TestDepositRights(t *testing.T) {
 		}
 		return r.apiErr("POST", "/v1/deposits/"+no+"/"+op, b)
 	}
-	if st, e := op(d1, "consume", "c1", "1111", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Message, "没有退款权限") {
+	if st, e := op(d1, "consume", "c1", "1111", 100); st != http.StatusForbidden || !strings.Contains(e.Error.Text, "没有退款权限") {
 		t.Fatalf("a 1-fen consume (releasing the rest) without the refund right: %d %+v", st, e)
 	}
 	if st, e := op(d2, "unfreeze", "c1", "1111", 0); st != http.StatusForbidden {

@@ -123,7 +123,7 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 		return printer.ShiftSummary{}, err
 	}
 	if !ok || (staffID != "" && staffID != sh.Staff.ID) {
-		return printer.ShiftSummary{}, fmt.Errorf("%w: no open shift for %q", ErrConflict, staffID)
+		return printer.ShiftSummary{}, say("没有 "+staffID+" 的当班记录", fmt.Errorf("%w: no open shift for %q", ErrConflict, staffID))
 	}
 	// To the millisecond, as records and the next shift's start are: the
 	// next window begins at or after this end, never inside it.
@@ -176,7 +176,7 @@ func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
 			return err
 		}
 		if !ok {
-			return fmt.Errorf("%w: no shift is open", ErrNotFound)
+			return say("当前没有人当班", fmt.Errorf("%w: no shift is open", ErrNotFound))
 		}
 		sum, err = a.summarize(tx, sh.start(), a.now())
 		sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name

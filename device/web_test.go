@@ -345,7 +345,11 @@ func TestWebConsolePayments(t *testing.T) {
 	b.see("#pay-error", 5*time.Second, "结果待确认")
 	answer <- true
 	b.click("#start")
-	<-dialogs
+	select {
+	case <-dialogs:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no confirmation asked the second time")
+	}
 	b.see("#progress", 10*time.Second, "请出示付款码", "￥20.00")
 
 	// A reload loses nothing: the sale at the till is shown again and can
@@ -436,7 +440,9 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 	b.see("#dep-error", 5*time.Second, "工号或密码错误")
 	b.click(row + " button.primary")
 	b.pin("", "1111")
-	b.see("#dep-error", 5*time.Second, "没有权限", "no refund right")
+	if got := b.see("#dep-error", 5*time.Second, "没有退款权限"); regexp.MustCompile(`[A-Za-z]{3,}`).MatchString(got) {
+		t.Errorf("the refusal reaches the cashier with English in it: %q", got)
+	}
 	b.see(row, time.Second, "冻结中")
 	b.click(row + " button.primary")
 	b.pin("m1", "9999")

@@ -69,10 +69,11 @@
   // ---- the API ----
 
   class ApiError extends Error {
-    constructor(message, code, status) {
+    constructor(message, code, status, text) {
       super(message);
       this.code = code;
       this.status = status;
+      this.text = text || ''; // the agent's words for a person (error.text)
     }
   }
 
@@ -102,8 +103,8 @@
     }
     if (!resp.ok) {
       const e = data && data.error;
-      if (e && e.message) {
-        throw new ApiError(e.message, e.code || 'http', resp.status);
+      if (e && (e.message || e.text)) {
+        throw new ApiError(e.message || e.text, e.code || 'http', resp.status, e.text);
       }
       const missing = resp.status === 404 || resp.status === 405 || resp.status === 501;
       throw new ApiError('请求失败（HTTP ' + resp.status + '）' + (missing ? '，此功能暂不可用' : ''), 'http', resp.status);
@@ -158,13 +159,19 @@
     });
   }
 
-  // plain says an error in words: what kind, then the agent's message.
+  // plain says an error in words: the agent's own words for a person
+  // (error.text); from an agent too old to send them, the kind of error.
   function plain(err) {
     if (!(err instanceof ApiError)) {
       return '出错了：' + (err && err.message ? err.message : String(err));
     }
-    const kind = ERROR_WORDS[err.code];
-    return kind ? kind + '：' + err.message : err.message;
+    if (err.text) {
+      return err.text;
+    }
+    if (err.code === 'network' || err.code === 'http') {
+      return err.message;
+    }
+    return ERROR_WORDS[err.code] || '操作失败';
   }
 
   function showError(id, err) {
