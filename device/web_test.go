@@ -656,3 +656,47 @@ func TestWebConsoleFitsTheScreen(t *testing.T) {
 		b.screenshot(fmt.Sprintf("web-%dx%d", size[0], size[1]))
 	}
 }
+
+// Today's orders in the console: found by number or by scanning the
+// receipt, refunded in part with the PIN (the ledger shows it), reprinted.
+func TestWebConsoleOrders(t *testing.T) {
+	r := newPayRig(t)
+	sim := r.withSim(platform.Faults{})
+	r.start()
+	r.roster(1, person("s1", "张三", testPIN, true, false))
+	r.shift("s1", "张三", true, false)
+	a := r.pay(12850, "134567890123450981", 10*time.Second, nil)
+	c := r.pay(2000, "134567890123450982", 10*time.Second, nil)
+	b := newBrowser(t)
+	b.open(r.agent.APIAddr(), r.agent.APIToken())
+	b.see("#ord-rows", 5*time.Second, a.OutTradeNo, c.OutTradeNo, "支付成功", "￥128.50")
+
+	// Found by number: only its row.
+	b.typeIn("#ord-q", a.OutTradeNo)
+	if got := b.text("#ord-rows"); strings.Contains(got, c.OutTradeNo) {
+		t.Fatalf("searching %s still lists %s", a.OutTradeNo, c.OutTradeNo)
+	}
+	row := `#ord-rows tr[data-no="` + a.OutTradeNo + `"]`
+	// More than is left: refused in words before any PIN is asked.
+	b.typeIn(row+" .ord-amount", "200")
+	b.click(row + " button.refund")
+	b.see("#ord-error", 5*time.Second, "可退余额 ￥128.50")
+	b.typeIn(row+" .ord-amount", "8.50")
+	b.click(row + " button.refund")
+	b.pin("", testPIN)
+	b.see("#ord-note", 10*time.Second, "退款成功", "￥8.50")
+	b.see(row, 5*time.Second, "已退 ￥8.50")
+	if le, _ := sim.Provider.Entry(a.OutTradeNo); le.Refunded != 850 {
+		t.Fatalf("ledger %+v", le)
+	}
+	jobs := r.printer.count()
+	b.click(row + " button.reprint")
+	b.see("#ord-note", 5*time.Second, "已补打")
+	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() > jobs })
+
+	// A receipt scanned while no payment waits: that order is found.
+	r.scans <- c.OutTradeNo
+	b.see(`#ord-rows tr.open`, 5*time.Second, c.OutTradeNo)
+	b.screenshot("web-orders")
+	b.noProblems()
+}

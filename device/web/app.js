@@ -606,6 +606,171 @@
     }
   }
 
+  // ---- today's orders: refund and reprint ----
+
+  const orders = new Map(); // out_trade_no → payment view
+
+  async function loadOrders() {
+    showError('ord-error', null);
+    try {
+      const list = await api('GET', '/v1/orders?limit=100'); // today, China time
+      orders.clear();
+      for (const v of list || []) {
+        orders.set(v.out_trade_no, v);
+      }
+      renderOrders();
+    } catch (e) {
+      showError('ord-error', e);
+    }
+  }
+
+  function ordNote(text) {
+    const el = $('ord-note');
+    el.textContent = text;
+    show(el, !!text);
+  }
+
+  function orderRow(v) {
+    const tr = document.createElement('tr');
+    tr.dataset.no = v.out_trade_no;
+    tr.dataset.state = v.state;
+    const amount = yuan(v.amount) + (v.refunded ? '（已退 ' + yuan(v.refunded) + '）' : '');
+    for (const [i, text] of [v.out_trade_no, amount, walletName(v.wallet), when(v.created_at), title(v)[0]].entries()) {
+      const td = document.createElement('td');
+      td.textContent = text;
+      if (i === 0) {
+        td.className = 'mono';
+      }
+      tr.appendChild(td);
+    }
+    const td = document.createElement('td');
+    td.replaceChildren(...orderActions(v));
+    tr.appendChild(td);
+    return tr;
+  }
+
+  // orderActions are the buttons of what the agent says it takes for the
+  // order now (view.actions): 退款 with its amount, 补打.
+  function orderActions(v) {
+    const acts = Array.isArray(v.actions) ? v.actions : [];
+    const no = v.out_trade_no;
+    const out = [];
+    if (acts.includes('refund')) {
+      const left = v.amount - (v.refunded || 0);
+      const amt = document.createElement('input');
+      amt.className = 'ord-amount';
+      amt.inputMode = 'decimal';
+      amt.placeholder = '退款金额';
+      amt.maxLength = 16;
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'small danger refund';
+      btn.textContent = '退款';
+      btn.addEventListener('click', async () => {
+        showError('ord-error', null);
+        ordNote('');
+        const fen = parseFen(amt.value);
+        if (fen === null || fen <= 0 || fen > left) {
+          showError('ord-error', '请输入退款金额（元），不超过可退余额 ' + yuan(left));
+          amt.focus();
+          return;
+        }
+        const who = await askPIN('退款 ' + yuan(fen) + '（单号 ' + no + '）：请输入密码');
+        if (!who) {
+          return;
+        }
+        btn.disabled = true;
+        try {
+          await api('POST', '/v1/payments/' + encodeURIComponent(no) + '/refund', { amount: fen, staff_id: who.staff_id, pin: who.pin });
+          ordNote('退款 ' + yuan(fen) + ' 已提交，处理中…（单号 ' + no + '）');
+        } catch (e) {
+          showError('ord-error', e);
+        } finally {
+          btn.disabled = false;
+        }
+      });
+      out.push(amt, btn);
+    }
+    if (acts.includes('reprint')) {
+      const btn = document.createElement('button');
+      btn.type = 'button';
+      btn.className = 'small reprint';
+      btn.textContent = '补打';
+      btn.addEventListener('click', async () => {
+        showError('ord-error', null);
+        try {
+          await api('POST', '/v1/orders/' + encodeURIComponent(no) + '/reprint');
+          ordNote('已补打小票（单号 ' + no + '）');
+        } catch (e) {
+          showError('ord-error', e);
+        }
+      });
+      out.push(btn);
+    }
+    return out;
+  }
+
+  function renderOrders() {
+    const q = $('ord-q').value.trim();
+    const rows = [...orders.values()]
+      .filter((v) => !q || v.out_trade_no.includes(q))
+      .sort((a, b) => (b.created_at || 0) - (a.created_at || 0))
+      .map(orderRow);
+    $('ord-rows').replaceChildren(...rows);
+    show($('ord-empty'), rows.length === 0);
+    show($('ord-table'), rows.length > 0);
+    if (q && rows.length === 1) {
+      rows[0].classList.add('open');
+    }
+  }
+
+  // openOrder finds one order (a receipt scanned, a number typed): its row
+  // lit, its refund amount ready. An order of another day is asked for.
+  async function openOrder(no) {
+    no = String(no || '').trim();
+    if (!no) {
+      return;
+    }
+    showError('ord-error', null);
+    $('ord-q').value = no;
+    if (!orders.has(no)) {
+      try {
+        orders.set(no, await api('GET', '/v1/payments/' + encodeURIComponent(no)));
+      } catch (e) {
+        renderOrders();
+        showError('ord-error', '订单 ' + no + '：' + plain(e));
+        return;
+      }
+    }
+    renderOrders();
+    const tr = document.querySelector('#ord-rows tr[data-no="' + CSS.escape(no) + '"]');
+    if (tr) {
+      tr.scrollIntoView({ block: 'center' });
+      const amt = tr.querySelector('.ord-amount');
+      if (amt) {
+        amt.focus();
+      }
+    }
+  }
+
+  // A refund's end, as the stream tells it: said, and its order re-read.
+  async function onRefund(r) {
+    if (!r || !r.out_trade_no) {
+      return;
+    }
+    if (r.state === 'SUCCESS') {
+      ordNote('退款成功 ' + yuan(r.amount) + '（单号 ' + r.out_trade_no + '）');
+    } else if (r.state === 'FAIL' || r.state === 'ATTENTION') {
+      showError('ord-error', '退款' + (r.state === 'FAIL' ? '失败' : '需人工处理') + ' ' + yuan(r.amount) + (r.err_msg ? '：' + r.err_msg : ''));
+    }
+    try {
+      orders.set(r.out_trade_no, await api('GET', '/v1/payments/' + encodeURIComponent(r.out_trade_no)));
+      renderOrders();
+    } catch (e) {
+      // the list is re-read on 刷新
+    }
+  }
+
   // ---- shift ----
 
   const LABELS = {
@@ -800,6 +965,10 @@
     on('payment', (v) => {
       document.body.dataset.paymentEvents = String(Number(document.body.dataset.paymentEvents || 0) + 1);
       applyPayment(v);
+      if (v && v.out_trade_no && terminal(v)) {
+        orders.set(v.out_trade_no, v);
+        renderOrders();
+      }
       if (v && v.deposit && v.state === 'PAID') {
         // A deposit just frozen joins the list, from the event itself.
         applyDeposit({
@@ -809,7 +978,8 @@
       }
     });
     on('deposit', applyDeposit);
-    on('scan', (d) => openDeposit(d && d.out_trade_no));
+    on('scan', (d) => (d && d.deposit ? openDeposit(d.out_trade_no) : openOrder(d && d.out_trade_no)));
+    on('refund', onRefund);
     on('shift', (sum) => renderSummary('交班汇总', sum));
   }
 
@@ -847,11 +1017,18 @@
       ev.preventDefault();
       openDeposit($('dep-no').value);
     });
+    $('ord-refresh').addEventListener('click', loadOrders);
+    $('ord-find').addEventListener('submit', (ev) => {
+      ev.preventDefault();
+      openOrder($('ord-q').value);
+    });
+    $('ord-q').addEventListener('input', renderOrders);
     $('shift-form').addEventListener('submit', shiftStart);
     confirmTwice($('shift-end'), '确认交班？', shiftEnd);
     $('shift-sum').addEventListener('click', shiftSummary);
     api('GET', '/v1/state').then(renderState, () => {});
     restoreOpen();
+    loadOrders();
     // EventSource sends the cookie (same origin) but cannot add headers:
     // the agent takes the cookie alone for reads.
     listen();
