@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -654,19 +653,16 @@ func (b *bankRun) check() {
 			t.Errorf("%s said %d times unmarked", file, n)
 		}
 	}
-	// Each receipt once: a job is the receipt of the first known number it
-	// names; a second unmarked copy is a duplicate.
-	ids := make([]string, 0, len(orders)+len(refunds)+len(ops))
-	for no := range orders {
-		ids = append(ids, no)
-	}
+	// Each receipt once: a job is the receipt of the refund or deposit
+	// operation it names (such a receipt names its order too, as 订单号),
+	// else of its order; a second unmarked copy is a duplicate.
+	own := make([]string, 0, len(refunds)+len(ops))
 	for no := range refunds {
-		ids = append(ids, no)
+		own = append(own, no)
 	}
 	for no := range ops {
-		ids = append(ids, no)
+		own = append(own, no)
 	}
-	sort.Strings(ids)
 	printed := map[string]int{}
 	for _, job := range printer.SplitJobs(b.e.prn.bytes()) {
 		doc, err := printer.Decode(job)
@@ -674,10 +670,17 @@ func (b *bankRun) check() {
 			continue
 		}
 		text := doc.Text()
-		first, at := "", len(text)
-		for _, id := range ids {
-			if i := strings.Index(text, id); i >= 0 && i < at {
-				first, at = id, i
+		first := ""
+		for _, id := range own {
+			if strings.Contains(text, id) {
+				first = id
+			}
+		}
+		if first == "" {
+			for no := range orders {
+				if strings.Contains(text, no) {
+					first = no
+				}
 			}
 		}
 		if first != "" && !strings.Contains(text, "重打印") {
