@@ -929,6 +929,11 @@ func display(p Payment) (title, tone string, actions []string) {
 	if p.Deposit {
 		what = "押金冻结"
 	}
+	if p.CancelAsked && !Settled(p.State) && p.State != Unknown {
+		// Shown at once: the reverse that undoes the charge may take a
+		// while (the provider's answer, retries).
+		return "正在取消", "busy", actions
+	}
 	switch p.State {
 	case AwaitingCode:
 		return "请出示付款码", "waiting", []string{ActCancel}

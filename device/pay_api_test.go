@@ -368,6 +368,7 @@ func TestPaymentDisplay(t *testing.T) {
 		{Payment{State: Paid, Amount: 100, Deposit: true}, "押金冻结成功", "ok", "[reprint]", true, ""},
 		{Payment{State: Reversed, SubmittedAt: 1}, "支付失败", "bad", "[]", false, "顾客未被扣款"},
 		{Payment{State: Reversed, SubmittedAt: 1, CancelAsked: true}, "已取消", "muted", "[]", false, "已取消"},
+		{Payment{State: Polling, SubmittedAt: 1, CancelAsked: true}, "正在取消", "busy", "[]", true, ""},
 		{Payment{State: Failed, ErrCode: "NOTENOUGH"}, "支付失败", "bad", "[]", false, "余额不足"},
 		{Payment{State: Cancelled}, "已取消", "muted", "[]", false, "已取消"},
 	} {
