@@ -40,7 +40,12 @@ vet:
 
 # CGO_ENABLED=1: without cgo the ALSA output and its capture test would not
 # be built at all, and the real audio path would go untested without a word.
+# The console's screenshots (every payment state at both screen sizes) are
+# kept as artifacts of the run.
+POSAGENT_SCREENSHOTS ?= $(CURDIR)/artifacts/screenshots
+export POSAGENT_SCREENSHOTS
 test: deps vet
+	mkdir -p $(POSAGENT_SCREENSHOTS)
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-arm
 	$(MAKE) --no-print-directory fuzz-ci

@@ -918,6 +918,9 @@ func PaymentView(p Payment) View {
 		v.Message = "已取消，顾客未被扣款"
 	}
 	v.Title, v.Tone, v.Actions = display(p)
+	if v.Title == "正在取消" {
+		v.Message = "正在取消，请勿收取现金"
+	}
 	return v
 }
 

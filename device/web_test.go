@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -698,5 +699,58 @@ func TestWebConsoleOrders(t *testing.T) {
 	r.scans <- c.OutTradeNo
 	b.see(`#ord-rows tr.open`, 5*time.Second, c.OutTradeNo)
 	b.screenshot("web-orders")
+	b.noProblems()
+}
+
+// Every payment state as the console shows it, at 360×640 and 1280×800:
+// the agent's title on screen, the cash warning exactly where the view
+// says not to take cash, the cancel button exactly where the view offers
+// it, nothing past the screen's sides; each saved as a screenshot.
+func TestWebConsoleEveryState(t *testing.T) {
+	r := newPayRig(t)
+	r.start()
+	b := newBrowser(t)
+	b.open(r.agent.APIAddr(), r.agent.APIToken())
+	now := time.Now().UnixMilli()
+	states := []Payment{
+		{State: AwaitingCode, Amount: 12850},
+		{State: Submitted, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CodeTail: "6789"},
+		{State: Polling, Amount: 50000, SubmittedAt: now, Wallet: "alipay", Deposit: true},
+		{State: Polling, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
+		{State: Reversing, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
+		{State: Unknown, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
+		{State: Attention, Amount: 12850, SubmittedAt: now, Wallet: "wechat", ErrCode: "REVERSE_EXPIRE"},
+		{State: Paid, Amount: 12850, SubmittedAt: now, Wallet: "ecny", TransactionID: "4200002026120212345678"},
+		{State: Failed, Amount: 6604, SubmittedAt: now, Wallet: "wechat", ErrCode: "NOTENOUGH"},
+		{State: Reversed, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
+		{State: Cancelled, Amount: 500},
+	}
+	for _, size := range [][2]int64{{360, 640}, {1280, 800}} {
+		b.do(chromedp.EmulateViewport(size[0], size[1]))
+		for i, p := range states {
+			p.OutTradeNo, p.CreatedAt, p.UpdatedAt = fmt.Sprintf("P2026120212000000%04d", i), now, now+int64(i)
+			v := PaymentView(p)
+			js, _ := json.Marshal(v)
+			b.do(chromedp.Evaluate[chromedp.Void]("window.posConsole.show("+string(js)+")"))
+			got := b.see("#progress", 2*time.Second, v.Title)
+			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.DoNotTakeCash && !Terminal(p.State) {
+				t.Errorf("%s: the cash warning shown %v, the view says %v: %q", p.State, cash, v.DoNotTakeCash, got)
+			}
+			if cancel := eval[bool](b, `!document.getElementById("cancel").classList.contains("hidden")`); cancel != slices.Contains(v.Actions, ActCancel) {
+				t.Errorf("%s: the cancel button shown %v, the view's actions %v", p.State, cancel, v.Actions)
+			}
+			if l := eval[layout](b, layoutJS); l.Scroll > l.Width || len(l.Out) > 0 {
+				t.Errorf("%s at %dx%d: past the sides %v", p.State, size[0], size[1], l.Out)
+			}
+			name := strings.ToLower(p.State)
+			if p.CancelAsked {
+				name += "-cancel"
+			}
+			if p.Deposit {
+				name += "-deposit"
+			}
+			b.screenshot(fmt.Sprintf("state-%s-%dx%d", name, size[0], size[1]))
+		}
+	}
 	b.noProblems()
 }

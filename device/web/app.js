@@ -1040,6 +1040,8 @@
   }
 
   // For the tests: the money arithmetic, reachable from the page.
-  window.posConsole = { parseFen, yuan };
+  // show draws a payment view as the stream would bring it (the tests'
+  // screenshot of every state).
+  window.posConsole = { parseFen, yuan, show: (v) => { cur = v; renderPayment(); } };
   init();
 })();
