@@ -731,7 +731,7 @@ func TestWebConsoleEveryState(t *testing.T) {
 			p.OutTradeNo, p.CreatedAt, p.UpdatedAt = fmt.Sprintf("P2026120212000000%04d", i), now, now+int64(i)
 			v := PaymentView(p)
 			js, _ := json.Marshal(v)
-			b.do(chromedp.Evaluate[chromedp.Void]("window.posConsole.show("+string(js)+")"))
+			b.do(chromedp.Evaluate[chromedp.Void]("window.posConsole.show(" + string(js) + ")"))
 			got := b.see("#progress", 2*time.Second, v.Title)
 			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.DoNotTakeCash && !Terminal(p.State) {
 				t.Errorf("%s: the cash warning shown %v, the view says %v: %q", p.State, cash, v.DoNotTakeCash, got)
