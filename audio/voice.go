@@ -161,6 +161,38 @@ var defaultVoice = sync.OnceValue(func() *Voice {
 // cmn-latn-pinyin voice unless replaced by recordings; see voice/README.md).
 func DefaultVoice() *Voice { return defaultVoice() }
 
+//go:embed voice/yue/*.pcm voice/yue/manifest.json
+var yuePack embed.FS
+
+var yueVoice = sync.OnceValue(func() *Voice {
+	sub, err := fs.Sub(yuePack, "voice/yue")
+	if err == nil {
+		var v *Voice
+		if v, err = LoadVoice(sub); err == nil {
+			return v
+		}
+	}
+	panic(err) // compiled in and checked by the tests, as the default pack
+})
+
+// Languages the built-in voices speak (config audio.language).
+const (
+	Mandarin  = "zh"  // 普通话, the default
+	Cantonese = "yue" // 粤语, as speakers sold in Guangdong offer
+)
+
+// VoiceFor is the built-in voice of a language ("" is Mandarin) and the
+// reading rules its amounts take.
+func VoiceFor(language string) (*Voice, Options, error) {
+	switch language {
+	case "", Mandarin:
+		return DefaultVoice(), Options{}, nil
+	case Cantonese:
+		return yueVoice(), Options{Yue: true}, nil
+	}
+	return nil, Options{}, fmt.Errorf("audio: no built-in voice for language %q (zh or yue)", language)
+}
+
 // Lacks lists the phrases of the built-in pack (every word the device
 // says) that v cannot say, neither by a clip of its own nor by joining
 // shorter ones (微信 + 收款 says 微信收款).

@@ -431,3 +431,38 @@ func TestLoadVoiceDir(t *testing.T) {
 		t.Fatal("a missing directory loaded")
 	}
 }
+
+// The Cantonese pack (audio.language yue) says every phrase and amount the
+// Mandarin one does, each clip audible and at the same loudness, and its
+// clips are its own (not the Mandarin ones).
+func TestCantoneseVoice(t *testing.T) {
+	yue, opt, err := VoiceFor(Cantonese)
+	if err != nil || !opt.Yue {
+		t.Fatalf("VoiceFor(yue): %v %+v", err, opt)
+	}
+	if lack := yue.Lacks(); len(lack) > 0 {
+		t.Fatalf("the Cantonese pack cannot say %v", lack)
+	}
+	same := 0
+	for _, u := range DefaultVoice().Units() {
+		clip := yue.Clip(u)
+		db := 20 * math.Log10(rms(clip)/32768)
+		if db < -19.5 || db > -15 { // as the default pack's, where the peak limit holds a clip back
+			t.Errorf("clip %s: RMS %.1f dBFS", u, db)
+		}
+		if slices.Equal(clip, DefaultVoice().Clip(u)) {
+			same++
+		}
+	}
+	if same > 0 {
+		t.Errorf("%d Cantonese clips are the Mandarin ones", same)
+	}
+	for _, fen := range []int64{200, 12850, 2220000, 99999999999} {
+		if _, err := yue.Render(Announcement("pay", "ecny", fen, opt)); err != nil {
+			t.Errorf("%d: %v", fen, err)
+		}
+	}
+	if _, _, err := VoiceFor("klingon"); err == nil {
+		t.Error("an unknown language has a voice")
+	}
+}

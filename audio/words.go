@@ -25,6 +25,24 @@ type Options struct {
 	// a group that is exactly 2 before 万 or 亿 (两万, 两亿). A 2 before 十,
 	// in the units place (二元, 二十二万) or after 点 stays 二.
 	Liang bool
+	// Yue reads as Cantonese speakers do (粤语): Liang's 两 for a leading
+	// 2 (兩百, 兩千, 兩萬), and 两 too for a 2 that is the whole count
+	// before 元, 角 or 分 (兩蚊: "leung man", two dollars), since
+	// Cantonese says 兩 for exactly two of anything and 二 only inside a
+	// larger number (十二, 二十) or after 点. Sources:
+	// learningcantonese.blogspot.com/2005/11/two-is-not-always-yih.html;
+	// chinese-lessons.com/cantonese/grammarL7Measures.htm ("when the
+	// number yih 二 would be the specifier, it is always replaced by
+	// leuhng 兩").
+	Yue bool
+}
+
+// two is the reading of a count n before a measure (元, 角, 分).
+func two(n uint64, opt Options) string {
+	if n == 2 && opt.Yue {
+		return "两"
+	}
+	return digitWords[n]
 }
 
 var digitWords = [10]string{"零", "一", "二", "三", "四", "五", "六", "七", "八", "九"}
@@ -43,8 +61,14 @@ func AmountWords(fen int64, opt Options) string {
 	yuan, frac := mag/100, mag%100
 	jiao, fen1 := frac/10, frac%10
 
+	if opt.Yue {
+		opt.Liang = true
+	}
 	var b strings.Builder
 	if !opt.Jiao {
+		if yuan == 2 && frac == 0 {
+			return two(2, opt) + "元"
+		}
 		writeInt(&b, yuan, true, opt.Liang)
 		if frac != 0 {
 			b.WriteString("点")
@@ -58,18 +82,22 @@ func AmountWords(fen int64, opt Options) string {
 	}
 
 	if yuan != 0 || frac == 0 {
-		writeInt(&b, yuan, true, opt.Liang)
+		if yuan == 2 {
+			b.WriteString(two(2, opt))
+		} else {
+			writeInt(&b, yuan, true, opt.Liang)
+		}
 		b.WriteString("元")
 	}
 	if jiao != 0 {
-		b.WriteString(digitWords[jiao])
+		b.WriteString(two(jiao, opt))
 		b.WriteString("角")
 	} else if fen1 != 0 && yuan != 0 {
 		// 一百二十八元零五分: the 零 marks the missing 角.
 		b.WriteString("零")
 	}
 	if fen1 != 0 {
-		b.WriteString(digitWords[fen1])
+		b.WriteString(two(fen1, opt))
 		b.WriteString("分")
 	}
 	return b.String()

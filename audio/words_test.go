@@ -175,7 +175,7 @@ func roundTrip(t *testing.T, fen int64) {
 		want = -want
 	}
 	v := DefaultVoice()
-	for _, opt := range []Options{{}, {Jiao: true}, {Liang: true}, {Jiao: true, Liang: true}} {
+	for _, opt := range []Options{{}, {Jiao: true}, {Liang: true}, {Jiao: true, Liang: true}, {Yue: true}, {Yue: true, Jiao: true}} {
 		s := AmountWords(fen, opt)
 		got, err := ParseWords(s)
 		if err != nil || got != want {
@@ -196,6 +196,37 @@ func TestRoundTripRandom(t *testing.T) {
 		// Small amounts and ones with many zeros are where the rules are.
 		roundTrip(t, r.Int64N(100_000))
 		roundTrip(t, r.Int64N(10)*int64(math.Pow10(r.IntN(12)))+r.Int64N(3)*int64(math.Pow10(r.IntN(12))))
+	}
+}
+
+// Cantonese reading rules (Options.Yue): 两 for exactly two before 元, 角
+// or 分 and for a leading 2 of 百, 千, 万, 亿; 二 inside a larger number and
+// after 点.
+func TestAmountWordsYue(t *testing.T) {
+	for _, c := range []struct {
+		fen  int64
+		jiao bool
+		want string
+	}{
+		{200, false, "两元"},
+		{1200, false, "十二元"},
+		{2000, false, "二十元"},
+		{2200, false, "二十二元"},
+		{20000, false, "两百元"},
+		{222200, false, "两千二百二十二元"},
+		{2000000, false, "两万元"},
+		{2220000, false, "两万两千二百元"}, // each group's leading 2 of 千 or 百
+		{220, false, "二点二元"},
+		{202, false, "二点零二元"},
+		{12850, false, "一百二十八点五元"},
+		{20, true, "两角"},
+		{2, true, "两分"},
+		{222, true, "两元两角两分"},
+		{1222, true, "十二元两角两分"},
+	} {
+		if got := AmountWords(c.fen, Options{Yue: true, Jiao: c.jiao}); got != c.want {
+			t.Errorf("Yue %d (jiao %v) = %s, want %s", c.fen, c.jiao, got, c.want)
+		}
 	}
 }
 

@@ -105,6 +105,9 @@ type Audio struct {
 	// VoiceDir is a voice pack to say things with instead of the built-in
 	// one (audio/voice/README.md: recording your own); "" is built-in.
 	VoiceDir string `json:"voice_dir"`
+	// Language is the built-in voice's: "zh" (Mandarin, the default) or
+	// "yue" (Cantonese); it also picks how amounts are read.
+	Language string `json:"language"`
 }
 
 // Pay holds the payment flow's timings.
@@ -337,6 +340,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Audio.Volume < 0 || c.Audio.Volume > 10 {
 		return bad("audio.volume", "must be 0-10")
+	}
+	if l := c.Audio.Language; l != "" && l != "zh" && l != "yue" {
+		return bad("audio.language", "must be zh (Mandarin) or yue (Cantonese)")
 	}
 	for key, v := range map[string]int64{
 		"pay.poll_interval_ms": c.Pay.PollIntervalMS, "pay.poll_timeout_ms": c.Pay.PollTimeoutMS,

@@ -173,7 +173,11 @@ func New(o Options) (*Agent, error) {
 		a.state.Scanner = "ok"
 	}
 	if a.voice == nil {
-		a.voice = audio.DefaultVoice()
+		v, _, err := audio.VoiceFor(o.Config.Audio.Language)
+		if err != nil {
+			return nil, err
+		}
+		a.voice = v
 	}
 	if o.Audio != nil {
 		a.state.Audio = "ok"

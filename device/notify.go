@@ -279,7 +279,11 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 	return err
 }
 
-func (a *Agent) audioOptions() audio.Options { return audio.Options{} }
+// audioOptions are the reading rules of the device's language.
+func (a *Agent) audioOptions() audio.Options {
+	_, opt, _ := audio.VoiceFor(a.cfg.Audio.Language)
+	return opt
+}
 
 // Open: not done, so resumed at start and looked for by the sweep
 // (journal.Opener).

@@ -683,7 +683,7 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 
 // awaitCode asks for the customer's code and takes the next valid scan.
 func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, error) {
-	a.payPrompt(audio.PhraseShowCode + amountText(p.Amount))
+	a.payPrompt(audio.PhraseShowCode + audio.AmountWords(p.Amount, a.audioOptions()))
 	deadline := time.UnixMilli(p.CreatedAt).Add(time.Duration(p.TimeoutMS) * time.Millisecond)
 	for {
 		timer := time.NewTimer(deadline.Sub(a.now()))

@@ -320,5 +320,3 @@ func scanClass(line string) string {
 // payPrompt queues a payment prompt as a status prompt: if several come
 // before the speaker is free, only the latest is said.
 func (a *Agent) payPrompt(text string) { a.prompt("payment", text) }
-
-func amountText(fen int64) string { return audio.AmountWords(fen, audio.Options{}) }

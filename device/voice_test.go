@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"slices"
@@ -287,5 +288,29 @@ func TestSpeechStore(t *testing.T) {
 	}
 	if n, err := j.Prune(journal.Speech, t0.Add(2*time.Second)); err != nil || n != 2 {
 		t.Fatalf("pruned %d, %v; want a and c", n, err)
+	}
+}
+
+// audio.language yue: the device speaks Cantonese — the words by the
+// Cantonese reading rules (两元), the samples the Cantonese pack's.
+func TestCantoneseAnnouncement(t *testing.T) {
+	r := newRig(t)
+	r.cfg.Audio.Language = "yue"
+	r.start()
+	ans := r.answer(r.send("notify.payment", map[string]any{"order_id": "yue-1", "amount": 200, "wallet": "ecny"}).ID, 10*time.Second)
+	var done struct {
+		Said string `json:"said"`
+	}
+	json.Unmarshal(ans.Body, &done)
+	if done.Said != "数字人民币收款两元" {
+		t.Fatalf("said %q, want 数字人民币收款两元", done.Said)
+	}
+	yue, _, _ := audio.VoiceFor(audio.Cantonese)
+	pcm, err := yue.Render(done.Said)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.readWAV("yue-1"); !slices.Equal(got, audio.Scale(pcm, r.cfg.Audio.Volume)) {
+		t.Fatalf("the WAV (%d samples) is not the Cantonese pack's rendering (%d)", len(got), len(pcm))
 	}
 }

@@ -23,9 +23,15 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/default"
-rec="$here/recordings"
-voice=${VOICE:-cmn-latn-pinyin}
+# PACK=default is Mandarin, spoken from the pinyin column; PACK=yue is
+# Cantonese (粤语), espeak-ng's yue voice reading the units' characters
+# (it reads them in Jyutping: 微信收款 mei4 seon3 sau1 fun2).
+pack=${PACK:-default}
+case "$pack" in
+default) out="$here/default" rec="$here/recordings" voice=${VOICE:-cmn-latn-pinyin} ;;
+yue) out="$here/yue" rec="$here/recordings/yue" voice=${VOICE:-yue} ;;
+*) echo "gen.sh: PACK=$pack: default or yue" >&2; exit 1 ;;
+esac
 speed=${SPEED:-180}
 target=${TARGET_RMS:--16}
 # A gentle compressor (2 ms attack, 50 ms release; 10 dB of gain reduction
@@ -65,7 +71,9 @@ while IFS='	' read -r unit stem pinyin; do
 		if [ -z "$src" ]; then
 			command -v espeak-ng >/dev/null || { echo "gen.sh: espeak-ng not found (needed for $stem)" >&2; exit 1; }
 			src="$tmp/$stem.wav"
-			espeak-ng -v "$voice" -s "$speed" -w "$src" "$pinyin"
+			text=$pinyin
+			[ "$pack" = yue ] && text=$unit
+			espeak-ng -v "$voice" -s "$speed" -w "$src" "$text"
 		fi
 		# shellcheck disable=SC2086
 		sox -G -D "$src" $raw "$tmp/$stem.pcm" \
