@@ -67,8 +67,8 @@ type Agent struct {
 	scans   <-chan string
 	panel   panel // keys and LEDs (keys.go, leds.go)
 
-	work chan string // order ids of notifications to run
-	pq   *printQueue // the print worker's queue (print.go)
+	notifyKick chan struct{} // a notification is owed: the worker reads the journal's queue (notify.go)
+	pq         *printQueue   // the print worker's queue (print.go)
 
 	stateKick chan struct{} // see kickState
 
@@ -160,7 +160,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		work: make(chan string, 1024), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		notifyKick: make(chan struct{}, 1), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}

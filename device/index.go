@@ -154,7 +154,7 @@ func filePrint(tx *journal.Tx, r printRecord) error {
 	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
 }
 
-const metaIndexes = "indexes.v5"
+const metaIndexes = "indexes.v6"
 
 // buildIndexes files the records of a journal made before the indexes,
 // once (the only whole-bucket read for them).
@@ -234,7 +234,20 @@ func (a *Agent) buildIndexes() error {
 			err = refile[DepositOp](tx, journal.Deposits)
 		}
 		if err == nil {
-			err = refile[notifyRecord](tx, journal.Notify)
+			// Notifications: the open index, and the queue in arrival order.
+			var owed []notifyRecord
+			err = tx.ForEach(journal.Notify, func(_ string, v []byte) error {
+				var r notifyRecord
+				if json.Unmarshal(v, &r) == nil {
+					owed = append(owed, r)
+				}
+				return nil
+			})
+			for _, r := range owed {
+				if err == nil {
+					err = putNotify(tx, r)
+				}
+			}
 		}
 		if err == nil {
 			err = refile[speechRecord](tx, journal.Speech)

@@ -3,7 +3,6 @@ package device
 import (
 	"context"
 	"fmt"
-	"sort"
 	"time"
 	"unicode"
 
@@ -127,71 +126,110 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return nil, nil, err
 	}
 	rec := notifyRecord{At: a.now().Unix(), Seq: seq, Jti: m.ID, Body: b}
-	if err := tx.Put(journal.Notify, b.OrderID, rec); err != nil {
+	if err := putNotify(tx, rec); err != nil {
 		return nil, nil, err
 	}
-	return nil, func() { a.queueNotify(b.OrderID) }, nil
+	return nil, a.kickNotify, nil
 }
 
-func (a *Agent) queueNotify(orderID string) {
+// kickNotify tells the worker a notification is owed. The journal is the
+// queue (putNotify files each owed notification under its arrival): a
+// burst of any size waits there, in order, never in a channel that could
+// overflow.
+func (a *Agent) kickNotify() {
 	select {
-	case a.work <- orderID:
-	default:
-		// The queue is full; the record stays in the journal and the
-		// sweep in notifyWorker picks it up.
-		a.log.Warn("notify queue full, deferred to sweep", "order_id", orderID)
+	case a.notifyKick <- struct{}{}:
+	default: // a kick is pending: the worker reads the queue to its end
 	}
 }
 
-// resume re-queues, in arrival order, every notification not done.
-func (a *Agent) resume() error {
-	var owed []notifyRecord
-	err := a.j.View(func(tx *journal.Tx) error {
-		return tx.OpenKeys(journal.Notify, func(k string) error {
+// putNotify writes a notification and keeps it in the queue, under its
+// arrival (Seq), while it is not done.
+func putNotify(tx *journal.Tx, r notifyRecord) error {
+	if err := tx.Put(journal.Notify, r.Body.OrderID, r); err != nil {
+		return err
+	}
+	if r.Done {
+		return tx.Delete(journal.NotifyQueue, seqKey(r.Seq))
+	}
+	return tx.PutRaw(journal.NotifyQueue, seqKey(r.Seq), []byte(r.Body.OrderID))
+}
+
+// nextNotify is the first owed notification that arrived after seq after:
+// its order_id and Seq. An entry whose record has gone (pruned) or is done
+// is dropped from the queue on the way.
+func (a *Agent) nextNotify(after uint64) (id string, seq uint64, ok bool, err error) {
+	var stale []string
+	err = a.j.View(func(tx *journal.Tx) error {
+		return tx.Seek(journal.NotifyQueue, seqKey(after+1), func(k string, v []byte) (bool, error) {
 			var r notifyRecord
-			if ok, err := tx.Get(journal.Notify, k, &r); err != nil {
+			found, err := tx.Get(journal.Notify, string(v), &r)
+			if err != nil {
 				a.badRecords.Add(1)
-				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Notify, "key", clip(k, 64), "err", err)
-			} else if ok && r.Open() {
-				owed = append(owed, r)
+				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Notify, "key", clip(string(v), 64), "err", err)
+			}
+			if err != nil || !found || r.Done || seqKey(r.Seq) != k {
+				stale = append(stale, k)
+				return true, nil
+			}
+			id, seq, ok = r.Body.OrderID, r.Seq, true
+			return false, nil
+		})
+	})
+	if len(stale) > 0 && err == nil {
+		a.j.Update(func(tx *journal.Tx) error {
+			for _, k := range stale {
+				if err := tx.Delete(journal.NotifyQueue, k); err != nil {
+					return err
+				}
 			}
 			return nil
 		})
-	})
-	if err != nil {
-		return err
 	}
-	sort.Slice(owed, func(i, j int) bool { return owed[i].Seq < owed[j].Seq })
-	for _, r := range owed {
-		a.queueNotify(r.Body.OrderID)
-	}
+	return id, seq, ok, err
+}
+
+// resume has the worker read the queue from its start (at start, after
+// storage came back): every notification owed, in arrival order.
+func (a *Agent) resume() error {
+	a.kickNotify()
 	return nil
 }
 
-// NotifySweep is how often owed notifications are looked for in the journal.
+// NotifySweep is how often a notification left owed (its announcement
+// failed) is tried again when nothing new comes.
 const NotifySweep = 30 * time.Second
 
-// notifyWorker runs notifications one at a time, in order: announcements
-// must not overlap, and a receipt printer takes one job at a time.
+// notifyWorker runs notifications one at a time, in arrival order, from
+// the journal's queue: announcements must not overlap, and a receipt
+// printer takes one job at a time. One left owed (a failed announcement)
+// is passed over until the queue's end, then tried again from the start,
+// in order, at the next kick or sweep.
 func (a *Agent) notifyWorker(ctx context.Context) {
-	// The sweep picks up what a full queue deferred; resume at start
-	// covers what a crash left owed.
 	sweep := time.NewTicker(NotifySweep)
 	defer sweep.Stop()
+	var after uint64
 	for {
+		id, seq, ok, err := a.nextNotify(after)
+		if err != nil {
+			a.log.Error("notification queue", "err", err)
+		}
+		if ok {
+			after = seq
+			if err := a.runNotify(ctx, id); err != nil && ctx.Err() == nil {
+				a.log.Error("notification failed", "order_id", id, "err", err)
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			continue
+		}
+		after = 0
 		select {
 		case <-ctx.Done():
 			return
 		case <-sweep.C:
-			if len(a.work) == 0 {
-				if err := a.resume(); err != nil {
-					a.log.Error("notification sweep", "err", err)
-				}
-			}
-		case id := <-a.work:
-			if err := a.runNotify(ctx, id); err != nil && ctx.Err() == nil {
-				a.log.Error("notification failed", "order_id", id, "err", err)
-			}
+		case <-a.notifyKick:
 		}
 	}
 }
@@ -209,7 +247,7 @@ func (a *Agent) loadNotify(id string) (notifyRecord, error) {
 }
 
 func (a *Agent) saveNotify(r notifyRecord) error {
-	return a.j.Update(func(tx *journal.Tx) error { return tx.Put(journal.Notify, r.Body.OrderID, r) })
+	return a.j.Update(func(tx *journal.Tx) error { return putNotify(tx, r) })
 }
 
 func (a *Agent) runNotify(ctx context.Context, id string) error {
@@ -257,7 +295,7 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 	}
 	r.Done = true
 	err = a.j.Update(func(tx *journal.Tx) error {
-		if err := tx.Put(journal.Notify, b.OrderID, r); err != nil {
+		if err := putNotify(tx, r); err != nil {
 			return err
 		}
 		if r.Jti == "" {

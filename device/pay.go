@@ -798,7 +798,7 @@ func (a *Agent) finishPayment(p Payment) error {
 // completeOrder queues the announcement and receipt of a paid order (or a
 // refund). The notification record was written with the state change (see
 // putCompletion); running it again is harmless: runNotify skips one done.
-func (a *Agent) completeOrder(id string) { a.queueNotify(id) }
+func (a *Agent) completeOrder(string) { a.kickNotify() }
 
 // putCompletion journals, in the transaction that makes an order paid (or
 // a refund successful), the notification that announces and prints it,
@@ -813,7 +813,7 @@ func (a *Agent) putCompletion(tx *journal.Tx, b notifyBody) error {
 	if err != nil {
 		return err
 	}
-	return tx.Put(journal.Notify, b.OrderID, notifyRecord{At: a.now().Unix(), Seq: seq, Body: b})
+	return putNotify(tx, notifyRecord{At: a.now().Unix(), Seq: seq, Body: b})
 }
 
 // ClassifyCode names the wallet of a payment code by its prefix and length

@@ -343,7 +343,7 @@ func (a *Agent) printNotify(ctx context.Context, r *notifyRecord) (bool, error) 
 			return err
 		}
 		r.PrintStarted, queued = true, true
-		return tx.Put(journal.Notify, r.Body.OrderID, *r)
+		return putNotify(tx, *r)
 	})
 	if err != nil {
 		return false, err

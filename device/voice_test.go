@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -314,3 +315,67 @@ func TestCantoneseAnnouncement(t *testing.T) {
 		t.Fatalf("the WAV (%d samples) is not the Cantonese pack's rendering (%d)", len(got), len(pcm))
 	}
 }
+
+// A burst larger than any channel (1,500 notify.payment at once, as a
+// reconnect flushes held commands): every one announced, in arrival
+// order, none left to a timer.
+func TestNotifyBurstKeepsOrder(t *testing.T) {
+	r := newRig(t)
+	r.logs = &lockedBuffer{}
+	// The speaker holds the first announcement until every command is in:
+	// the backlog is as large as the burst.
+	spk := &heldSpeaker{release: make(chan struct{})}
+	r.startWith(spk, nil)
+	const n = 1500
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("burst-%04d", i)
+		r.send("notify.payment", map[string]any{"order_id": ids[i], "amount": 100 + i, "wallet": "wechat"})
+	}
+	// All journaled and owed: the first one held at the speaker.
+	owed := func() (c int) {
+		r.agent.j.View(func(tx *journal.Tx) error {
+			return tx.OpenKeys(journal.Notify, func(string) error { c++; return nil })
+		})
+		return c
+	}
+	waitTrue(t, 30*time.Second, func() bool { return owed() >= n })
+	close(spk.release)
+	announced := func() []string {
+		var out []string
+		for _, l := range strings.Split(r.logs.String(), "\n") {
+			if strings.Contains(l, "msg=announced ") {
+				if _, rest, ok := strings.Cut(l, "order_id="); ok {
+					id, _, _ := strings.Cut(rest, " ")
+					out = append(out, id)
+				}
+			}
+		}
+		return out
+	}
+	// Well inside NotifySweep: nothing may wait for the timer.
+	waitTrue(t, 25*time.Second, func() bool { return len(announced()) >= n })
+	got := announced()
+	late := 0
+	for i, id := range got {
+		if id != ids[i] {
+			late++
+		}
+	}
+	if len(got) != n || late > 0 {
+		t.Fatalf("%d announced, %d out of arrival order (first: %v)", len(got), late, got[:min(5, len(got))])
+	}
+}
+
+// heldSpeaker plays nothing until release is closed.
+type heldSpeaker struct{ release chan struct{} }
+
+func (h *heldSpeaker) Play(ctx context.Context, _ string, _ []int16) error {
+	select {
+	case <-h.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (h *heldSpeaker) Close() error { return nil }

@@ -39,6 +39,7 @@ const (
 
 	// Indexes, so that no per-event work scans a whole bucket.
 	PrintQueue      = "printq"            // seq (8 bytes) → id of a print job not done
+	NotifyQueue     = "notifyq"           // seq (8 bytes) → order_id of a notification not done
 	OrdersByTime    = "orders_by_time"    // created ms (8 bytes) + out_trade_no → ""
 	RefundsByOrder  = "refunds_by_order"  // out_trade_no + "/" + out_refund_no → ""
 	DepositsByOrder = "deposits_by_order" // out_trade_no + "/" + out_request_no → ""
@@ -66,7 +67,7 @@ const (
 // transaction; Delete and Prune take the entry out with the record.
 type Opener interface{ Open() bool }
 
-var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, DepositsByTime, OpenOrders, DoneByTime, Days, OpenRecords, ByAt}
+var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Shifts, Print, Speech, PrintQueue, NotifyQueue, OrdersByTime, RefundsByOrder, DepositsByOrder, DepositsByTime, OpenOrders, DoneByTime, Days, OpenRecords, ByAt}
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
