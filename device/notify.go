@@ -256,6 +256,14 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		return err
 	}
 	b := r.Body
+	printing := b.Print && a.printer != nil && !r.Printed
+	if printing {
+		// Queued first: the receipt prints while the announcement plays.
+		if err := a.queueReceipt(&r); err != nil {
+			a.storageFault(err)
+			return err
+		}
+	}
 	if a.speech != nil && !r.Announced {
 		// The playback queue owes it in journal.Speech under a stable key
 		// before it plays and marks it said after, so it is said once across
@@ -283,10 +291,10 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			a.log.Info("announced", "order_id", b.OrderID, "said", r.Said, "replay", res.Replay, "already", res.Duplicate)
 		}
 	}
-	if b.Print && a.printer != nil && !r.Printed {
+	if printing {
 		// Through the durable print queue (print.go): printed once, or
 		// kept until the printer can print it.
-		printed, err := a.printNotify(ctx, &r)
+		printed, err := a.waitReceipt(ctx, jobOrderPrefix+b.OrderID)
 		if err != nil {
 			a.storageFault(err)
 			return err

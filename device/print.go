@@ -318,14 +318,16 @@ func (a *Agent) staffName(tx *journal.Tx, id string) string {
 	return id
 }
 
-// printNotify is notify.payment's print step: the receipt goes through the
-// durable print queue as job "order:ORDER_ID", queued in the same
-// transaction that marks the step started, so a dead printer or a crash
-// loses nothing and the order is printed once. It waits until the job is
-// done (true) or the printer reports a fault (false: the job stays queued,
-// prints when the fault clears, and its print.result follows with the
-// notification's jti as ref).
-func (a *Agent) printNotify(ctx context.Context, r *notifyRecord) (bool, error) {
+// queueReceipt and waitReceipt are notify.payment's print step: the
+// receipt goes through the durable print queue as job "order:ORDER_ID",
+// queued in the same transaction that marks the step started, so a dead
+// printer or a crash loses nothing and the order is printed once.
+// queueReceipt queues it (once); runNotify calls it before the
+// announcement, so the receipt prints while the words play. waitReceipt
+// waits until the job is done (true) or the printer reports a fault (false:
+// the job stays queued, prints when the fault clears, and its print.result
+// follows with the notification's jti as ref).
+func (a *Agent) queueReceipt(r *notifyRecord) error {
 	id := jobOrderPrefix + r.Body.OrderID
 	// A notification marked started has its job already, unless a build
 	// before the print queue started it: that one is redone marked 重打印.
@@ -346,11 +348,17 @@ func (a *Agent) printNotify(ctx context.Context, r *notifyRecord) (bool, error) 
 		return putNotify(tx, *r)
 	})
 	if err != nil {
-		return false, err
+		return err
 	}
 	if queued {
 		a.pq.kick()
 	}
+	return nil
+}
+
+// waitReceipt waits for job id to be printed (true) or for a printer
+// fault (false, the job kept).
+func (a *Agent) waitReceipt(ctx context.Context, id string) (bool, error) {
 	for {
 		changed := a.pq.changes()
 		var rec printRecord

@@ -379,3 +379,21 @@ func (h *heldSpeaker) Play(ctx context.Context, _ string, _ []int16) error {
 	}
 }
 func (h *heldSpeaker) Close() error { return nil }
+
+// The receipt prints while its announcement plays: with the speaker still
+// busy with the words, the job is already at the printer; both are done
+// once (notify.done says so).
+func TestReceiptPrintsWhileAnnouncing(t *testing.T) {
+	r := newRig(t)
+	spk := &heldSpeaker{release: make(chan struct{})}
+	r.startWith(spk, nil)
+	m := r.send("notify.payment", map[string]any{"order_id": "both-1", "amount": 12850, "wallet": "wechat", "print": true})
+	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() == 1 })
+	close(spk.release)
+	ans := r.answer(m.ID, 10*time.Second)
+	var done notifyDone
+	json.Unmarshal(ans.Body, &done)
+	if !done.Announced || !done.Printed || r.printer.count() != 1 {
+		t.Fatalf("notify.done %+v, %d jobs printed", done, r.printer.count())
+	}
+}
