@@ -426,7 +426,7 @@ func TestAPIErrorsInWords(t *testing.T) {
 		{"POST", "/v1/payments", map[string]any{"amount": 0}, "金额须在"},
 		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 5000, "staff_id": "s1", "pin": testPIN}, "退款金额须在"},
 		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": "9999"}, "工号或密码错误"},
-		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 100, "staff_id": "c1", "pin": "2222"}, "没有退款权限"},
+		{"POST", "/v1/payments/" + paid.OutTradeNo + "/refund", map[string]any{"amount": 100, "staff_id": "c1", "pin": "2222"}, "李四（c1）没有退款权限"},
 		{"POST", "/v1/payments/" + dep + "/refund", map[string]any{"amount": 100, "staff_id": "s1", "pin": testPIN}, "押金只能退已消费的部分"},
 		{"POST", "/v1/deposits/" + dep + "/consume", map[string]any{"amount": 9000, "staff_id": "s1", "pin": testPIN}, "消费金额须在"},
 		{"POST", "/v1/payments/" + paid.OutTradeNo + "/cancel", map[string]any{}, "不能取消"},

@@ -325,19 +325,29 @@ func (a *Agent) mayAct(tx *journal.Tx, s Staff, refund bool) error {
 	case cur.Manager:
 		return nil
 	case refund && !cur.Refund:
-		return say(s.ID+" 没有退款权限", fmt.Errorf("%w: %s has no refund right", ErrDenied, s.ID))
+		return say(who(cur)+"没有退款权限", fmt.Errorf("%w: %s has no refund right", ErrDenied, s.ID))
 	}
-	return a.isOnShift(tx, s.ID)
+	return a.isOnShift(tx, cur)
 }
 
-func (a *Agent) isOnShift(tx *journal.Tx, id string) error {
+// who names a staff member as a person reads it, before the words that
+// follow: 张三（s1）, or the id and a space.
+func who(s Staff) string {
+	if s.Name == "" {
+		return s.ID + " "
+	}
+	return s.Name + "（" + s.ID + "）"
+}
+
+func (a *Agent) isOnShift(tx *journal.Tx, s Staff) error {
+	id := s.ID
 	var sh ShiftRecord
 	open, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
 	if err != nil {
 		return err
 	}
 	if !open || sh.Staff.ID != id {
-		return say(id+" 不在班：只有当班人员或店长可以操作", fmt.Errorf("%w: %s is not on shift; only the staff on shift or the manager may", ErrDenied, id))
+		return say(who(s)+"不在班：只有当班人员或店长可以操作", fmt.Errorf("%w: %s is not on shift; only the staff on shift or the manager may", ErrDenied, id))
 	}
 	return nil
 }
