@@ -366,6 +366,23 @@ func (j *Journal) Ack(seq uint64) error {
 	})
 }
 
+// AckAll deletes the outbox entries seqs, in one transaction (a window of
+// events acknowledged together costs one commit).
+func (j *Journal) AckAll(seqs []uint64) error {
+	return j.Update(func(t *Tx) error {
+		b, err := t.bucket(Outbox)
+		if err != nil {
+			return err
+		}
+		for _, seq := range seqs {
+			if err := b.Delete(seqKey(seq)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // OutboxLen is the number of events not yet acknowledged.
 func (j *Journal) OutboxLen() (int, error) {
 	n := 0

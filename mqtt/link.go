@@ -322,8 +322,17 @@ func Enqueue(tx *journal.Tx, m Message) error {
 	return err
 }
 
-// sendLoop publishes outbox entries in order, one at a time, deleting each
-// on PUBACK. A failure leaves the entry for the next connect.
+// OutboxWindow is how many outbox events may be in flight at once. MQTT
+// lets a client publish many QoS 1 messages before their PUBACKs, and a
+// broker delivers them in the order sent, so a backlog drains at a window
+// per round trip instead of one event per round trip and commit.
+const OutboxWindow = 32
+
+// sendLoop publishes outbox entries in order, a window at a time, and
+// deletes the acknowledged ones (a prefix of the window, in order) in one
+// commit. A failure leaves that entry and the ones after it for the next
+// round or connect: they are sent again, in order (events are at least
+// once; the platform keys them by jti).
 func (l *Link) sendLoop(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
@@ -335,7 +344,7 @@ func (l *Link) sendLoop(ctx context.Context) {
 		case <-retry.C:
 		}
 		for l.up.Load() && ctx.Err() == nil {
-			entries, err := l.j.Pending(32)
+			entries, err := l.j.Pending(OutboxWindow)
 			if err != nil {
 				l.log.Error("outbox read failed", "err", err)
 				break
@@ -343,33 +352,65 @@ func (l *Link) sendLoop(ctx context.Context) {
 			if len(entries) == 0 {
 				break
 			}
-			failed := false
-			for _, e := range entries {
-				var q queued
-				if err := json.Unmarshal(e.Data, &q); err != nil {
-					// Cannot happen for entries written by Enqueue; dropping
-					// keeps one bad record from blocking every later event.
-					l.log.Error("outbox entry unreadable, dropped", "seq", e.Seq, "err", err)
-					l.j.Ack(e.Seq)
-					continue
-				}
-				q.Message.IssuedAt = time.Unix(q.Iat, 0)
-				if err := l.publish(q.Message); err != nil {
-					l.log.Warn("event not sent, will retry", "type", q.Type, "err", err)
-					failed = true
-					break
-				}
-				if err := l.j.Ack(e.Seq); err != nil {
-					l.log.Error("outbox ack failed", "seq", e.Seq, "err", err)
-					failed = true
-					break
-				}
-			}
-			if failed {
+			if !l.sendWindow(entries) {
 				break
 			}
 		}
 	}
+}
+
+// sendWindow publishes entries without waiting between them, then waits
+// for their PUBACKs in order and deletes the acknowledged prefix; false
+// when one failed (the rest stay queued).
+func (l *Link) sendWindow(entries []journal.Entry) bool {
+	type inflight struct {
+		seq uint64
+		typ string
+		tok paho.Token
+	}
+	var sent []inflight
+	var done []uint64
+	ok := true
+	for _, e := range entries {
+		var q queued
+		if err := json.Unmarshal(e.Data, &q); err != nil {
+			// Cannot happen for entries written by Enqueue; dropping
+			// keeps one bad record from blocking every later event.
+			l.log.Error("outbox entry unreadable, dropped", "seq", e.Seq, "err", err)
+			if len(sent) == 0 {
+				done = append(done, e.Seq)
+			}
+			continue
+		}
+		q.Message.IssuedAt = time.Unix(q.Iat, 0)
+		tok, err := l.publishAsync(q.Message)
+		if err != nil {
+			l.log.Warn("event not sent, will retry", "type", q.Type, "err", err)
+			ok = false
+			break
+		}
+		sent = append(sent, inflight{e.Seq, q.Type, tok})
+	}
+	for _, f := range sent {
+		if !f.tok.WaitTimeout(l.cfg.AckTimeout) {
+			l.log.Warn("event not sent, will retry", "type", f.typ, "err", errNotAcked)
+			ok = false
+			break
+		}
+		if err := f.tok.Error(); err != nil {
+			l.log.Warn("event not sent, will retry", "type", f.typ, "err", err)
+			ok = false
+			break
+		}
+		done = append(done, f.seq)
+	}
+	if len(done) > 0 {
+		if err := l.j.AckAll(done); err != nil {
+			l.log.Error("outbox ack failed", "seq", done[0], "err", err)
+			return false
+		}
+	}
+	return ok
 }
 
 // ErrOffline is returned by Send while the link is down.
@@ -392,6 +433,19 @@ var errNotAcked = errors.New("no PUBACK in time")
 
 // publish signs m and publishes it on evt with QoS 1, waiting for PUBACK.
 func (l *Link) publish(m Message) error {
+	t, err := l.publishAsync(m)
+	if err != nil {
+		return err
+	}
+	if !t.WaitTimeout(l.cfg.AckTimeout) {
+		return errNotAcked
+	}
+	return t.Error()
+}
+
+// publishAsync signs m and hands it to the client; the token completes on
+// PUBACK.
+func (l *Link) publishAsync(m Message) (paho.Token, error) {
 	now := l.cfg.Now()
 	m.Dev = l.cfg.DeviceID
 	if m.IssuedAt.IsZero() || m.IssuedAt.Unix() <= 0 {
@@ -400,11 +454,7 @@ func (l *Link) publish(m Message) error {
 	m.ExpiresAt = now.Add(l.cfg.EventTTL)
 	tok, err := Sign(m, l.cfg.Keys)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	t := l.client.Publish(l.topics.Evt, 1, false, tok)
-	if !t.WaitTimeout(l.cfg.AckTimeout) {
-		return errNotAcked
-	}
-	return t.Error()
+	return l.client.Publish(l.topics.Evt, 1, false, tok), nil
 }
