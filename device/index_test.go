@@ -334,13 +334,8 @@ func TestDepositsPaged(t *testing.T) {
 		}
 		return nil
 	})
-	h := a.Handler()
 	get := func(q string) ([]DepositView, string, int) {
-		req := httptest.NewRequest("GET", "/v1/deposits?"+q, nil)
-		req.Host = "127.0.0.1:8765"
-		req.Header.Set("Authorization", "Bearer "+a.APIToken())
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		w := serve(a, "GET", "/v1/deposits?"+q, "")
 		var ds []DepositView
 		json.Unmarshal(w.Body.Bytes(), &ds)
 		return ds, w.Header().Get("X-Next-Cursor"), w.Code
@@ -397,16 +392,7 @@ func BenchmarkPaymentStartCancel(b *testing.B) {
 	for _, n := range []int{1000, 200000} {
 		a := fuzzAgent(b)
 		fill(b, a, n, time.Now())
-		h := a.Handler()
-		post := func(path, body string) *httptest.ResponseRecorder {
-			req := httptest.NewRequest("POST", path, strings.NewReader(body))
-			req.Host = "127.0.0.1:8765"
-			req.Header.Set("Authorization", "Bearer "+a.APIToken())
-			req.Header.Set("Content-Type", "application/json")
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, req)
-			return w
-		}
+		post := func(path, body string) *httptest.ResponseRecorder { return serve(a, "POST", path, body) }
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				w := post("/v1/payments", `{"amount":100}`)

@@ -261,14 +261,8 @@ func TestStateShowsPaymentPrompt(t *testing.T) {
 // still waiting for its code holds it.
 func TestNewPaymentRightAfterCancel(t *testing.T) {
 	a := fuzzAgent(t)
-	h := a.Handler()
 	post := func(path, body string) (int, View) {
-		req := httptest.NewRequest("POST", path, strings.NewReader(body))
-		req.Host = "127.0.0.1:8765"
-		req.Header.Set("Authorization", "Bearer "+a.APIToken())
-		req.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, req)
+		w := serve(a, "POST", path, body)
 		var v View
 		json.Unmarshal(w.Body.Bytes(), &v)
 		return w.Code, v
@@ -300,13 +294,7 @@ func TestNewPaymentRightAfterCancel(t *testing.T) {
 func TestRestartWaitsForTheTillOnly(t *testing.T) {
 	a := fuzzAgent(t)
 	a.cfg.ConfigApply.IdleWaitMS = 50
-	h := a.Handler()
-	req := httptest.NewRequest("POST", "/v1/payments", strings.NewReader(`{"amount":100}`))
-	req.Host = "127.0.0.1:8765"
-	req.Header.Set("Authorization", "Bearer "+a.APIToken())
-	req.Header.Set("Content-Type", "application/json")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
+	w := serve(a, "POST", "/v1/payments", `{"amount":100}`)
 	var v View
 	json.Unmarshal(w.Body.Bytes(), &v)
 	if w.Code != http.StatusCreated {
@@ -319,10 +307,7 @@ func TestRestartWaitsForTheTillOnly(t *testing.T) {
 	if !a.waitPaymentsIdle(context.Background()) {
 		t.Fatal("the bounded wait did not end")
 	}
-	creq := httptest.NewRequest("POST", "/v1/payments/"+v.OutTradeNo+"/cancel", strings.NewReader(`{}`))
-	creq.Host, creq.Header = req.Host, req.Header
-	cw := httptest.NewRecorder()
-	if h.ServeHTTP(cw, creq); cw.Code >= 300 {
+	if cw := serve(a, "POST", "/v1/payments/"+v.OutTradeNo+"/cancel", `{}`); cw.Code >= 300 {
 		t.Fatalf("cancel: %d", cw.Code)
 	}
 	waitTrue(t, 5*time.Second, func() bool { return a.paymentAtTill() == "" })
@@ -438,4 +423,22 @@ func TestAPIErrorsInWords(t *testing.T) {
 			t.Errorf("%s %s: %d text %q (message %q), want words with %q and no English", tc.method, tc.path, st, e.Error.Text, e.Error.Message, tc.want)
 		}
 	}
+}
+
+// serve calls the agent's local API in process, as the cashier app does:
+// loopback host, the token, a JSON body when there is one.
+func serve(a *Agent, method, path, body string) *httptest.ResponseRecorder {
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Host = "127.0.0.1:8765"
+	req.Header.Set("Authorization", "Bearer "+a.APIToken())
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	w := httptest.NewRecorder()
+	a.Handler().ServeHTTP(w, req)
+	return w
 }
