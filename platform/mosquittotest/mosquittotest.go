@@ -49,6 +49,10 @@ type Options struct {
 	// MaxPacketSize, when positive, makes the broker drop any MQTT packet
 	// larger than this many bytes (and disconnect its sender).
 	MaxPacketSize int
+	// MaxQueued is how many QoS 1 messages the broker holds for a client
+	// that is away (mosquitto's max_queued_messages, 1000 by default);
+	// negative: no limit.
+	MaxQueued int
 }
 
 // Broker is a running mosquitto.
@@ -312,6 +316,12 @@ func (b *Broker) writeConf() error {
 	// which made the crash test (1000 payments) 2.3 times as slow.
 	c.WriteString("set_tcp_nodelay true\n")
 	fmt.Fprintf(&c, "persistence true\npersistence_location %s/\n", b.dir)
+	switch {
+	case b.o.MaxQueued < 0:
+		c.WriteString("max_queued_messages 0\n")
+	case b.o.MaxQueued > 0:
+		fmt.Fprintf(&c, "max_queued_messages %d\n", b.o.MaxQueued)
+	}
 	if b.o.MaxPacketSize > 0 {
 		fmt.Fprintf(&c, "max_packet_size %d\n", b.o.MaxPacketSize)
 	}
