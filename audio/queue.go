@@ -74,6 +74,12 @@ type Request struct {
 	// as if it were a second payment. Enqueue and Resume set it from the
 	// Store.
 	Again bool
+	// Kept marks an announcement whose caller keeps its record in its own
+	// journal, marking it begun before it is queued and said in the
+	// transaction that finishes its work (a payment notice's): the Player
+	// neither loads nor saves it, sets Again only from the request, and
+	// says it once among what is queued or playing.
+	Kept bool
 }
 
 // Result is what came of a request.
@@ -256,6 +262,17 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 		if t, ok := p.queued(r.ID); ok {
 			return t, nil
 		}
+		if r.Kept {
+			// Read only: one said under a build that kept it here.
+			if p.store != nil {
+				if rec, ok, err := p.store.Load(r.ID); err == nil && ok && rec.Done && rec.Said != "" {
+					it := &item{req: r, done: make(chan struct{})}
+					it.finish(Result{Said: rec.Said, Duplicate: true}, nil)
+					return Ticket{it}, nil
+				}
+			}
+			return p.push(r)
+		}
 		if rec, ok := p.unsaved[r.ID]; ok && p.store != nil {
 			if err := p.store.Save(rec); err != nil {
 				return Ticket{}, fmt.Errorf("audio: %s: said, still not recorded: %w", r.ID, err)
@@ -387,7 +404,7 @@ func (p *Player) Run(ctx context.Context) error {
 				continue
 			}
 		}
-		if it.req.Class == Announce && p.store != nil && !it.req.Again {
+		if it.req.Class == Announce && p.store != nil && !it.req.Again && !it.req.Kept {
 			// From here a crash may leave it heard, in part or in full,
 			// but not recorded as said: the next start says it as 补播.
 			r := it.req
@@ -413,7 +430,7 @@ func (p *Player) Run(ctx context.Context) error {
 			return ctx.Err()
 		}
 		p.enq.Lock()
-		if it.req.Class == Announce && p.store != nil {
+		if it.req.Class == Announce && p.store != nil && !it.req.Kept {
 			rec := Record{ID: it.req.ID, Name: it.req.Name, Text: it.req.Text, Since: it.req.Since, Done: true, Said: res.Said}
 			if err != nil {
 				rec.Err = err.Error()

@@ -68,6 +68,8 @@ type Agent struct {
 	panel   panel // keys and LEDs (keys.go, leds.go)
 
 	notifyKick chan struct{} // a notification is owed: the worker reads the journal's queue (notify.go)
+	notifyBusy atomic.Bool   // the worker is carrying a notification (oweNotify)
+	freshSay   fresh         // announcements marked begun ahead by this process (notify.go)
 	pq         *printQueue   // the print worker's queue (print.go)
 
 	stateKick chan struct{} // see kickState
@@ -219,8 +221,9 @@ func New(o Options) (*Agent, error) {
 		Log:        o.Log, Now: o.Clock,
 	}
 	link, err := newLink(lc, o.Journal, mqtt.Handlers{
-		Command: a.onCommand,
-		Hello:   a.hello,
+		Command:  a.onCommand,
+		Commands: a.onCommands,
+		Hello:    a.hello,
 		Connected: func(up bool) {
 			a.publishState()
 			// A cloud speaker says when it is (back) on line and when it

@@ -121,18 +121,100 @@ func (a *Agent) takeCommand(payload []byte) bool {
 	if a.refusesBefore(m.IssuedAt) {
 		return a.refuseLost(m)
 	}
-	return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
-		h := a.handlers()[m.Type]
-		if h == nil {
-			code, msg := CodeUnknownType, "unknown command type "+m.Type
-			if known[m.Type] {
-				code, msg = CodeUnsupported, m.Type+" is not supported by this firmware"
-			}
-			ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: code, Message: msg})
-			return &ans, nil, err
+	return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) { return a.dispatch(tx, m) })
+}
+
+// dispatch runs m's handler within tx: the accept step of a command
+// verified and never seen.
+func (a *Agent) dispatch(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
+	h := a.handlers()[m.Type]
+	if h == nil {
+		code, msg := CodeUnknownType, "unknown command type "+m.Type
+		if known[m.Type] {
+			code, msg = CodeUnsupported, m.Type+" is not supported by this firmware"
 		}
-		return h(tx, m)
+		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: code, Message: msg})
+		return &ans, nil, err
+	}
+	return h(tx, m)
+}
+
+// verified is the message of a payload that verifies and takes the usual
+// way (answerOnce), or false for one refused, dropped or from before a
+// journal loss, which takeCommand handles alone.
+func (a *Agent) verified(payload []byte) (mqtt.Message, bool) {
+	m, err := mqtt.Verify(payload, mqtt.Keys{Auth: a.auth}, mqtt.Policy{
+		Algs: []string{mqtt.HS256}, Dev: a.cfg.DeviceID, Now: a.now(),
 	})
+	if err != nil || m.ExpiresAt.After(a.now().Add(SeenTTL)) || !validID(m.ID) || a.refusesBefore(m.IssuedAt) {
+		return mqtt.Message{}, false
+	}
+	return m, true
+}
+
+// onCommands takes the commands that arrived together (a burst, a queue
+// held by the broker through an outage), in their order, journaling them
+// in one commit instead of one each: group commit. Each still gets its
+// own answer and its own PUBACK after the commit. A command refused or
+// dropped is handled alone, in its place; when the shared commit fails
+// each is taken alone, so one command's failure is no other's.
+func (a *Agent) onCommands(payloads [][]byte) []bool {
+	taken := make([]bool, len(payloads))
+	type cmd struct {
+		i int
+		m mqtt.Message
+	}
+	var batch []cmd
+	flush := func() {
+		defer func() { batch = batch[:0] }()
+		if len(batch) == 1 {
+			taken[batch[0].i] = a.onCommand(payloads[batch[0].i])
+			return
+		}
+		var runs []func()
+		err := a.j.Update(func(tx *journal.Tx) error {
+			runs = runs[:0]
+			for _, c := range batch {
+				run, err := a.acceptOnce(tx, c.m, func(tx *journal.Tx) (*mqtt.Message, func(), error) { return a.dispatch(tx, c.m) })
+				if err != nil {
+					return err
+				}
+				if run != nil {
+					runs = append(runs, run)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			a.log.Warn("commands taken together not journaled: each taken alone", "count", len(batch), "err", err)
+			for _, c := range batch {
+				taken[c.i] = a.onCommand(payloads[c.i])
+			}
+			return
+		}
+		a.storageOK()
+		a.link.Kick()
+		for _, run := range runs {
+			run()
+		}
+		for _, c := range batch {
+			taken[c.i] = true
+		}
+	}
+	for i, p := range payloads {
+		if m, ok := a.verified(p); ok {
+			batch = append(batch, cmd{i, m})
+			continue
+		}
+		if len(batch) > 0 {
+			flush()
+		}
+		taken[i] = a.onCommand(p)
+	}
+	if len(batch) > 0 {
+		flush()
+	}
+	return taken
 }
 
 // answerOnce runs accept for a command id never seen, recording the id in
@@ -143,26 +225,9 @@ func (a *Agent) takeCommand(payload []byte) bool {
 func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) bool {
 	var run func()
 	err := a.j.Update(func(tx *journal.Tx) error {
-		var seen seenRecord
-		ok, err := tx.Get(journal.Seen, m.ID, &seen)
-		if err != nil {
-			return err
-		}
-		if ok {
-			a.log.Info("command redelivered, not executed again", "jti", m.ID, "type", m.Type, "answered", seen.Answer != nil)
-			if seen.Answer != nil {
-				again := *seen.Answer
-				return mqtt.Enqueue(tx, again)
-			}
-			return nil // still running: its answer will follow
-		}
-		ans, r, err := accept(tx)
-		if err != nil {
-			return err
-		}
-		run = r
-		rec := seenRecord{At: a.now().Unix(), Type: m.Type, Answer: ans}
-		return tx.Put(journal.Seen, m.ID, rec)
+		var err error
+		run, err = a.acceptOnce(tx, m, accept)
+		return err
 	})
 	if err != nil {
 		// Not journaled: not acknowledged either, so the broker keeps it
@@ -176,6 +241,30 @@ func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Messa
 		run()
 	}
 	return true
+}
+
+// acceptOnce is answerOnce's step within tx: accept for an id never seen,
+// recorded as seen; the first answer again for one seen. run is what to do
+// after the commit.
+func (a *Agent) acceptOnce(tx *journal.Tx, m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) (run func(), err error) {
+	var seen seenRecord
+	ok, err := tx.Get(journal.Seen, m.ID, &seen)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		a.log.Info("command redelivered, not executed again", "jti", m.ID, "type", m.Type, "answered", seen.Answer != nil)
+		if seen.Answer != nil {
+			return nil, mqtt.Enqueue(tx, *seen.Answer)
+		}
+		return nil, nil // still running: its answer will follow
+	}
+	ans, run, err := accept(tx)
+	if err != nil {
+		return nil, err
+	}
+	rec := seenRecord{At: a.now().Unix(), Type: m.Type, Answer: ans}
+	return run, tx.Put(journal.Seen, m.ID, rec)
 }
 
 // finish records the answer of a command that ran asynchronously, in tx.

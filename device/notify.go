@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 	"unicode"
 
@@ -126,10 +127,80 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return nil, nil, err
 	}
 	rec := notifyRecord{At: a.now().Unix(), Seq: seq, Jti: m.ID, Body: b}
-	if err := putNotify(tx, rec); err != nil {
+	if err := a.oweNotify(tx, &rec); err != nil {
 		return nil, nil, err
 	}
-	return nil, a.kickNotify, nil
+	return nil, func() {
+		a.kickNotify()
+		if rec.PrintStarted {
+			a.pq.kick()
+		}
+	}, nil
+}
+
+// oweNotify files a new notification with its effects' bookkeeping in the
+// same transaction, so that a notification costs two commits, this one
+// and the one that answers it: the receipt's print job is queued here,
+// and the announcement is marked begun here when nothing is ahead of it
+// (it starts as soon as this commits). Marked begun, a notification cut
+// off by a crash is said again as 补播 after the restart, never silently
+// twice; fresh tells the worker of this process that the mark is its own
+// and no replay.
+func (a *Agent) oweNotify(tx *journal.Tx, r *notifyRecord) error {
+	if r.Body.Print && a.printer != nil {
+		if err := a.queueReceiptIn(tx, r); err != nil {
+			return err
+		}
+	}
+	if a.notifyBusy.Load() {
+		return putNotify(tx, *r)
+	}
+	ahead := false
+	if err := tx.Seek(journal.NotifyQueue, "", func(string, []byte) (bool, error) { ahead = true; return false, nil }); err != nil {
+		return err
+	}
+	if !ahead {
+		// The worker takes it at once.
+		id := r.Body.OrderID
+		if a.speech != nil {
+			r.AnnounceStarted = true
+			tx.OnCommit(func() { a.freshSay.add(id) })
+		}
+		if r.PrintStarted {
+			// Its receipt, once printed, waits for its final commit
+			// (only the next one's: a burst's receipts printed ahead
+			// are marked done as they print).
+			tx.OnCommit(func() { a.pq.await(jobOrderPrefix + id) })
+		}
+	}
+	return putNotify(tx, *r)
+}
+
+// fresh holds the ids whose begun mark (a notification's AnnounceStarted,
+// a receipt's Started) this process wrote ahead of the effect, in a commit
+// it had to make anyway: begun but fresh is no replay. After a restart it
+// is empty, so begun is taken as maybe heard or printed, as before.
+type fresh struct {
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (f *fresh) add(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ids == nil {
+		f.ids = map[string]bool{}
+	}
+	f.ids[id] = true
+}
+
+// take says whether id was fresh, and forgets it.
+func (f *fresh) take(id string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	ok := f.ids[id]
+	delete(f.ids, id)
+	return ok
 }
 
 // kickNotify tells the worker a notification is owed. The journal is the
@@ -250,28 +321,44 @@ func (a *Agent) saveNotify(r notifyRecord) error {
 	return a.j.Update(func(tx *journal.Tx) error { return putNotify(tx, r) })
 }
 
+// runNotify carries one notification to its answer. Its announcement is
+// marked begun (AnnounceStarted) before it plays, in the accept commit or
+// the previous notification's final one when it could be, else in one of
+// its own; said more than a minute after the notice arrived, or begun
+// before a restart, it is marked 补播, and Said tells the platform so. Its
+// receipt prints meanwhile (queued at accept). The final commit records
+// it all at once: said (journal.Speech, for the function key), printed,
+// done, the answer, and the next notification's begun mark.
 func (a *Agent) runNotify(ctx context.Context, id string) error {
+	a.notifyBusy.Store(true)
+	defer a.notifyBusy.Store(false)
 	r, err := a.loadNotify(id)
 	if err != nil || r.Done {
 		return err
 	}
 	b := r.Body
 	printing := b.Print && a.printer != nil && !r.Printed
-	if printing {
-		// Queued first: the receipt prints while the announcement plays.
+	if printing && !r.PrintStarted {
+		// Accepted by a build that queued the receipt here.
 		if err := a.queueReceipt(&r); err != nil {
 			a.storageFault(err)
 			return err
 		}
 	}
+	var said *audio.Record
+	var handed *printRecord // the receipt, printed: marked done below
 	if a.speech != nil && !r.Announced {
-		// The playback queue owes it in journal.Speech under a stable key
-		// before it plays and marks it said after, so it is said once across
-		// restarts; said more than a minute after the notice arrived (after
-		// a restart, say) it is marked 补播, and Said tells the platform so.
 		text := audio.Announcement(b.Kind, b.Wallet, b.Amount, a.audioOptions())
-		r.AnnounceStarted = true
-		res, err := a.announce(ctx, "notify/"+b.OrderID, b.OrderID, text, time.Unix(r.At, 0))
+		again := r.AnnounceStarted && !a.freshSay.take(b.OrderID)
+		if !r.AnnounceStarted {
+			r.AnnounceStarted = true
+			if err := a.saveNotify(r); err != nil {
+				a.storageFault(err)
+				return err
+			}
+		}
+		key, since := "notify/"+b.OrderID, time.Unix(r.At, 0)
+		res, err := a.speech.Say(ctx, audio.Request{ID: key, Name: b.OrderID, Class: audio.Announce, Text: text, Since: since, Again: again, Kept: true})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err() // interrupted: still owed, resumed after restart
@@ -288,22 +375,40 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			}
 		} else {
 			r.Announced, r.Said = true, res.Said
+			if !res.Duplicate {
+				said = &audio.Record{ID: key, Name: b.OrderID, Text: text, Since: since, Done: true, Said: res.Said}
+			}
 			a.log.Info("announced", "order_id", b.OrderID, "said", r.Said, "replay", res.Replay, "already", res.Duplicate)
 		}
 	}
 	if printing {
 		// Through the durable print queue (print.go): printed once, or
 		// kept until the printer can print it.
-		printed, err := a.waitReceipt(ctx, jobOrderPrefix+b.OrderID)
+		var err error
+		r.Printed, handed, err = a.waitReceipt(ctx, jobOrderPrefix+b.OrderID)
 		if err != nil {
 			a.storageFault(err)
 			return err
 		}
-		r.Printed = printed
 	}
 	r.Done = true
 	err = a.j.Update(func(tx *journal.Tx) error {
 		if err := putNotify(tx, r); err != nil {
+			return err
+		}
+		if said != nil {
+			if err := putSpeech(tx, *said); err != nil {
+				return err
+			}
+		}
+		if handed != nil {
+			if err := putPrint(tx, handed); err != nil {
+				return err
+			}
+			id := handed.JobID
+			tx.OnCommit(func() { a.pq.unhand(id) })
+		}
+		if err := a.beginNext(tx, r.Seq); err != nil {
 			return err
 		}
 		if r.Jti == "" {
@@ -323,6 +428,28 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		a.storageFault(err)
 	}
 	return err
+}
+
+// beginNext marks the announcement of the notification owed after seq
+// begun, in the commit that finishes the one before: the worker takes it
+// next, at once, so it needs no commit of its own for the mark.
+func (a *Agent) beginNext(tx *journal.Tx, seq uint64) error {
+	if a.speech == nil {
+		return nil
+	}
+	return tx.Seek(journal.NotifyQueue, seqKey(seq+1), func(_ string, v []byte) (bool, error) {
+		var n notifyRecord
+		if ok, err := tx.Get(journal.Notify, string(v), &n); err != nil || !ok || n.Done {
+			return true, nil // dropped by nextNotify on the way
+		}
+		if n.AnnounceStarted || n.Announced {
+			return false, nil
+		}
+		n.AnnounceStarted = true
+		id := n.Body.OrderID
+		tx.OnCommit(func() { a.freshSay.add(id) })
+		return false, putNotify(tx, n)
+	})
 }
 
 // audioOptions are the reading rules of the device's language.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/posagent/posagent/journal"
@@ -119,6 +120,76 @@ type printQueue struct {
 
 	mu      sync.Mutex
 	changed chan struct{} // closed (and replaced) on every job or printer change
+	// waiting are the notifications waiting for their receipt, by job id;
+	// handed the receipts printed and handed to them, to be marked done in
+	// the notification's final commit (a commit of their own saved). The
+	// worker passes over a handed job; after a crash it is redone marked
+	// 重打印, as a job printed but not yet marked done always was.
+	waiting map[string]chan printRecord
+	handed  map[string]printRecord
+
+	busy  atomic.Bool // a job is being printed
+	begun fresh       // jobs marked Started ahead by this process (queueReceiptIn)
+}
+
+// await registers a notification waiting for job id (once: a second call
+// returns the first one's channel).
+func (q *printQueue) await(id string) chan printRecord {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if ch := q.waiting[id]; ch != nil {
+		return ch // registered when it was accepted
+	}
+	ch := make(chan printRecord, 1)
+	q.waiting[id] = ch
+	return ch
+}
+
+// unawait ends a wait; a job handed meanwhile is returned, to be marked
+// done by the caller.
+func (q *printQueue) unawait(id string, ch chan printRecord) *printRecord {
+	q.mu.Lock()
+	if q.waiting[id] == ch {
+		delete(q.waiting, id)
+	}
+	q.mu.Unlock()
+	select {
+	case job := <-ch:
+		return &job
+	default:
+		return nil
+	}
+}
+
+// handOff gives a printed job to the notification waiting for it, if one
+// waits: true when it took it.
+func (q *printQueue) handOff(job printRecord) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	ch := q.waiting[job.JobID]
+	if ch == nil {
+		return false
+	}
+	delete(q.waiting, job.JobID)
+	q.handed[job.JobID] = job
+	ch <- job
+	return true
+}
+
+// handedJob is a job printed and handed, not yet marked done.
+func (q *printQueue) handedJob(id string) (printRecord, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	job, ok := q.handed[id]
+	return job, ok
+}
+
+// unhand forgets a handed job once its done mark is committed.
+func (q *printQueue) unhand(id string) {
+	q.mu.Lock()
+	delete(q.handed, id)
+	q.mu.Unlock()
+	q.broadcast()
 }
 
 func newPrintQueue(a *Agent) *printQueue {
@@ -127,6 +198,8 @@ func newPrintQueue(a *Agent) *printQueue {
 		query:   a.cfg.Printer.Status == "query",
 		wake:    make(chan struct{}, 1),
 		changed: make(chan struct{}),
+		waiting: map[string]chan printRecord{},
+		handed:  map[string]printRecord{},
 	}
 	p, err := printer.Lookup(a.cfg.Printer.Model, a.cfg.Printer.PaperMM)
 	if err != nil {
@@ -328,39 +401,89 @@ func (a *Agent) staffName(tx *journal.Tx, id string) string {
 // the job stays queued, prints when the fault clears, and its print.result
 // follows with the notification's jti as ref).
 func (a *Agent) queueReceipt(r *notifyRecord) error {
-	id := jobOrderPrefix + r.Body.OrderID
-	// A notification marked started has its job already, unless a build
-	// before the print queue started it: that one is redone marked 重打印.
-	var queued bool
-	rc := a.receiptOf(r.Body, time.Unix(r.At, 0))
 	err := a.j.Update(func(tx *journal.Tx) error {
-		var prev printRecord
-		ok, err := tx.Get(journal.Print, id, &prev)
-		if err != nil || ok {
+		n := *r
+		if err := a.queueReceiptIn(tx, &n); err != nil {
 			return err
 		}
-		rec := printRecord{JobID: id, Ref: r.Jti, OrderID: r.Body.OrderID, Receipt: &rc,
-			Copies: max(r.Body.Copies, 1), Reprint: r.PrintStarted}
-		if err := a.queuePrint(tx, &rec); err != nil {
-			return err
-		}
-		r.PrintStarted, queued = true, true
-		return putNotify(tx, *r)
+		*r = n
+		return putNotify(tx, n)
 	})
+	if err == nil {
+		a.pq.kick()
+	}
+	return err
+}
+
+// queueReceiptIn queues r's receipt within tx (once) and marks r's print
+// step started; the caller files r in the same transaction and kicks the
+// print worker after the commit. A notification marked started has its job
+// already, unless a build before the print queue started it: that one is
+// redone marked 重打印.
+func (a *Agent) queueReceiptIn(tx *journal.Tx, r *notifyRecord) error {
+	id := jobOrderPrefix + r.Body.OrderID
+	var prev printRecord
+	ok, err := tx.Get(journal.Print, id, &prev)
+	if err != nil || ok {
+		return err
+	}
+	rc := a.receiptOf(r.Body, time.Unix(r.At, 0))
+	rec := printRecord{JobID: id, Ref: r.Jti, OrderID: r.Body.OrderID, Receipt: &rc,
+		Copies: max(r.Body.Copies, 1), Reprint: r.PrintStarted}
+	idle, err := a.printIdle(tx)
 	if err != nil {
 		return err
 	}
-	if queued {
-		a.pq.kick()
+	if idle {
+		// It prints as soon as this commits: marked begun here rather
+		// than in a commit of its own (fresh: no reprint for this process).
+		rec.Started = true
+		tx.OnCommit(func() { a.pq.begun.add(id) })
 	}
+	if err := a.queuePrint(tx, &rec); err != nil {
+		return err
+	}
+	r.PrintStarted = true
 	return nil
 }
 
+// printIdle says, within tx, whether a job queued now would be printed at
+// once: the printer ready, nothing printing, nothing queued.
+func (a *Agent) printIdle(tx *journal.Tx) (bool, error) {
+	if a.pq.busy.Load() || a.stateLocked().Printer != PrinterOK {
+		return false, nil
+	}
+	empty := true
+	err := tx.Seek(journal.PrintQueue, "", func(string, []byte) (bool, error) { empty = false; return false, nil })
+	return empty, err
+}
+
 // waitReceipt waits for job id to be printed (true) or for a printer
-// fault (false, the job kept).
-func (a *Agent) waitReceipt(ctx context.Context, id string) (bool, error) {
+// fault (false, the job kept). A receipt printed while it waits is handed
+// to it (handed non-nil): the caller marks it done in its own commit, then
+// calls a.pq.unhand.
+func (a *Agent) waitReceipt(ctx context.Context, id string) (printed bool, handed *printRecord, err error) {
+	if job, ok := a.pq.handedJob(id); ok {
+		return true, &job, nil // handed before, its mark not yet committed
+	}
+	ch := a.pq.await(id)
+	defer func() {
+		if job := a.pq.unawait(id, ch); job != nil && handed == nil {
+			// Handed as this wait ended without it: marked done here.
+			if ferr := a.finishPrint(*job, PrintDone); ferr == nil {
+				a.pq.unhand(id)
+			} else {
+				a.storageFault(ferr)
+			}
+		}
+	}()
 	for {
 		changed := a.pq.changes()
+		select {
+		case job := <-ch:
+			return true, &job, nil
+		default:
+		}
 		var rec printRecord
 		var ok bool
 		err := a.j.View(func(tx *journal.Tx) error {
@@ -369,13 +492,13 @@ func (a *Agent) waitReceipt(ctx context.Context, id string) (bool, error) {
 			return err
 		})
 		if err != nil {
-			return false, err
+			return false, nil, err
 		}
 		if !ok {
-			return false, fmt.Errorf("print job %s missing", id)
+			return false, nil, fmt.Errorf("print job %s missing", id)
 		}
 		if rec.Done {
-			return rec.Result == PrintDone, nil
+			return rec.Result == PrintDone, nil, nil
 		}
 		if st := a.State().Printer; st != PrinterOK || rec.Faulted {
 			// Queued: printed when the printer is back, and its
@@ -389,12 +512,14 @@ func (a *Agent) waitReceipt(ctx context.Context, id string) (bool, error) {
 				cur.Faulted = true
 				return tx.Put(journal.Print, id, cur)
 			})
-			return false, err
+			return false, nil, err
 		}
 		select {
+		case job := <-ch:
+			return true, &job, nil
 		case <-changed:
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return false, nil, ctx.Err()
 		}
 	}
 }
@@ -411,6 +536,9 @@ func (a *Agent) nextPrint() (printRecord, bool, error) {
 			if err := json.Unmarshal(v, &id); err != nil {
 				stale = append(stale, k)
 				return true, nil
+			}
+			if _, handed := a.pq.handedJob(id); handed {
+				return true, nil // printed; its notification marks it done
 			}
 			ok, err := tx.Get(journal.Print, id, &job)
 			if err != nil || !ok || job.Done {
@@ -457,7 +585,9 @@ func (a *Agent) printWorker(ctx context.Context) {
 			a.log.Error("print queue", "err", err)
 		}
 		if ok {
+			a.pq.busy.Store(true)
 			err = a.runPrint(ctx, job)
+			a.pq.busy.Store(false)
 			if err == nil {
 				continue
 			}
@@ -582,10 +712,15 @@ func (a *Agent) runPrint(ctx context.Context, job printRecord) error {
 		if st := a.checkPrinter(ctx, &job); st != PrinterOK {
 			return fmt.Errorf("%w: %s", errNotReady, st)
 		}
-		reprint := job.Started || job.Reprint
-		job.Started = true
-		if err := a.savePrint(job); err != nil {
-			return err
+		// Marked begun ahead by this process (queueReceiptIn): no
+		// replay, and no commit needed for the mark.
+		ahead := job.Started && a.pq.begun.take(job.JobID)
+		reprint := (job.Started && !ahead) || job.Reprint
+		if !ahead {
+			job.Started = true
+			if err := a.savePrint(job); err != nil {
+				return err
+			}
 		}
 		werr := a.printWatched(ctx, &job, a.render(job, reprint))
 		if ctx.Err() != nil {
@@ -624,7 +759,23 @@ func (a *Agent) runPrint(ctx context.Context, job printRecord) error {
 			}
 		}
 	}
+	if job.Jti == "" && !job.Faulted {
+		// A receipt whose notification waits: marked done in its
+		// final commit. No print.result is owed for it.
+		done := job
+		done.finish(PrintDone, a.now())
+		if a.pq.handOff(done) {
+			a.log.Info("printed", "job_id", job.JobID, "copies", job.Printed)
+			return nil
+		}
+	}
 	return a.finishPrint(job, PrintDone)
+}
+
+// finish marks job done with result at now.
+func (job *printRecord) finish(result string, now time.Time) {
+	job.Done, job.Result, job.Started, job.Status = true, result, false, ""
+	job.At = now.Unix()
 }
 
 // printWatched runs Print, asking for the status whenever the printer holds
@@ -698,8 +849,7 @@ func putPrint(tx *journal.Tx, job *printRecord) error {
 // print.job (recorded for redelivery), or for a receipt only when a fault
 // was reported for it before.
 func (a *Agent) finishPrint(job printRecord, result string) error {
-	job.Done, job.Result, job.Started, job.Status = true, result, false, ""
-	job.At = a.now().Unix()
+	job.finish(result, a.now())
 	err := a.j.Update(func(tx *journal.Tx) error {
 		if err := putPrint(tx, &job); err != nil {
 			return err

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,9 +73,15 @@ var buckets = []string{Outbox, Seen, Notify, Meta, Orders, Refunds, Deposits, Sh
 
 // Journal is an open journal file. It is safe for concurrent use.
 type Journal struct {
-	db      *bolt.DB
-	dir     string        // set by OpenDir: where Close leaves the clean mark
-	commits atomic.Uint64 // write transactions committed (Commits)
+	db          *bolt.DB
+	dir         string        // set by OpenDir: where Close leaves the clean mark
+	commits     atomic.Uint64 // write transactions committed (Commits)
+	commitNanos atomic.Int64  // and the time they took (CommitTime)
+
+	// acked are outbox entries the broker has acknowledged and not yet
+	// deleted (AckLater): the next commit deletes them.
+	ackMu sync.Mutex
+	acked map[uint64]bool
 }
 
 // ErrLocked is returned by Open when another process holds the file.
@@ -106,12 +113,15 @@ func Open(path string) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	return &Journal{db: db}, nil
+	return &Journal{db: db, acked: map[uint64]bool{}}, nil
 }
 
 // Close closes the file. Pending transactions finish first. A journal of
 // OpenDir leaves the clean mark: the next start need not check its pages.
 func (j *Journal) Close() error {
+	// A delete that fails here loses nothing: the event is sent again
+	// after the next start (events are at least once).
+	_ = j.FlushAcks()
 	err := j.db.Close()
 	if err == nil && j.dir != "" {
 		if f, err := os.OpenFile(filepath.Join(j.dir, cleanMark), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
@@ -140,18 +150,60 @@ type Tx struct{ tx *bolt.Tx }
 
 // Update runs fn in a read-write transaction, committed (and fsynced) when
 // fn returns nil, rolled back otherwise.
+//
+// The outbox entries acknowledged since the last commit (AckLater) are
+// deleted in the same transaction, so they cost no commit of their own.
 func (j *Journal) Update(fn func(*Tx) error) error {
-	err := j.db.Update(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
+	t0 := time.Now()
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		if err := fn(&Tx{tx}); err != nil {
+			return err
+		}
+		return j.deleteAcked(tx)
+	})
 	if err == nil {
 		j.commits.Add(1)
+		j.commitNanos.Add(int64(time.Since(t0)))
 	}
 	return err
+}
+
+// deleteAcked deletes, within tx, the outbox entries acknowledged so far,
+// and forgets them once tx has committed.
+func (j *Journal) deleteAcked(tx *bolt.Tx) error {
+	j.ackMu.Lock()
+	seqs := make([]uint64, 0, len(j.acked))
+	for seq := range j.acked {
+		seqs = append(seqs, seq)
+	}
+	j.ackMu.Unlock()
+	if len(seqs) == 0 {
+		return nil
+	}
+	b := tx.Bucket([]byte(Outbox))
+	for _, seq := range seqs {
+		if err := b.Delete(seqKey(seq)); err != nil {
+			return err
+		}
+	}
+	tx.OnCommit(func() {
+		j.ackMu.Lock()
+		for _, seq := range seqs {
+			delete(j.acked, seq)
+		}
+		j.ackMu.Unlock()
+	})
+	return nil
 }
 
 // Commits is the number of write transactions committed since Open. Each
 // costs bbolt two fdatasync calls (the pages, then the meta page): the
 // figure the cost benchmarks report per command.
 func (j *Journal) Commits() uint64 { return j.commits.Load() }
+
+// CommitTime is the time spent in committed write transactions since Open
+// (waiting for the writer lock included).
+func (j *Journal) CommitTime() time.Duration { return time.Duration(j.commitNanos.Load()) }
 
 // View runs fn in a read-only transaction.
 func (j *Journal) View(fn func(*Tx) error) error {
@@ -180,18 +232,27 @@ func (t *Tx) Put(bucket, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode %s/%s: %w", bucket, key, err)
 	}
-	if err := b.Put([]byte(key), data); err != nil {
-		return err
+	// A page is written at commit for every leaf touched, so what is
+	// already there as it would be written is left alone: a record put
+	// again unchanged, its time index, its open mark.
+	if !bytes.Equal(b.Get([]byte(key)), data) {
+		if err := b.Put([]byte(key), data); err != nil {
+			return err
+		}
 	}
 	if err := t.fileAt(bucket, key, data); err != nil {
 		return err
 	}
 	if o, ok := v.(Opener); ok {
 		open := t.tx.Bucket([]byte(OpenRecords))
+		k := []byte(bucket + "/" + key)
 		if o.Open() {
-			return open.Put([]byte(bucket+"/"+key), []byte{})
+			if open.Get(k) != nil {
+				return nil
+			}
+			return open.Put(k, []byte{})
 		}
-		return open.Delete([]byte(bucket + "/" + key))
+		return open.Delete(k)
 	}
 	return nil
 }
@@ -349,7 +410,8 @@ type Entry struct {
 	Data []byte // JSON as given to Enqueue
 }
 
-// Pending returns up to max outbox entries in the order they were queued.
+// Pending returns up to max outbox entries not acknowledged, in the order
+// they were queued.
 func (j *Journal) Pending(max int) ([]Entry, error) {
 	var out []Entry
 	err := j.View(func(t *Tx) error {
@@ -357,13 +419,47 @@ func (j *Journal) Pending(max int) ([]Entry, error) {
 		if err != nil {
 			return err
 		}
+		j.ackMu.Lock()
+		defer j.ackMu.Unlock()
 		c := b.Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
-			out = append(out, Entry{Seq: binary.BigEndian.Uint64(k), Data: bytes.Clone(v)})
+			seq := binary.BigEndian.Uint64(k)
+			if !j.acked[seq] {
+				out = append(out, Entry{Seq: seq, Data: bytes.Clone(v)})
+			}
 		}
 		return nil
 	})
 	return out, err
+}
+
+// AckLater records that the broker has acknowledged the outbox entries
+// seqs: Pending no longer returns them, and the next commit, whatever it
+// is for, deletes them (FlushAcks commits them alone). A delete costs no
+// commit of its own; a crash before it has the entries sent again after
+// the restart, which events allow (at least once, the platform keys them
+// by jti).
+func (j *Journal) AckLater(seqs []uint64) {
+	j.ackMu.Lock()
+	for _, seq := range seqs {
+		j.acked[seq] = true
+	}
+	j.ackMu.Unlock()
+}
+
+// Acked is the number of acknowledged outbox entries not yet deleted.
+func (j *Journal) Acked() int {
+	j.ackMu.Lock()
+	defer j.ackMu.Unlock()
+	return len(j.acked)
+}
+
+// FlushAcks commits the deletes AckLater holds, if any.
+func (j *Journal) FlushAcks() error {
+	if j.Acked() == 0 {
+		return nil
+	}
+	return j.Update(func(*Tx) error { return nil })
 }
 
 // Ack removes outbox entry seq: the broker has acknowledged it.
@@ -374,23 +470,6 @@ func (j *Journal) Ack(seq uint64) error {
 			return err
 		}
 		return b.Delete(seqKey(seq))
-	})
-}
-
-// AckAll deletes the outbox entries seqs, in one transaction (a window of
-// events acknowledged together costs one commit).
-func (j *Journal) AckAll(seqs []uint64) error {
-	return j.Update(func(t *Tx) error {
-		b, err := t.bucket(Outbox)
-		if err != nil {
-			return err
-		}
-		for _, seq := range seqs {
-			if err := b.Delete(seqKey(seq)); err != nil {
-				return err
-			}
-		}
-		return nil
 	})
 }
 
@@ -405,7 +484,7 @@ func (j *Journal) OutboxLen() (int, error) {
 		n = b.Stats().KeyN
 		return nil
 	})
-	return n, err
+	return max(0, n-j.Acked()), err
 }
 
 func seqKey(seq uint64) []byte {

@@ -222,3 +222,53 @@ func TestPruneByAt(t *testing.T) {
 		t.Fatalf("%d ByAt entries left, want 2 (one a record)", entries)
 	}
 }
+
+// An acknowledged entry leaves Pending at once, is deleted by the next
+// commit whatever it is for (no commit of its own), and, when the process
+// dies before any commit, is still in the file: sent again (at least once).
+func TestAckLaterRidesOnTheNextCommit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	for i := range 3 {
+		if err := j.Update(func(tx *Tx) error { _, err := tx.Enqueue(i); return err }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p, _ := j.Pending(10)
+	j.AckLater([]uint64{p[0].Seq, p[1].Seq})
+	if q, _ := j.Pending(10); len(q) != 1 || q[0].Seq != p[2].Seq {
+		t.Fatalf("pending after AckLater: %v", q)
+	}
+	if n, _ := j.OutboxLen(); n != 1 {
+		t.Fatalf("OutboxLen = %d, want 1", n)
+	}
+	// Not yet deleted: a second handle on the file (what a restart after
+	// a crash reads) still has all three.
+	stored := func() int {
+		n := 0
+		j.db.View(func(tx *bolt.Tx) error { n = tx.Bucket([]byte(Outbox)).Stats().KeyN; return nil })
+		return n
+	}
+	if n := stored(); n != 3 {
+		t.Fatalf("stored before a commit: %d, want 3", n)
+	}
+	c := j.Commits()
+	if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, "other", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := stored(); n != 1 || j.Acked() != 0 || j.Commits() != c+1 {
+		t.Fatalf("after an unrelated commit: stored %d, acked %d, commits +%d", n, j.Acked(), j.Commits()-c)
+	}
+	// A failed transaction deletes nothing and keeps the acks for the next.
+	j.AckLater([]uint64{p[2].Seq})
+	j.Update(func(tx *Tx) error { return errors.New("no") })
+	if n := stored(); n != 1 || j.Acked() != 1 {
+		t.Fatalf("after a rolled-back commit: stored %d, acked %d", n, j.Acked())
+	}
+	j.Close() // flushes
+	j = open(t, path)
+	defer j.Close()
+	if n, _ := j.OutboxLen(); n != 0 {
+		t.Fatalf("after Close and reopen: OutboxLen %d", n)
+	}
+}

@@ -48,7 +48,11 @@ func (t *Tx) fileAt(bucket, key string, data []byte) error {
 	if at <= 0 {
 		return nil
 	}
-	return t.tx.Bucket([]byte(ByAt)).Put(atKey(bucket, at, []byte(key)), []byte{})
+	idx, k := t.tx.Bucket([]byte(ByAt)), atKey(bucket, at, []byte(key))
+	if idx.Get(k) != nil {
+		return nil // filed already: its leaf is not rewritten
+	}
+	return idx.Put(k, []byte{})
 }
 
 // unfileAt takes a record's entry out of ByAt as the record goes.

@@ -34,6 +34,10 @@ type LinkConfig struct {
 	BackoffMax     time.Duration // cap; default 60 s
 	AckTimeout     time.Duration // PUBACK wait per event; default 10 s
 	EventTTL       time.Duration // exp of signed events, from sending; default 24 h
+	// AckFlush is how long the deletes of acknowledged events wait for a
+	// commit to ride on (journal.AckLater) before they are committed on
+	// their own; default 2 s.
+	AckFlush time.Duration
 
 	Keys Keys
 	Log  *slog.Logger
@@ -50,6 +54,11 @@ type Handlers struct {
 	// crash; on false (it could not be journaled: a full disk) no PUBACK
 	// goes, and the broker sends it again when Redeliver reconnects.
 	Command func(payload []byte) bool
+	// Commands, when set, takes the place of Command: the payloads that
+	// arrived together (a burst; a queue the broker held through an
+	// outage), in order, so they can share one commit. It says of each
+	// whether it is done with it, as Command does; each PUBACK follows.
+	Commands func(payloads [][]byte) []bool
 	// Hello gives the message sent first on every connect (device.hello).
 	Hello func() Message
 	// Connected is told of each connect and disconnect.
@@ -70,6 +79,8 @@ type Link struct {
 	open    atomic.Bool // connected: direct requests (Send) may go
 	lost    chan struct{}
 	kick    chan struct{}
+	inbox   chan paho.Message // commands for Handlers.Commands (acceptLoop)
+	stopped chan struct{}     // closed as Run returns: the inbox is no longer read
 	stateMu sync.Mutex
 	state   []byte
 	closing bool // shutting down: state updates are no longer published
@@ -93,6 +104,7 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 	// A broker that does not acknowledge within two keepalives is gone;
 	// waiting longer only holds up the flow that sent.
 	def(&cfg.AckTimeout, min(10*time.Second, 2*cfg.Keepalive))
+	def(&cfg.AckFlush, 2*time.Second)
 	def(&cfg.EventTTL, 24*time.Hour)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -101,7 +113,8 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 		cfg.Log = slog.Default()
 	}
 	l := &Link{cfg: cfg, topics: topics, h: h, j: j, log: cfg.Log,
-		lost: make(chan struct{}, 1), kick: make(chan struct{}, 1)}
+		lost: make(chan struct{}, 1), kick: make(chan struct{}, 1),
+		inbox: make(chan paho.Message, maxBatch), stopped: make(chan struct{})}
 
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
@@ -181,11 +194,57 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 		l.log.Warn("mqtt message on unexpected topic dropped", "topic", m.Topic())
 		return
 	}
+	if l.h.Commands != nil {
+		select {
+		case l.inbox <- m: // taken by acceptLoop, acknowledged after its commit
+		case <-l.stopped: // not acknowledged: sent again after the restart
+		}
+		return
+	}
 	if l.h.Command == nil || l.h.Command(m.Payload()) {
 		m.Ack()
 		return
 	}
 	l.unacked.Store(true)
+}
+
+// maxBatch bounds the commands taken in one commit (onMessage waits when
+// that many are waiting: the broker holds the rest).
+const maxBatch = 64
+
+// acceptLoop hands the commands waiting in the inbox to Handlers.Commands,
+// all that are there at once, and acknowledges each it took. Those left
+// when ctx ends are not acknowledged: the broker sends them again.
+func (l *Link) acceptLoop(ctx context.Context) {
+	var batch []paho.Message
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-l.inbox:
+			batch = append(batch[:0], m)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case m := <-l.inbox:
+				batch = append(batch, m)
+			default:
+				break more
+			}
+		}
+		payloads := make([][]byte, len(batch))
+		for i, m := range batch {
+			payloads[i] = m.Payload()
+		}
+		for i, ok := range l.h.Commands(payloads) {
+			if ok {
+				batch[i].Ack()
+			} else {
+				l.unacked.Store(true)
+			}
+		}
+	}
 }
 
 // Redeliver has the broker send again every command not acknowledged
@@ -237,9 +296,11 @@ func (l *Link) onConnect(c paho.Client) {
 // disconnects cleanly, so the will is not fired.
 func (l *Link) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); l.sendLoop(ctx) }()
+	go func() { defer wg.Done(); l.acceptLoop(ctx) }()
 	defer wg.Wait()
+	defer close(l.stopped)
 
 	attempt := 0
 	for ctx.Err() == nil {
@@ -328,20 +389,29 @@ func Enqueue(tx *journal.Tx, m Message) error {
 // per round trip instead of one event per round trip and commit.
 const OutboxWindow = 32
 
-// sendLoop publishes outbox entries in order, a window at a time, and
-// deletes the acknowledged ones (a prefix of the window, in order) in one
-// commit. A failure leaves that entry and the ones after it for the next
-// round or connect: they are sent again, in order (events are at least
-// once; the platform keys them by jti).
+// sendLoop publishes outbox entries in order, a window at a time. The
+// acknowledged ones (a prefix of the window, in order) are deleted by the
+// journal's next commit (journal.AckLater), or after AckFlush by one of
+// their own, or at once when maxAcked wait. A failure leaves that entry and
+// the ones after it for the next round or connect: they are sent again, in
+// order (events are at least once; the platform keys them by jti).
 func (l *Link) sendLoop(ctx context.Context) {
 	retry := time.NewTicker(time.Second)
 	defer retry.Stop()
+	flush := time.NewTimer(time.Hour)
+	flush.Stop()
+	defer flush.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-l.kick:
 		case <-retry.C:
+		case <-flush.C:
+			if err := l.j.FlushAcks(); err != nil {
+				l.log.Error("outbox ack failed", "err", err)
+			}
+			continue
 		}
 		for l.up.Load() && ctx.Err() == nil {
 			entries, err := l.j.Pending(OutboxWindow)
@@ -355,6 +425,9 @@ func (l *Link) sendLoop(ctx context.Context) {
 			if !l.sendWindow(entries) {
 				break
 			}
+		}
+		if l.j.Acked() > 0 {
+			flush.Reset(l.cfg.AckFlush)
 		}
 	}
 }
@@ -404,14 +477,20 @@ func (l *Link) sendWindow(entries []journal.Entry) bool {
 		}
 		done = append(done, f.seq)
 	}
-	if len(done) > 0 {
-		if err := l.j.AckAll(done); err != nil {
+	l.j.AckLater(done)
+	if l.j.Acked() >= maxAcked {
+		if err := l.j.FlushAcks(); err != nil {
 			l.log.Error("outbox ack failed", "seq", done[0], "err", err)
 			return false
 		}
 	}
 	return ok
 }
+
+// maxAcked bounds the acknowledged events kept in the journal waiting for
+// a commit to delete them: what a crash would have sent again, and what
+// Pending steps over.
+const maxAcked = 8 * OutboxWindow
 
 // ErrOffline is returned by Send while the link is down.
 var ErrOffline = errors.New("mqtt link is down")

@@ -680,9 +680,13 @@
           return;
         }
         btn.disabled = true;
+        refundEnded.delete(no);
         try {
           await api('POST', '/v1/payments/' + encodeURIComponent(no) + '/refund', { amount: fen, staff_id: who.staff_id, pin: who.pin });
-          ordNote('退款 ' + yuan(fen) + ' 已提交，处理中…（单号 ' + no + '）');
+          // The stream may have told its end before this answer came.
+          if (!refundEnded.has(no)) {
+            ordNote('退款 ' + yuan(fen) + ' 已提交，处理中…（单号 ' + no + '）');
+          }
         } catch (e) {
           showError('ord-error', e);
         } finally {
@@ -753,10 +757,17 @@
     }
   }
 
+  // Orders whose last refund the stream said ended (a refund that ends
+  // before its POST is answered must not be shown as still pending).
+  const refundEnded = new Set();
+
   // A refund's end, as the stream tells it: said, and its order re-read.
   async function onRefund(r) {
     if (!r || !r.out_trade_no) {
       return;
+    }
+    if (r.state === 'SUCCESS' || r.state === 'FAIL' || r.state === 'ATTENTION') {
+      refundEnded.add(r.out_trade_no);
     }
     if (r.state === 'SUCCESS') {
       ordNote('退款成功 ' + yuan(r.amount) + '（单号 ' + r.out_trade_no + '）');
