@@ -510,3 +510,34 @@ func TestPlayerSaysNothingItCannotRecord(t *testing.T) {
 		t.Fatalf("the record of f-2: %+v", rec)
 	}
 }
+
+// A Kept announcement is the caller's to record: the Player saves nothing
+// for it, takes Again from the request alone, says it once however often
+// it is queued while waiting, and does not say again one a Store recorded
+// as said (by a build that kept it there).
+func TestPlayerKept(t *testing.T) {
+	store := newMemStore()
+	out := newGatedWAV(t, true)
+	p, stop := startPlayer(t, PlayerOptions{Out: out, Store: store})
+	defer stop()
+	t1 := enqueue(t, p, Request{ID: "notify/k-1", Name: "k-1", Class: Announce, Text: "微信收款十元", Kept: true})
+	t2 := enqueue(t, p, Request{ID: "notify/k-1", Name: "k-1", Class: Announce, Text: "微信收款十元", Kept: true})
+	close(out.gate)
+	if r1, r2 := wait(t, t1), wait(t, t2); r1.Said != "微信收款十元" || r2.Said != r1.Said {
+		t.Fatalf("said %q and %q", r1.Said, r2.Said)
+	}
+	if got := out.names(); len(got) != 1 {
+		t.Fatalf("played %v, want once", got)
+	}
+	if _, ok, _ := store.Load("notify/k-1"); ok {
+		t.Fatal("the Player saved a Kept announcement")
+	}
+	r := wait(t, enqueue(t, p, Request{ID: "notify/k-2", Name: "k-2", Class: Announce, Text: "微信收款五元", Kept: true, Again: true}))
+	if !r.Replay || r.Said != PhraseReplay+"微信收款五元" {
+		t.Fatalf("Again: %+v", r)
+	}
+	store.Save(Record{ID: "notify/k-3", Text: "微信收款一元", Done: true, Said: "微信收款一元"})
+	if r := wait(t, enqueue(t, p, Request{ID: "notify/k-3", Class: Announce, Text: "微信收款一元", Kept: true})); !r.Duplicate || len(out.names()) != 2 {
+		t.Fatalf("recorded as said: %+v, played %v", r, out.names())
+	}
+}

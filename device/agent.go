@@ -67,10 +67,11 @@ type Agent struct {
 	scans   <-chan string
 	panel   panel // keys and LEDs (keys.go, leds.go)
 
-	notifyKick chan struct{} // a notification is owed: the worker reads the journal's queue (notify.go)
-	notifyBusy atomic.Bool   // the worker is carrying a notification (oweNotify)
-	freshSay   fresh         // announcements marked begun ahead by this process (notify.go)
-	pq         *printQueue   // the print worker's queue (print.go)
+	notifyKick  chan struct{} // a notification is owed: the worker reads the journal's queue (notify.go)
+	notifyBusy  atomic.Bool   // the worker is carrying a notification (oweNotify)
+	freshSay    fresh         // announcements marked begun ahead by this process (notify.go)
+	saidUnsaved saidWords     // announcements said, their final commit refused (notify.go)
+	pq          *printQueue   // the print worker's queue (print.go)
 
 	stateKick chan struct{} // see kickState
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,10 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/drivers/serialtest"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/platform/mosquittotest"
+	"github.com/posagent/posagent/printer"
 )
 
 // The cost of a command near its floor (make bench): what one command
@@ -273,4 +276,76 @@ func mosquittoRig(b *testing.B) *rig {
 		plat.Close()
 	})
 	return r
+}
+
+// stamped is a printer's end of the line that notes when the first and
+// the last byte from the agent arrived.
+type stamped struct {
+	io.ReadWriter
+	mu          sync.Mutex
+	first, last time.Time
+}
+
+func (s *stamped) Read(p []byte) (int, error) {
+	n, err := s.ReadWriter.Read(p)
+	if n > 0 {
+		now := time.Now()
+		s.mu.Lock()
+		if s.first.IsZero() {
+			s.first = now
+		}
+		s.last = now
+		s.mu.Unlock()
+	}
+	return n, err
+}
+
+func (s *stamped) span() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last.Sub(s.first)
+}
+
+// BenchmarkPrintLine queues payment receipts back to back (print.job) on
+// the real agent, its serial driver and a printer on a pseudo-terminal
+// that answers the status queries (printer.status query): how busy the
+// line is, the bytes' time at the baud rate over the time from the first
+// byte to the last.
+func BenchmarkPrintLine(b *testing.B) {
+	for _, c := range []struct{ baud, jobs int }{{9600, 8}, {115200, 40}} {
+		b.Run(strconv.Itoa(c.baud), func(b *testing.B) {
+			for range b.N {
+				printLine(b, c.baud, c.jobs)
+			}
+		})
+	}
+}
+
+func printLine(b *testing.B, baud, jobs int) {
+	b.StopTimer()
+	r := newRig(b)
+	pair := serialtest.NewPair(b)
+	line := &stamped{ReadWriter: pair.Master}
+	vp := serialtest.NewPrinter(line)
+	go vp.Run()
+	r.cfg.Printer.Port, r.cfg.Printer.Status, r.cfg.Printer.Baud = pair.SlavePath, "query", baud
+	pr := &ptyRig{rig: r, vp: vp}
+	pr.start()
+	doc := printer.Receipt{Kind: "pay", Store: "测试小店", Device: devID, OrderID: "P20261202120000123456",
+		Wallet: "wechat", Amount: 12850, Time: time.Now()}.Markup(32)
+	b.StartTimer()
+	for i := range jobs {
+		r.send("print.job", map[string]any{"job_id": fmt.Sprintf("line-%d", i), "doc": doc})
+	}
+	done := make(chan struct{})
+	defer close(done)
+	if !vp.Wait(done, func(p *serialtest.Printer) bool { return len(printer.SplitJobs(p.Printed())) >= jobs }) {
+		b.Fatal("not all printed")
+	}
+	b.StopTimer()
+	bytes := len(vp.Printed())
+	wire := time.Duration(bytes) * 10 * time.Second / time.Duration(baud)
+	b.ReportMetric(100*float64(wire)/float64(line.span()), "line-busy-%")
+	b.ReportMetric(float64(bytes)/float64(jobs), "bytes/job")
+	pr.stop()
 }

@@ -194,6 +194,36 @@ func (f *fresh) add(id string) {
 	f.ids[id] = true
 }
 
+// said holds, by order id, the words of announcements said whose final
+// commit failed (a full disk): the retry records them instead of saying
+// them again.
+type saidWords struct {
+	mu    sync.Mutex
+	words map[string]string
+}
+
+func (s *saidWords) put(id, words string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.words == nil {
+		s.words = map[string]string{}
+	}
+	s.words[id] = words
+}
+
+func (s *saidWords) get(id string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w, ok := s.words[id]
+	return w, ok
+}
+
+func (s *saidWords) drop(id string) {
+	s.mu.Lock()
+	delete(s.words, id)
+	s.mu.Unlock()
+}
+
 // take says whether id was fresh, and forgets it.
 func (f *fresh) take(id string) bool {
 	f.mu.Lock()
@@ -337,6 +367,13 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		return err
 	}
 	b := r.Body
+	var said *audio.Record
+	if words, ok := a.saidUnsaved.get(id); ok {
+		// Said before, its final commit refused (a full disk): said once
+		// is enough, it is recorded now.
+		r.AnnounceStarted, r.Announced, r.Said = true, true, words
+		said = &audio.Record{ID: "notify/" + id, Name: id, Text: words, Since: time.Unix(r.At, 0), Done: true, Said: words}
+	}
 	printing := b.Print && a.printer != nil && !r.Printed
 	if printing && !r.PrintStarted {
 		// Accepted by a build that queued the receipt here.
@@ -345,7 +382,6 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	var said *audio.Record
 	var handed *printRecord // the receipt, printed: marked done below
 	if a.speech != nil && !r.Announced {
 		text := audio.Announcement(b.Kind, b.Wallet, b.Amount, a.audioOptions())
@@ -423,8 +459,12 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		return finish(tx, r.Jti, ans)
 	})
 	if err == nil {
+		a.saidUnsaved.drop(b.OrderID)
 		a.link.Kick()
 	} else {
+		if r.Announced {
+			a.saidUnsaved.put(b.OrderID, r.Said)
+		}
 		a.storageFault(err)
 	}
 	return err

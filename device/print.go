@@ -854,6 +854,11 @@ func (a *Agent) finishPrint(job printRecord, result string) error {
 		if err := putPrint(tx, &job); err != nil {
 			return err
 		}
+		if result == PrintDone {
+			if err := a.beginNextPrint(tx, job.Seq); err != nil {
+				return err
+			}
+		}
 		if job.Jti == "" && !job.Faulted {
 			return nil
 		}
@@ -873,6 +878,35 @@ func (a *Agent) finishPrint(job printRecord, result string) error {
 	a.link.Kick()
 	a.pq.broadcast()
 	return nil
+}
+
+// beginNextPrint marks the job queued after seq begun (Started), in the
+// commit that finishes the one before: the worker prints it next, at once,
+// so the mark costs no commit of its own (fresh: no reprint for this
+// process).
+func (a *Agent) beginNextPrint(tx *journal.Tx, seq uint64) error {
+	if a.stateLocked().Printer != PrinterOK {
+		return nil
+	}
+	return tx.Seek(journal.PrintQueue, seqKey(seq+1), func(_ string, v []byte) (bool, error) {
+		var id string
+		if json.Unmarshal(v, &id) != nil {
+			return true, nil
+		}
+		if _, handed := a.pq.handedJob(id); handed {
+			return true, nil
+		}
+		var job printRecord
+		if ok, err := tx.Get(journal.Print, id, &job); err != nil || !ok || job.Done {
+			return true, nil // dropped by nextPrint on the way
+		}
+		if job.Started {
+			return false, nil
+		}
+		job.Started = true
+		tx.OnCommit(func() { a.pq.begun.add(id) })
+		return false, filePrint(tx, job)
+	})
 }
 
 // queueDoc queues markup (a shift handover slip, a transaction summary:

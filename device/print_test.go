@@ -28,7 +28,7 @@ type ptyRig struct {
 // testPoll is the print worker's status interval in these tests.
 const testPoll = 20 * time.Millisecond
 
-func newPTYRig(t *testing.T) *ptyRig {
+func newPTYRig(t testing.TB) *ptyRig {
 	r := newRig(t)
 	pair := serialtest.NewPair(t)
 	vp := serialtest.NewPrinter(pair.Master)

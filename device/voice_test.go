@@ -397,3 +397,45 @@ func TestReceiptPrintsWhileAnnouncing(t *testing.T) {
 		t.Fatalf("notify.done %+v, %d jobs printed", done, r.printer.count())
 	}
 }
+
+// A notification with a receipt is journaled in two commits: the one that
+// takes the command (with its print job and both begun marks: the printer
+// and the speaker were idle) and the one that answers it (said, printed,
+// done, notify.done). The receipt, printed while the words play, waits in
+// memory for that final commit; the function key then repeats it.
+func TestNotifyCostsTwoCommits(t *testing.T) {
+	r := newRig(t)
+	spk := &heldSpeaker{release: make(chan struct{})}
+	r.startWith(spk, nil)
+	j := r.agent.j
+	waitTrue(t, 5*time.Second, func() bool { n, _ := j.OutboxLen(); return n == 0 })
+	j.FlushAcks()
+	c0 := j.Commits()
+	m := r.send("notify.payment", map[string]any{"order_id": "two-1", "amount": 12850, "wallet": "wechat", "print": true})
+	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() == 1 })
+	var n notifyRecord
+	var job printRecord
+	j.View(func(tx *journal.Tx) error {
+		tx.Get(journal.Notify, "two-1", &n)
+		tx.Get(journal.Print, jobOrderPrefix+"two-1", &job)
+		return nil
+	})
+	if got := j.Commits() - c0; got != 1 || !n.AnnounceStarted || !n.PrintStarted || !job.Started || job.Done {
+		t.Fatalf("while the words play: %d commits, notification %+v, job started %v done %v", got, n, job.Started, job.Done)
+	}
+	close(spk.release)
+	ans := r.answer(m.ID, 10*time.Second)
+	var done notifyDone
+	json.Unmarshal(ans.Body, &done)
+	j.View(func(tx *journal.Tx) error {
+		tx.Get(journal.Notify, "two-1", &n)
+		tx.Get(journal.Print, jobOrderPrefix+"two-1", &job)
+		return nil
+	})
+	if got := j.Commits() - c0; got != 2 || !done.Announced || !done.Printed || !n.Done || !job.Done || job.Reprint {
+		t.Fatalf("answered: %d commits, %+v, job done %v reprint %v", got, done, job.Done, job.Reprint)
+	}
+	if r.agent.lastSaid() != done.Said {
+		t.Fatalf("the function key would repeat %q, not %q", r.agent.lastSaid(), done.Said)
+	}
+}

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -10,11 +11,13 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	"github.com/eclipse/paho.mqtt.golang/packets"
 
 	"github.com/posagent/posagent/journal"
 )
@@ -127,8 +130,9 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 		SetConnectTimeout(cfg.ConnectTimeout).
 		SetAutoReconnect(false). // Run reconnects, with jitter
 		SetConnectRetry(false).
-		SetOrderMatters(true).    // handler returns before PUBACK, in order
-		SetAutoAckDisabled(true). // PUBACK only for what the handler took (onMessage)
+		SetStore(newOrderedStore()). // in-flight events resent in the order they went
+		SetOrderMatters(true).       // handler returns before PUBACK, in order
+		SetAutoAckDisabled(true).    // PUBACK only for what the handler took (onMessage)
 		SetBinaryWill(topics.State, []byte(`{"online":false}`), 1, true).
 		SetDefaultPublishHandler(l.onMessage).
 		SetOnConnectHandler(l.onConnect).
@@ -536,4 +540,53 @@ func (l *Link) publishAsync(m Message) (paho.Token, error) {
 		return nil, err
 	}
 	return l.client.Publish(l.topics.Evt, 1, false, tok), nil
+}
+
+// orderedStore is paho's memory store, listing what it holds in the order
+// it was put. paho sends the stored in-flight publishes again on a
+// reconnect in the store's order, and its MemoryStore lists a map: a
+// window of events cut off by a dropped connection would reach the broker
+// shuffled (TestOutboxOrderAcrossReconnectAndRestart saw event 165 before
+// 161).
+type orderedStore struct {
+	*paho.MemoryStore
+	mu    sync.Mutex
+	seq   uint64
+	order map[string]uint64
+}
+
+func newOrderedStore() *orderedStore {
+	return &orderedStore{MemoryStore: paho.NewMemoryStore(), order: map[string]uint64{}}
+}
+
+func (s *orderedStore) Put(key string, m packets.ControlPacket) {
+	s.MemoryStore.Put(key, m)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.order[key]; !ok {
+		s.seq++
+		s.order[key] = s.seq
+	}
+}
+
+func (s *orderedStore) Del(key string) {
+	s.MemoryStore.Del(key)
+	s.mu.Lock()
+	delete(s.order, key)
+	s.mu.Unlock()
+}
+
+func (s *orderedStore) Reset() {
+	s.MemoryStore.Reset()
+	s.mu.Lock()
+	clear(s.order)
+	s.mu.Unlock()
+}
+
+func (s *orderedStore) All() []string {
+	keys := s.MemoryStore.All()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slices.SortFunc(keys, func(a, b string) int { return cmp.Compare(s.order[a], s.order[b]) })
+	return keys
 }
