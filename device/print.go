@@ -184,6 +184,17 @@ func (q *printQueue) handedJob(id string) (printRecord, bool) {
 	return job, ok
 }
 
+// handedJobs lists the jobs printed and handed, not yet marked done.
+func (q *printQueue) handedJobs() []printRecord {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var jobs []printRecord
+	for _, job := range q.handed {
+		jobs = append(jobs, job)
+	}
+	return jobs
+}
+
 // unhand forgets a handed job once its done mark is committed.
 func (q *printQueue) unhand(id string) {
 	q.mu.Lock()
@@ -585,6 +596,7 @@ func (a *Agent) printWorker(ctx context.Context) {
 			a.log.Error("print queue", "err", err)
 		}
 		if ok {
+			a.flushHanded()
 			a.pq.busy.Store(true)
 			err = a.runPrint(ctx, job)
 			a.pq.busy.Store(false)
@@ -770,6 +782,33 @@ func (a *Agent) runPrint(ctx context.Context, job printRecord) error {
 		}
 	}
 	return a.finishPrint(job, PrintDone)
+}
+
+// flushHanded marks done the receipts printed and handed whose
+// notification has not committed yet, before the worker starts another
+// job: a crash then finds at most one receipt printed and not marked done
+// (redone as 重打印), as before receipts were handed. It costs a commit
+// only when the printer is ahead of the speaker.
+func (a *Agent) flushHanded() {
+	jobs := a.pq.handedJobs()
+	if len(jobs) == 0 {
+		return
+	}
+	err := a.j.Update(func(tx *journal.Tx) error {
+		for i := range jobs {
+			if err := putPrint(tx, &jobs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.storageFault(err)
+		return
+	}
+	for _, job := range jobs {
+		a.pq.unhand(job.JobID)
+	}
 }
 
 // finish marks job done with result at now.

@@ -123,7 +123,7 @@ func TestPrinterStatusOverPTY(t *testing.T) {
 			master.Write([]byte{answer})
 		}
 	}()
-	st, err := p.Status(ctx, 2*time.Second)
+	st, err := p.Status(ctx, 10*time.Second) // generous: the machine may be busy with other tests
 	if err != nil {
 		t.Fatal(err)
 	}
