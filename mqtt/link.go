@@ -77,9 +77,10 @@ type Link struct {
 	j       *journal.Journal
 	client  paho.Client
 	log     *slog.Logger
-	up      atomic.Bool // connected and device.hello sent: the outbox may flow
-	unacked atomic.Bool // a command was left unacknowledged (Redeliver)
-	open    atomic.Bool // connected: direct requests (Send) may go
+	up      atomic.Bool   // connected and device.hello sent: the outbox may flow
+	unacked atomic.Bool   // a command was left unacknowledged (Redeliver)
+	drops   atomic.Uint64 // connections lost so far (sendWindow)
+	open    atomic.Bool   // connected: direct requests (Send) may go
 	lost    chan struct{}
 	kick    chan struct{}
 	inbox   chan paho.Message // commands for Handlers.Commands (acceptLoop)
@@ -168,6 +169,7 @@ func (l *Link) Connected() bool { return l.up.Load() }
 func (l *Link) setUp(up bool) {
 	if !up {
 		l.open.Store(false)
+		l.drops.Add(1)
 	}
 	if l.up.Swap(up) != up && l.h.Connected != nil {
 		l.h.Connected(up)
@@ -448,6 +450,12 @@ func (l *Link) sendWindow(entries []journal.Entry) bool {
 	var sent []inflight
 	var done []uint64
 	ok := true
+	// A token is not a PUBACK once the connection dropped: on the
+	// reconnect paho sends the window again itself and completes the
+	// tokens it had, without an error, as it claims their message ids for
+	// its copies. An event of a window a drop cut through is taken as not
+	// acknowledged and sent again from the journal.
+	drops := l.drops.Load()
 	for _, e := range entries {
 		var q queued
 		if err := json.Unmarshal(e.Data, &q); err != nil {
@@ -476,6 +484,11 @@ func (l *Link) sendWindow(entries []journal.Entry) bool {
 		}
 		if err := f.tok.Error(); err != nil {
 			l.log.Warn("event not sent, will retry", "type", f.typ, "err", err)
+			ok = false
+			break
+		}
+		if l.drops.Load() != drops {
+			l.log.Warn("event not sent, will retry", "type", f.typ, "err", "connection lost with it in flight")
 			ok = false
 			break
 		}
