@@ -114,7 +114,7 @@ func TestIndexesBuiltForOldJournal(t *testing.T) {
 	}
 	j.Update(func(tx *journal.Tx) error {
 		raw(tx, journal.Orders, "P-OLD", Payment{OutTradeNo: "P-OLD", Amount: 500, State: Paid, CreatedAt: now.UnixMilli()})
-		raw(tx, journal.Orders, "P-DEP", Payment{OutTradeNo: "P-DEP", Amount: 900, State: Paid, Deposit: true, DepositState: DepositConsumed, CreatedAt: now.Add(-time.Hour).UnixMilli()})
+		raw(tx, journal.Orders, "P-DEP", Payment{OutTradeNo: "P-DEP", Amount: 900, State: Paid, Deposit: true, DepositState: DepositConsumed, CreatedAt: now.Add(-time.Second).UnixMilli()}) // today in China time at any hour
 		raw(tx, journal.Refunds, "R-OLD", Refund{OutRefundNo: "R-OLD", OutTradeNo: "P-OLD", Amount: 200, State: RefundSuccess})
 		raw(tx, journal.Refunds, "R-OPEN", Refund{OutRefundNo: "R-OPEN", OutTradeNo: "P-OLD", Amount: 1, State: RefundPending})
 		raw(tx, journal.Deposits, "D-DONE", DepositOp{OutRequestNo: "D-DONE", OutTradeNo: "P-DEP", Op: "consume", State: OpSuccess})
