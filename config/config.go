@@ -51,6 +51,11 @@ type Journal struct {
 	// dropped. The default, 400, outlasts the providers' one-year refund
 	// window: an order refundable is never dropped.
 	RetentionDays int `json:"retention_days"`
+	// LogKB is the size of the journal's write-ahead log
+	// (journal.db-wal): what it folds into the bbolt file at once. A
+	// bigger log writes the bbolt file less often and keeps more in
+	// memory (as much as its size).
+	LogKB int `json:"log_kb"`
 }
 
 // Hardware is what a board profile says beyond ports: GPIO pins by their
@@ -199,7 +204,7 @@ func Default() Config {
 		API:         API{Listen: "127.0.0.1:8765", PINTries: 5, PINLockMS: 300000},
 		Store:       Store{Mode: "both"},
 		OTA:         OTA{HealthTimeoutMS: 120000, MaxBytes: 256 << 20},
-		Journal:     Journal{RetentionDays: 400},
+		Journal:     Journal{RetentionDays: 400, LogKB: 512},
 	}
 }
 
@@ -361,6 +366,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Journal.RetentionDays < 0 {
 		return bad("journal.retention_days", "must be positive (0: the default, 400)")
+	}
+	if c.Journal.LogKB != 0 && (c.Journal.LogKB < 16 || c.Journal.LogKB > 16384) {
+		return bad("journal.log_kb", "must be from 16 to 16384 (0: the default, 512)")
 	}
 	if c.API.Listen != "" && !loopback(c.API.Listen) {
 		return bad("api.listen", "must be a loopback address (127.0.0.1:PORT or [::1]:PORT)")

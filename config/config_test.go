@@ -50,6 +50,8 @@ func TestParseErrorsNameTheKey(t *testing.T) {
 		{base(`,"pay":{"poll_interval_ms":0}`), "pay.poll_interval_ms"},
 		{base(`,"config":{"apply_timeout_ms":-1}`), "config.apply_timeout_ms"},
 		{base(`,"api":{"listen":"0.0.0.0:8765"}`), "api.listen"},
+		{base(`,"journal":{"log_kb":8}`), "journal.log_kb"},
+		{base(`,"journal":{"log_kb":100000}`), "journal.log_kb"},
 	}
 	for _, tc := range tests {
 		_, err := Parse(strings.NewReader(tc.doc))

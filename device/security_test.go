@@ -288,7 +288,7 @@ func TestSecretsNotInLogOrJournal(t *testing.T) {
 	}
 }
 
-// The journal and the device key are 0600 in a 0700 directory, also when
+// The journal, its log and the device key are 0600 in a 0700 directory, also when
 // the process umask is permissive.
 func TestDataFilesPrivate(t *testing.T) {
 	old := syscall.Umask(0)
@@ -312,7 +312,7 @@ func TestDataFilesPrivate(t *testing.T) {
 	if fi, _ := os.Stat(dir); fi.Mode().Perm()&0o077 != 0 {
 		t.Errorf("data dir is %v", fi.Mode().Perm())
 	}
-	if len(ents) != 2 {
-		t.Errorf("data dir holds %d files", len(ents))
+	if len(ents) != 3 {
+		t.Errorf("data dir holds %d files, want the journal, its log and the key", len(ents))
 	}
 }

@@ -53,7 +53,7 @@ func maybeCompact(j *Journal, path string) (*Journal, Compacted, error) {
 		return j, c, nil
 	}
 	dir := j.dir
-	if err := j.db.Close(); err != nil {
+	if err := j.closeFiles(); err != nil {
 		return nil, c, err
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -12,6 +12,7 @@ package journal
 
 import (
 	"bytes"
+	"crypto/rand"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -77,6 +78,20 @@ type Journal struct {
 	dir         string        // set by OpenDir: where Close leaves the clean mark
 	commits     atomic.Uint64 // write transactions committed (Commits)
 	commitNanos atomic.Int64  // and the time they took (CommitTime)
+	syncs       atomic.Uint64 // fdatasync calls (Syncs)
+	checkpoints atomic.Uint64 // checkpoints (Checkpoints)
+
+	// wmu orders the writers (Update, Checkpoint). log is the write-ahead
+	// log (nil: it could not be made, and every commit is a bbolt
+	// commit); mem what it holds. snap guards the pair (mem, bbolt
+	// snapshot) a transaction begins with against a checkpoint swapping
+	// mem between the two.
+	wmu  sync.Mutex
+	log  *wal
+	snap sync.RWMutex
+	mem  *mem
+	// logErr is why there is no log.
+	logErr error
 
 	// acked are outbox entries the broker has acknowledged and not yet
 	// deleted (AckLater): the next commit deletes them.
@@ -87,9 +102,11 @@ type Journal struct {
 // ErrLocked is returned by Open when another process holds the file.
 var ErrLocked = errors.New("journal is in use by another process")
 
-// Open opens (creating if needed, mode 0600) the journal at path. It fails
-// with ErrLocked after a second if another process has it open, rather than
-// waiting forever.
+// Open opens (creating if needed, mode 0600) the journal at path and its
+// log (path + LogSuffix), replaying what the log holds. It fails with
+// ErrLocked after a second if another process has it open, rather than
+// waiting forever. A log that cannot be made (a full disk) leaves the
+// journal working without one (LogError says why).
 func Open(path string) (*Journal, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
@@ -101,9 +118,20 @@ func Open(path string) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
+	var state logState
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, b := range buckets {
 			if _, err := tx.CreateBucketIfNotExists([]byte(b)); err != nil {
+				return err
+			}
+		}
+		meta := tx.Bucket([]byte(Meta))
+		if v := meta.Get([]byte(LogKey)); v == nil || json.Unmarshal(v, &state) != nil || state.Salt == 0 {
+			var b [8]byte
+			rand.Read(b[:])
+			state = logState{Salt: binary.LittleEndian.Uint64(b[:]) | 1}
+			v, _ := json.Marshal(state)
+			if err := meta.Put([]byte(LogKey), v); err != nil {
 				return err
 			}
 		}
@@ -113,23 +141,88 @@ func Open(path string) (*Journal, error) {
 		db.Close()
 		return nil, fmt.Errorf("journal %s: %w", path, err)
 	}
-	return &Journal{db: db, acked: map[uint64]bool{}}, nil
+	j := &Journal{db: db, acked: map[uint64]bool{}, mem: newMem(0)}
+	j.syncs.Add(2)
+	l, ops, err := openLog(path+LogSuffix, state)
+	if err != nil {
+		j.logErr = err
+		return j, nil
+	}
+	j.log = l
+	if len(ops) > 0 {
+		// Replayed as one checkpoint: the log's next generation begins
+		// only once its records are in bbolt.
+		w := newWrites()
+		if _, err := decodeOps(ops, func(o op) error {
+			switch o.kind {
+			case opSeq:
+				w.seq[o.bucket] = o.seq
+			case opDel:
+				w.set(o.bucket, o.key, nil)
+			default:
+				w.set(o.bucket, o.key, o.value)
+			}
+			return nil
+		}); err != nil {
+			j.closeFiles()
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
+		if err := j.checkpointWith(w); err != nil {
+			j.closeFiles()
+			return nil, fmt.Errorf("journal %s: replaying the log: %w", path, err)
+		}
+	}
+	if l.size != LogSize && LogSize >= minLogSize {
+		// Another size asked for: what the log held is in bbolt now.
+		l.f.Close()
+		f, size, err := makeLog(path+LogSuffix, LogSize)
+		if err != nil {
+			j.log, j.logErr = nil, err
+			return j, nil
+		}
+		l.f, l.size, l.off = f, size, 0
+	}
+	return j, nil
 }
 
-// Close closes the file. Pending transactions finish first. A journal of
-// OpenDir leaves the clean mark: the next start need not check its pages.
+// LogError is why the journal has no log ("" when it has one): every
+// commit is then a bbolt commit.
+func (j *Journal) LogError() string {
+	if j.logErr == nil {
+		return ""
+	}
+	return j.logErr.Error()
+}
+
+// Close checkpoints and closes the files. Pending transactions finish
+// first. A journal of OpenDir leaves the clean mark: the next start need
+// not check its pages.
 func (j *Journal) Close() error {
 	// A delete that fails here loses nothing: the event is sent again
 	// after the next start (events are at least once).
 	_ = j.FlushAcks()
-	err := j.db.Close()
-	if err == nil && j.dir != "" {
+	cerr := j.Checkpoint()
+	err := j.closeFiles()
+	if err == nil && cerr == nil && j.dir != "" {
 		if f, err := os.OpenFile(filepath.Join(j.dir, cleanMark), os.O_WRONLY|os.O_CREATE, 0o600); err == nil {
 			f.Close()
 			syncDir(j.dir)
 		}
 	}
 	return err
+}
+
+// closeFiles closes bbolt and the log, checkpointing nothing: what the
+// log holds is replayed at the next Open.
+func (j *Journal) closeFiles() error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.log != nil {
+		j.log.f.Close()
+		j.log = nil
+		j.logErr = errors.New("closed")
+	}
+	return j.db.Close()
 }
 
 // InUse is the bytes of the file's pages in use or free for reuse (its
@@ -144,83 +237,181 @@ func (j *Journal) InUse() int64 {
 // Path is the file's path.
 func (j *Journal) Path() string { return j.db.Path() }
 
-// Tx is one transaction. Its methods must be called only within the
-// function given to Update or View.
-type Tx struct{ tx *bolt.Tx }
-
-// Update runs fn in a read-write transaction, committed (and fsynced) when
-// fn returns nil, rolled back otherwise.
+// Update runs fn in a read-write transaction, committed (durable) when
+// fn returns nil, rolled back otherwise: one record appended to the log
+// and synced, or, when the log cannot hold it, a checkpoint carrying it.
+// A transaction that changed nothing commits nothing.
 //
 // The outbox entries acknowledged since the last commit (AckLater) are
 // deleted in the same transaction, so they cost no commit of their own.
 func (j *Journal) Update(fn func(*Tx) error) error {
 	t0 := time.Now()
-	err := j.db.Update(func(tx *bolt.Tx) error {
-		if err := fn(&Tx{tx}); err != nil {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	rtx, err := j.db.Begin(false)
+	if err != nil {
+		return err
+	}
+	t := &Tx{rtx: rtx, m: j.mem, c: j.mem.c, w: newWrites()}
+	err = fn(t)
+	var seqs []uint64
+	if err == nil {
+		seqs, err = j.deleteAcked(t)
+	}
+	rtx.Rollback()
+	if err != nil {
+		return err
+	}
+	if !t.w.empty() {
+		if err := j.commit(t.w); err != nil {
 			return err
 		}
-		return j.deleteAcked(tx)
-	})
-	if err == nil {
 		j.commits.Add(1)
 		j.commitNanos.Add(int64(time.Since(t0)))
 	}
-	return err
+	j.forgetAcked(seqs)
+	for _, h := range t.hooks {
+		h()
+	}
+	return nil
 }
 
-// deleteAcked deletes, within tx, the outbox entries acknowledged so far,
-// and forgets them once tx has committed.
-func (j *Journal) deleteAcked(tx *bolt.Tx) error {
+// commit makes w durable (j.wmu held).
+func (j *Journal) commit(w *writes) error {
+	if j.log == nil {
+		return j.checkpointWith(w)
+	}
+	ops := encodeOps(w)
+	if !j.log.holds(ops) {
+		return j.checkpointWith(w)
+	}
+	if !j.log.fits(ops) {
+		if err := j.checkpointWith(nil); err != nil {
+			return err
+		}
+	}
+	if err := j.log.append(ops); err != nil {
+		return err
+	}
+	j.syncs.Add(1)
+	j.mem.apply(w, j.mem.c+1, recHeader+len(ops))
+	return nil
+}
+
+// Checkpoint writes what the log holds into the bbolt file and starts the
+// log again (Close does; so does a commit that finds the log full).
+func (j *Journal) Checkpoint() error {
+	j.wmu.Lock()
+	defer j.wmu.Unlock()
+	if j.log == nil || j.log.off == 0 {
+		return nil
+	}
+	return j.checkpointWith(nil)
+}
+
+// checkpointWith writes mem, then extra, into bbolt in one transaction
+// that also records the log generation they close (j.wmu held, or Open).
+func (j *Journal) checkpointWith(extra *writes) error {
+	w := j.mem.latest()
+	if extra != nil {
+		for name, kv := range extra.kv {
+			for k, v := range kv {
+				w.set(name, k, v)
+			}
+		}
+		for name, s := range extra.seq {
+			w.seq[name] = s
+		}
+	}
+	j.snap.Lock()
+	defer j.snap.Unlock()
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		if err := w.applyTo(tx); err != nil {
+			return err
+		}
+		if j.log == nil {
+			return nil
+		}
+		v, _ := json.Marshal(logState{Salt: j.log.salt, Gen: j.log.gen})
+		return tx.Bucket([]byte(Meta)).Put([]byte(LogKey), v)
+	})
+	if err != nil {
+		return err
+	}
+	j.syncs.Add(2)
+	if j.log != nil {
+		j.checkpoints.Add(1)
+		j.log.restart()
+	}
+	c := j.mem.c
+	if extra != nil {
+		c++
+	}
+	j.mem = newMem(c)
+	return nil
+}
+
+// deleteAcked deletes, within t, the outbox entries acknowledged so far;
+// forgetAcked forgets them once t has committed.
+func (j *Journal) deleteAcked(t *Tx) ([]uint64, error) {
 	j.ackMu.Lock()
 	seqs := make([]uint64, 0, len(j.acked))
 	for seq := range j.acked {
 		seqs = append(seqs, seq)
 	}
 	j.ackMu.Unlock()
-	if len(seqs) == 0 {
-		return nil
-	}
-	b := tx.Bucket([]byte(Outbox))
 	for _, seq := range seqs {
-		if err := b.Delete(seqKey(seq)); err != nil {
-			return err
+		if err := t.del(Outbox, seqKey(seq)); err != nil {
+			return nil, err
 		}
 	}
-	tx.OnCommit(func() {
-		j.ackMu.Lock()
-		for _, seq := range seqs {
-			delete(j.acked, seq)
-		}
-		j.ackMu.Unlock()
-	})
-	return nil
+	return seqs, nil
 }
 
-// Commits is the number of write transactions committed since Open. Each
-// costs bbolt two fdatasync calls (the pages, then the meta page): the
-// figure the cost benchmarks report per command.
+func (j *Journal) forgetAcked(seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	j.ackMu.Lock()
+	for _, seq := range seqs {
+		delete(j.acked, seq)
+	}
+	j.ackMu.Unlock()
+}
+
+// Commits is the number of write transactions committed since Open: each
+// one fdatasync of the log (a checkpoint adds bbolt's two).
 func (j *Journal) Commits() uint64 { return j.commits.Load() }
+
+// Syncs is the number of fdatasync calls the journal made since Open
+// (bbolt's two per transaction of its own, one per log record).
+func (j *Journal) Syncs() uint64 { return j.syncs.Load() }
+
+// Checkpoints is the number of times the log was folded into bbolt.
+func (j *Journal) Checkpoints() uint64 { return j.checkpoints.Load() }
 
 // CommitTime is the time spent in committed write transactions since Open
 // (waiting for the writer lock included).
 func (j *Journal) CommitTime() time.Duration { return time.Duration(j.commitNanos.Load()) }
 
-// View runs fn in a read-only transaction.
+// View runs fn in a read-only transaction: what was committed when it
+// began, whatever commits while it runs.
 func (j *Journal) View(fn func(*Tx) error) error {
-	return j.db.View(func(tx *bolt.Tx) error { return fn(&Tx{tx}) })
-}
-
-func (t *Tx) bucket(name string) (*bolt.Bucket, error) {
-	b := t.tx.Bucket([]byte(name))
-	if b == nil {
-		return nil, fmt.Errorf("journal: no bucket %q", name)
+	j.snap.RLock()
+	m := j.mem
+	c := m.lastCommit()
+	rtx, err := j.db.Begin(false)
+	j.snap.RUnlock()
+	if err != nil {
+		return err
 	}
-	return b, nil
+	defer rtx.Rollback()
+	return fn(&Tx{rtx: rtx, m: m, c: c})
 }
 
 // OnCommit runs fn after the transaction has committed (never if it rolls
 // back): for telling others of a change only once it is durable.
-func (t *Tx) OnCommit(fn func()) { t.tx.OnCommit(fn) }
+func (t *Tx) OnCommit(fn func()) { t.hooks = append(t.hooks, fn) }
 
 // Put stores v as JSON under key in bucket. Read-write transactions only.
 func (t *Tx) Put(bucket, key string, v any) error {
@@ -232,11 +423,11 @@ func (t *Tx) Put(bucket, key string, v any) error {
 	if err != nil {
 		return fmt.Errorf("journal: encode %s/%s: %w", bucket, key, err)
 	}
-	// A page is written at commit for every leaf touched, so what is
-	// already there as it would be written is left alone: a record put
-	// again unchanged, its time index, its open mark.
-	if !bytes.Equal(b.Get([]byte(key)), data) {
-		if err := b.Put([]byte(key), data); err != nil {
+	// What is already there as it would be written is left alone (a
+	// record put again unchanged, its time index, its open mark): it
+	// would cost log bytes and, at the checkpoint, a page.
+	if !bytes.Equal(t.raw(b, bucket, []byte(key)), data) {
+		if err := t.set(bucket, []byte(key), data); err != nil {
 			return err
 		}
 	}
@@ -244,15 +435,14 @@ func (t *Tx) Put(bucket, key string, v any) error {
 		return err
 	}
 	if o, ok := v.(Opener); ok {
-		open := t.tx.Bucket([]byte(OpenRecords))
 		k := []byte(bucket + "/" + key)
 		if o.Open() {
-			if open.Get(k) != nil {
+			if v, _ := t.rawOf(OpenRecords, k); v != nil {
 				return nil
 			}
-			return open.Put(k, []byte{})
+			return t.set(OpenRecords, k, []byte{})
 		}
-		return open.Delete(k)
+		return t.del(OpenRecords, k)
 	}
 	return nil
 }
@@ -261,22 +451,17 @@ func (t *Tx) Put(bucket, key string, v any) error {
 // Opener), in key order.
 func (t *Tx) OpenKeys(bucket string, fn func(key string) error) error {
 	prefix := []byte(bucket + "/")
-	c := t.tx.Bucket([]byte(OpenRecords)).Cursor()
-	for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-		if err := fn(string(k[len(prefix):])); err != nil {
-			return err
+	return t.scan(OpenRecords, prefix, func(k, _ []byte) (bool, error) {
+		if !bytes.HasPrefix(k, prefix) {
+			return false, nil
 		}
-	}
-	return nil
+		return true, fn(string(k[len(prefix):]))
+	})
 }
 
 // PutRaw stores bytes as they are (salvage, tests of damaged records).
 func (t *Tx) PutRaw(bucket, key string, data []byte) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	if err := b.Put([]byte(key), data); err != nil {
+	if err := t.set(bucket, []byte(key), data); err != nil {
 		return err
 	}
 	return t.fileAt(bucket, key, data)
@@ -284,13 +469,9 @@ func (t *Tx) PutRaw(bucket, key string, data []byte) error {
 
 // Get decodes the value under key into v and reports whether it was there.
 func (t *Tx) Get(bucket, key string, v any) (bool, error) {
-	b, err := t.bucket(bucket)
-	if err != nil {
+	data, err := t.rawOf(bucket, []byte(key))
+	if err != nil || data == nil {
 		return false, err
-	}
-	data := b.Get([]byte(key))
-	if data == nil {
-		return false, nil
 	}
 	if err := json.Unmarshal(data, v); err != nil {
 		return true, fmt.Errorf("journal: decode %s/%s: %w", bucket, key, err)
@@ -301,89 +482,51 @@ func (t *Tx) Get(bucket, key string, v any) (bool, error) {
 // Delete removes key from bucket, and its OpenRecords entry. Read-write
 // transactions only.
 func (t *Tx) Delete(bucket, key string) error {
-	b, err := t.bucket(bucket)
+	old, err := t.rawOf(bucket, []byte(key))
 	if err != nil {
 		return err
 	}
-	if err := t.unfileAt(bucket, key, b.Get([]byte(key))); err != nil {
+	if err := t.unfileAt(bucket, key, old); err != nil {
 		return err
 	}
-	if err := b.Delete([]byte(key)); err != nil {
+	if err := t.del(bucket, []byte(key)); err != nil {
 		return err
 	}
-	return t.tx.Bucket([]byte(OpenRecords)).Delete([]byte(bucket + "/" + key))
+	return t.del(OpenRecords, []byte(bucket+"/"+key))
 }
 
 // ForEach calls fn with each key and raw JSON value of bucket in key order.
 // The value is valid only during the call.
 func (t *Tx) ForEach(bucket string, fn func(key string, value []byte) error) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	return b.ForEach(func(k, v []byte) error { return fn(string(k), v) })
+	return t.scan(bucket, nil, func(k, v []byte) (bool, error) { return true, fn(string(k), v) })
 }
 
 // Seek calls fn with each key at or after from, in key order, and its raw
 // value (valid only during the call), until fn says stop or the bucket
 // ends: a window of an index without reading the rest.
 func (t *Tx) Seek(bucket, from string, fn func(key string, value []byte) (more bool, err error)) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	c := b.Cursor()
-	for k, v := c.Seek([]byte(from)); k != nil; k, v = c.Next() {
-		more, err := fn(string(k), v)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+	return t.scan(bucket, []byte(from), func(k, v []byte) (bool, error) { return fn(string(k), v) })
 }
 
 // SeekLast is Seek backwards: keys before (not at) before, newest first
 // ("" starts at the end).
 func (t *Tx) SeekLast(bucket, before string, fn func(key string, value []byte) (more bool, err error)) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
+	var from []byte
+	if before != "" {
+		from = []byte(before)
 	}
-	c := b.Cursor()
-	var k, v []byte
-	if before == "" {
-		k, v = c.Last()
-	} else if k, v = c.Seek([]byte(before)); k == nil {
-		k, v = c.Last()
-	} else {
-		k, v = c.Prev()
-	}
-	for ; k != nil; k, v = c.Prev() {
-		more, err := fn(string(k), v)
-		if err != nil || !more {
-			return err
-		}
-	}
-	return nil
+	return t.scanBack(bucket, from, func(k, v []byte) (bool, error) { return fn(string(k), v) })
 }
 
 // PutKey stores an index entry: key, no value.
 func (t *Tx) PutKey(bucket, key string) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	return b.Put([]byte(key), []byte{})
+	return t.set(bucket, []byte(key), []byte{})
 }
 
 // Enqueue appends an event to the outbox and returns its sequence number,
 // which orders the outbox. Read-write transactions only.
 func (t *Tx) Enqueue(v any) (uint64, error) {
-	b, err := t.bucket(Outbox)
-	if err != nil {
-		return 0, err
-	}
-	seq, err := b.NextSequence()
+	seq, err := t.NextSequence(Outbox)
 	if err != nil {
 		return 0, err
 	}
@@ -391,7 +534,7 @@ func (t *Tx) Enqueue(v any) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal: encode outbox entry: %w", err)
 	}
-	return seq, b.Put(seqKey(seq), data)
+	return seq, t.set(Outbox, seqKey(seq), data)
 }
 
 // NextSequence returns the next number of bucket's own counter, to order
@@ -401,7 +544,12 @@ func (t *Tx) NextSequence(bucket string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return b.NextSequence()
+	if t.w == nil {
+		return 0, errReadOnly
+	}
+	seq := t.sequence(b, bucket) + 1
+	t.w.seq[bucket] = seq
+	return seq, nil
 }
 
 // Entry is one queued outbox event.
@@ -415,20 +563,18 @@ type Entry struct {
 func (j *Journal) Pending(max int) ([]Entry, error) {
 	var out []Entry
 	err := j.View(func(t *Tx) error {
-		b, err := t.bucket(Outbox)
-		if err != nil {
-			return err
-		}
 		j.ackMu.Lock()
 		defer j.ackMu.Unlock()
-		c := b.Cursor()
-		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
+		return t.scan(Outbox, nil, func(k, v []byte) (bool, error) {
+			if len(out) >= max {
+				return false, nil
+			}
 			seq := binary.BigEndian.Uint64(k)
 			if !j.acked[seq] {
 				out = append(out, Entry{Seq: seq, Data: bytes.Clone(v)})
 			}
-		}
-		return nil
+			return true, nil
+		})
 	})
 	return out, err
 }
@@ -464,25 +610,16 @@ func (j *Journal) FlushAcks() error {
 
 // Ack removes outbox entry seq: the broker has acknowledged it.
 func (j *Journal) Ack(seq uint64) error {
-	return j.Update(func(t *Tx) error {
-		b, err := t.bucket(Outbox)
-		if err != nil {
-			return err
-		}
-		return b.Delete(seqKey(seq))
-	})
+	return j.Update(func(t *Tx) error { return t.del(Outbox, seqKey(seq)) })
 }
 
 // OutboxLen is the number of events not yet acknowledged.
 func (j *Journal) OutboxLen() (int, error) {
 	n := 0
 	err := j.View(func(t *Tx) error {
-		b, err := t.bucket(Outbox)
-		if err != nil {
-			return err
-		}
-		n = b.Stats().KeyN
-		return nil
+		var err error
+		n, err = t.count(Outbox)
+		return err
 	})
 	return max(0, n-j.Acked()), err
 }

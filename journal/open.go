@@ -133,6 +133,14 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 					return o, err
 				}
 			}
+			if !has {
+				// The identity is what the next start reads from the
+				// bbolt file, before any log is replayed.
+				if err := j.Checkpoint(); err != nil {
+					j.Close()
+					return o, err
+				}
+			}
 			return Opened{Journal: j, Identity: in, Compacted: compacted}, nil
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -142,12 +150,24 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 	}
 	if lost != nil {
 		lost.At = now.UnixMilli()
+		kept := path
 		if lost.Cause != "missing" {
-			kept, err := keepAside(path, now)
-			if err != nil {
+			var err error
+			if kept, err = keepAside(path, now); err != nil {
 				return o, fmt.Errorf("journal %s is %s (%s) and cannot be moved aside: %w", path, lost.Cause, lost.Reason, err)
 			}
 			lost.Kept = kept
+		}
+		// Its log goes with it (the new journal's log is made anew): a
+		// log never outlives its journal file, so none is ever replayed
+		// into another (its salt would refuse it, too).
+		if _, err := os.Lstat(path + LogSuffix); err == nil {
+			if kept == path {
+				kept = path + ".lost-" + now.UTC().Format("20060102T150405Z")
+			}
+			if err := os.Rename(path+LogSuffix, kept+LogSuffix); err != nil {
+				return o, fmt.Errorf("journal %s is %s and its log cannot be moved aside: %w", path, lost.Cause, err)
+			}
 		}
 	}
 	j, err := Open(path)
@@ -164,6 +184,9 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 		}
 		return tx.Put(Meta, IdentityKey, id)
 	})
+	if err == nil {
+		err = j.Checkpoint()
+	}
 	if err == nil {
 		err = writeIdentity(idPath, id)
 	}

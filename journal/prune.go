@@ -48,11 +48,11 @@ func (t *Tx) fileAt(bucket, key string, data []byte) error {
 	if at <= 0 {
 		return nil
 	}
-	idx, k := t.tx.Bucket([]byte(ByAt)), atKey(bucket, at, []byte(key))
-	if idx.Get(k) != nil {
-		return nil // filed already: its leaf is not rewritten
+	k := atKey(bucket, at, []byte(key))
+	if v, err := t.rawOf(ByAt, k); err != nil || v != nil {
+		return err // filed already: nothing to write
 	}
-	return idx.Put(k, []byte{})
+	return t.set(ByAt, k, []byte{})
 }
 
 // unfileAt takes a record's entry out of ByAt as the record goes.
@@ -61,7 +61,7 @@ func (t *Tx) unfileAt(bucket, key string, old []byte) error {
 		return nil
 	}
 	if at := atOf(old); at > 0 {
-		return t.tx.Bucket([]byte(ByAt)).Delete(atKey(bucket, at, []byte(key)))
+		return t.del(ByAt, atKey(bucket, at, []byte(key)))
 	}
 	return nil
 }
@@ -99,11 +99,13 @@ func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
 	end := atKey(bucket, cutoff.Unix(), nil)
 	var old [][]byte
 	err := j.View(func(t *Tx) error {
-		c := t.tx.Bucket([]byte(ByAt)).Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.Compare(k, end) < 0; k, _ = c.Next() {
+		return t.scan(ByAt, prefix, func(k, _ []byte) (bool, error) {
+			if bytes.Compare(k, end) >= 0 {
+				return false, nil
+			}
 			old = append(old, bytes.Clone(k))
-		}
-		return nil
+			return true, nil
+		})
 	})
 	n := 0
 	for err == nil && len(old) > 0 {
@@ -112,16 +114,18 @@ func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
 		gone := 0
 		err = j.Update(func(t *Tx) error {
 			gone = 0
-			b, idx := t.tx.Bucket([]byte(bucket)), t.tx.Bucket([]byte(ByAt))
-			open := t.tx.Bucket([]byte(OpenRecords))
 			for _, ik := range batch {
 				key := ik[len(prefix)+8:]
-				if v := b.Get(key); v != nil {
+				v, err := t.rawOf(bucket, key)
+				if err != nil {
+					return err
+				}
+				if v != nil {
 					if at := atOf(v); at > 0 && at < cutoff.Unix() {
-						if err := b.Delete(key); err != nil {
+						if err := t.del(bucket, key); err != nil {
 							return err
 						}
-						if err := open.Delete(append(bytes.Clone(prefix), key...)); err != nil {
+						if err := t.del(OpenRecords, append(bytes.Clone(prefix), key...)); err != nil {
 							return err
 						}
 						gone++
@@ -129,7 +133,7 @@ func (j *Journal) Prune(bucket string, cutoff time.Time) (int, error) {
 				}
 				// The entry goes either way: the record is gone, or it
 				// was written again and filed under its new "at".
-				if err := idx.Delete(ik); err != nil {
+				if err := t.del(ByAt, ik); err != nil {
 					return err
 				}
 			}

@@ -70,6 +70,9 @@ func Salvage(src, dst string) (Salvaged, error) {
 				return err
 			}
 			for _, r := range recs {
+				if bucket == Meta && string(r[0]) == LogKey {
+					continue // the new journal's log is its own
+				}
 				if err := b.Put(r[0], r[1]); err != nil {
 					return err
 				}

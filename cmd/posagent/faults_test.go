@@ -505,6 +505,11 @@ func (d *smallDisk) free() { os.Remove(d.fillerPath) }
 // file opens and passes bbolt's consistency check afterwards.
 func TestJournalOnFullDisk(t *testing.T) {
 	e := newEnv(t)
+	// The journal's log is made at its full size and written in place: a
+	// full disk stops the journal only when a checkpoint must grow the
+	// bbolt file. A small log has that happen within the test's commands.
+	e.cfg.Journal.LogKB = 16
+	e.writeConfig()
 	disk := newSmallDisk(t, e.cfg.DataDir, 1<<20)
 	p := startAgent(t, e.bin, e.cfgPath)
 	e.waitHello(10 * time.Second)

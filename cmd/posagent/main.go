@@ -139,12 +139,20 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 	if err := device.PrivateDataDir(cfg.DataDir, log); err != nil {
 		return storageError{fmt.Errorf("data_dir: %w", err)}
 	}
+	if cfg.Journal.LogKB > 0 {
+		journal.LogSize = int64(cfg.Journal.LogKB) << 10
+	}
 	o, err := journal.OpenDir(cfg.DataDir, time.Now())
 	if err != nil {
 		return storageError{err}
 	}
 	j := o.Journal
 	defer j.Close()
+	if why := j.LogError(); why != "" {
+		// Works all the same, each commit a bbolt commit: more syncs and
+		// more bytes written until a start can make the log.
+		log.Warn("journal log cannot be made: every commit writes the bbolt file", "err", why)
+	}
 	if c := o.Compacted; c.After > 0 {
 		log.Info("journal compacted", "before_kb", c.Before>>10, "after_kb", c.After>>10)
 	}

@@ -1,0 +1,382 @@
+package journal
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// smallLog makes the logs of the test's journals small, so that they fill
+// and checkpoint often.
+func smallLog(t *testing.T) {
+	old := LogSize
+	LogSize = minLogSize
+	t.Cleanup(func() { LogSize = old })
+}
+
+// crash leaves j as a killed process does: what it wrote is in the files,
+// nothing more (no checkpoint, no clean mark).
+func crash(t *testing.T, j *Journal) {
+	t.Helper()
+	if err := j.closeFiles(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// model is what the journal must hold: bucket → key → value.
+type model map[string]map[string]string
+
+func (m model) contents(bucket string) []string {
+	var out []string
+	for k, v := range m[bucket] {
+		out = append(out, k+"="+v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func contents(t *testing.T, j *Journal, bucket string) []string {
+	t.Helper()
+	var out []string
+	if err := j.View(func(tx *Tx) error {
+		return tx.ForEach(bucket, func(k string, v []byte) error {
+			out = append(out, k+"="+string(v))
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// Random transactions, random crashes and clean closes, a log small enough
+// to fill every few commits and transactions too big for it: after each
+// commit and each reopen the journal holds exactly what was committed,
+// read whole, by Seek windows forwards and backwards, and by Get.
+func TestLogKeepsEveryCommit(t *testing.T) {
+	smallLog(t)
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	defer func() { j.Close() }()
+	rng := rand.New(rand.NewPCG(1, 2))
+	want := model{Meta: {}, Notify: {}, Orders: {}}
+	names := []string{Meta, Notify, Orders}
+	want[Meta][LogKey] = "" // the log's own record: not compared
+	check := func(when string) {
+		t.Helper()
+		for _, b := range []string{Notify, Orders} {
+			if got, w := contents(t, j, b), want.contents(b); !slices.Equal(got, w) {
+				t.Fatalf("%s: %s holds\n%v\nwant\n%v", when, b, got, w)
+			}
+			keys := slices.Sorted(func(yield func(string) bool) {
+				for k := range want[b] {
+					if !yield(k) {
+						return
+					}
+				}
+			})
+			from := fmt.Sprintf("k%03d", rng.IntN(60))
+			var fwd, back []string
+			j.View(func(tx *Tx) error {
+				tx.Seek(b, from, func(k string, _ []byte) (bool, error) { fwd = append(fwd, k); return len(fwd) < 5, nil })
+				tx.SeekLast(b, from, func(k string, _ []byte) (bool, error) { back = append(back, k); return len(back) < 5, nil })
+				return nil
+			})
+			var wf, wb []string
+			for _, k := range keys {
+				if k >= from && len(wf) < 5 {
+					wf = append(wf, k)
+				}
+			}
+			for i := len(keys) - 1; i >= 0 && len(wb) < 5; i-- {
+				if keys[i] < from {
+					wb = append(wb, keys[i])
+				}
+			}
+			if !slices.Equal(fwd, wf) || !slices.Equal(back, wb) {
+				t.Fatalf("%s: %s from %s: forwards %v want %v, backwards %v want %v", when, b, from, fwd, wf, back, wb)
+			}
+		}
+	}
+	for step := range 600 {
+		// A transaction: puts and deletes, sometimes many, sometimes
+		// rolled back.
+		n := 1 + rng.IntN(6)
+		if rng.IntN(40) == 0 {
+			n = 300 // more than the log holds
+		}
+		rollback := rng.IntN(10) == 0
+		staged := model{Meta: {}, Notify: {}, Orders: {}}
+		gone := map[string]map[string]bool{Meta: {}, Notify: {}, Orders: {}}
+		err := j.Update(func(tx *Tx) error {
+			for i := range n {
+				b := names[1+rng.IntN(2)]
+				k := fmt.Sprintf("k%03d", rng.IntN(60))
+				if rng.IntN(3) == 0 {
+					if err := tx.Delete(b, k); err != nil {
+						return err
+					}
+					delete(staged[b], k)
+					gone[b][k] = true
+					continue
+				}
+				v := fmt.Sprintf("%d.%d.%s", step, i, bytes.Repeat([]byte("x"), rng.IntN(200)))
+				if err := tx.Put(b, k, v); err != nil {
+					return err
+				}
+				// A transaction reads its own writes.
+				var got string
+				if ok, err := tx.Get(b, k, &got); !ok || err != nil || got != v {
+					return fmt.Errorf("read back %q, %v, %v", got, ok, err)
+				}
+				staged[b][k] = fmt.Sprintf("%q", v)
+				delete(gone[b], k)
+			}
+			if rollback {
+				return errors.New("rolled back")
+			}
+			return nil
+		})
+		if rollback != (err != nil) {
+			t.Fatalf("step %d: %v", step, err)
+		}
+		if !rollback {
+			for b, ks := range gone {
+				for k := range ks {
+					delete(want[b], k)
+				}
+			}
+			for b, kv := range staged {
+				for k, v := range kv {
+					want[b][k] = v
+				}
+			}
+		}
+		check(fmt.Sprintf("step %d", step))
+		switch rng.IntN(25) {
+		case 0:
+			crash(t, j)
+			j = open(t, path)
+			check(fmt.Sprintf("step %d, after a crash", step))
+		case 1:
+			j.Close()
+			j = open(t, path)
+			check(fmt.Sprintf("step %d, after a close", step))
+		}
+	}
+	if j.Checkpoints() == 0 {
+		t.Fatal("the log never filled: the test proves nothing of checkpoints")
+	}
+}
+
+// A record torn by a crash while it was written (its bytes not all on
+// disk) ends the log: the commits before it are there, it is not, and
+// nothing after it is read.
+func TestLogTornRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	for i, k := range []string{"a", "b", "c"} {
+		if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, k, i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	off := j.log.off
+	crash(t, j)
+	// Tear the last record: its last byte never reached the disk.
+	f, err := os.OpenFile(path+LogSuffix, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0}, off-1)
+	f.Close()
+	j = open(t, path)
+	defer j.Close()
+	got := map[string]bool{}
+	for _, k := range []string{"a", "b", "c"} {
+		var v int
+		ok, _ := getOne(j, k, &v)
+		got[k] = ok
+	}
+	if !got["a"] || !got["b"] || got["c"] {
+		t.Fatalf("after a torn last record: %v, want a and b", got)
+	}
+}
+
+func getOne(j *Journal, key string, v any) (ok bool, err error) {
+	err = j.View(func(tx *Tx) error {
+		ok, err = tx.Get(Meta, key, v)
+		return err
+	})
+	return ok, err
+}
+
+// The log of another journal file (a card from another device, a journal
+// moved aside) is never replayed into this one: its salt is not this
+// journal's.
+func TestLogOfAnotherJournalIgnored(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.db"), filepath.Join(dir, "b.db")
+	ja := open(t, a)
+	ja.Update(func(tx *Tx) error { return tx.Put(Meta, "from-a", 1) })
+	crash(t, ja)
+	jb := open(t, b)
+	jb.Close()
+	data, err := os.ReadFile(a + LogSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(b+LogSuffix, data, 0o600)
+	jb = open(t, b)
+	defer jb.Close()
+	if ok, _ := getOne(jb, "from-a", new(int)); ok {
+		t.Fatal("another journal's log was replayed")
+	}
+	ja = open(t, a)
+	defer ja.Close()
+	if ok, _ := getOne(ja, "from-a", new(int)); !ok {
+		t.Fatal("the journal's own log was not replayed")
+	}
+}
+
+// A journal whose log cannot be made works without it: each commit a
+// bbolt commit, as durable.
+func TestNoLog(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	if err := os.Mkdir(path+LogSuffix, 0o700); err != nil { // not a file
+		t.Fatal(err)
+	}
+	j := open(t, path)
+	if j.LogError() == "" {
+		t.Fatal("a log was opened over a directory")
+	}
+	s := j.Syncs()
+	if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, "k", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	if d := j.Syncs() - s; d != 2 {
+		t.Fatalf("a commit without a log made %d syncs, want bbolt's 2", d)
+	}
+	crash(t, j)
+	j = open(t, path)
+	defer j.Close()
+	if ok, _ := getOne(j, "k", new(int)); !ok {
+		t.Fatal("a commit without a log was lost")
+	}
+}
+
+// With a log a commit is one sync.
+func TestLogCommitIsOneSync(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	s := j.Syncs()
+	for i := range 10 {
+		if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, "k", i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := j.Syncs() - s; d != 10 {
+		t.Fatalf("10 commits made %d syncs", d)
+	}
+	// A transaction that changes nothing commits nothing.
+	j.Update(func(tx *Tx) error { return tx.Put(Meta, "k", 9) })
+	if d := j.Syncs() - s; d != 10 {
+		t.Fatalf("an unchanged put made a sync")
+	}
+}
+
+// A reader sees one commit whole, however many commits and checkpoints
+// happen while it reads: two keys always written together always agree.
+func TestViewIsASnapshot(t *testing.T) {
+	smallLog(t)
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	pad := string(bytes.Repeat([]byte("p"), 500))
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for !stop.Load() {
+				err := j.View(func(tx *Tx) error {
+					var a, b string
+					tx.Get(Notify, "a", &a)
+					for range 50 { // long enough for commits to pass it
+						tx.ForEach(Orders, func(string, []byte) error { return nil })
+					}
+					tx.Get(Notify, "b", &b)
+					if a != b {
+						return fmt.Errorf("a %.12q and b %.12q", a, b)
+					}
+					return nil
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for i := range 300 {
+		v := fmt.Sprint(i, pad)
+		if err := j.Update(func(tx *Tx) error {
+			if err := tx.Put(Notify, "a", v); err != nil {
+				return err
+			}
+			return tx.Put(Notify, "b", v)
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if j.Checkpoints() == 0 {
+		t.Fatal("no checkpoint while reading")
+	}
+}
+
+// The records a checkpoint folded in stay in the log file behind the
+// newer ones until they are written over: they are never replayed again
+// (a value they hold may have changed since). A transaction too big for
+// the log is a checkpoint of its own, leaving the whole log behind it.
+func TestLogOldGenerationNotReplayed(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j := open(t, path)
+	for i := range 3 {
+		if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, "k", i) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	big := string(bytes.Repeat([]byte("b"), int(j.log.size)))
+	c := j.Checkpoints()
+	if err := j.Update(func(tx *Tx) error {
+		if err := tx.Put(Meta, "k", 100); err != nil {
+			return err
+		}
+		return tx.Put(Meta, "big", big)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if j.Checkpoints() != c+1 {
+		t.Fatal("a transaction bigger than the log did not checkpoint")
+	}
+	crash(t, j)
+	j = open(t, path)
+	defer j.Close()
+	var k int
+	if ok, err := getOne(j, "k", &k); !ok || err != nil || k != 100 {
+		t.Fatalf("k = %d (%v, %v) after a crash, want 100: an old record was replayed", k, ok, err)
+	}
+}

@@ -1,0 +1,386 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// writes are a transaction's changes: bucket → key → the value it leaves
+// (nil: deleted), and the bucket counters it moved.
+type writes struct {
+	kv  map[string]map[string][]byte
+	seq map[string]uint64
+}
+
+func newWrites() *writes {
+	return &writes{kv: map[string]map[string][]byte{}, seq: map[string]uint64{}}
+}
+
+func (w *writes) empty() bool { return len(w.kv) == 0 && len(w.seq) == 0 }
+
+func (w *writes) set(bucket, key string, v []byte) {
+	m := w.kv[bucket]
+	if m == nil {
+		m = map[string][]byte{}
+		w.kv[bucket] = m
+	}
+	m[key] = v
+}
+
+// applyTo writes w into a bbolt read-write transaction.
+func (w *writes) applyTo(tx *bolt.Tx) error {
+	for name, kv := range w.kv {
+		b, err := tx.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return err
+		}
+		for k, v := range kv {
+			if v == nil {
+				err = b.Delete([]byte(k))
+			} else {
+				err = b.Put([]byte(k), v)
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+	for name, seq := range w.seq {
+		b, err := tx.CreateBucketIfNotExists([]byte(name))
+		if err != nil {
+			return err
+		}
+		if err := b.SetSequence(seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mem holds what the log holds: each key's values by the commit that
+// wrote them, so a transaction begun at commit c reads the values as of c
+// however many commits follow while it runs. A checkpoint replaces it with
+// an empty one; transactions begun before keep the one they began with
+// (and the bbolt snapshot that goes with it).
+type mem struct {
+	mu    sync.RWMutex
+	kv    map[string]map[string][]version
+	seq   map[string][]seqVersion
+	c     uint64 // the last commit applied
+	bytes int    // the log bytes behind it
+}
+
+type version struct {
+	c uint64
+	v []byte // nil: deleted
+}
+
+type seqVersion struct{ c, v uint64 }
+
+func newMem(c uint64) *mem {
+	return &mem{kv: map[string]map[string][]version{}, seq: map[string][]seqVersion{}, c: c}
+}
+
+// get is key's value as of commit c; ok is false when mem has none (the
+// bbolt file has the value).
+func (m *mem) get(bucket, key string, c uint64) (v []byte, ok bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	vs := m.kv[bucket][key]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].c <= c {
+			return vs[i].v, true
+		}
+	}
+	return nil, false
+}
+
+func (m *mem) sequence(bucket string, c uint64) (uint64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	vs := m.seq[bucket]
+	for i := len(vs) - 1; i >= 0; i-- {
+		if vs[i].c <= c {
+			return vs[i].v, true
+		}
+	}
+	return 0, false
+}
+
+// apply adds commit c's writes.
+func (m *mem) apply(w *writes, c uint64, logged int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for name, kv := range w.kv {
+		b := m.kv[name]
+		if b == nil {
+			b = map[string][]version{}
+			m.kv[name] = b
+		}
+		for k, v := range kv {
+			b[k] = append(b[k], version{c, v})
+		}
+	}
+	for name, s := range w.seq {
+		m.seq[name] = append(m.seq[name], seqVersion{c, s})
+	}
+	m.c = c
+	m.bytes += logged
+}
+
+func (m *mem) lastCommit() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.c
+}
+
+// latest is every key's newest value: what a checkpoint writes.
+func (m *mem) latest() *writes {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	w := newWrites()
+	for name, kv := range m.kv {
+		for k, vs := range kv {
+			w.set(name, k, vs[len(vs)-1].v)
+		}
+	}
+	for name, vs := range m.seq {
+		w.seq[name] = vs[len(vs)-1].v
+	}
+	return w
+}
+
+// entry is a key mem or a transaction has a say on.
+type entry struct {
+	k string
+	v []byte // nil: deleted
+}
+
+// Tx is one transaction. Its methods must be called only within the
+// function given to Update or View.
+//
+// It reads through three layers, newest first: its own writes, the log's
+// (mem, as of the commit it began at) and the bbolt file (a read-only
+// bbolt transaction begun with it). It writes only to its own layer,
+// which Update commits.
+type Tx struct {
+	rtx   *bolt.Tx
+	m     *mem
+	c     uint64
+	w     *writes // nil: a View
+	hooks []func()
+}
+
+var errReadOnly = errors.New("journal: a write in a read-only transaction")
+
+func (t *Tx) bucket(name string) (*bolt.Bucket, error) {
+	b := t.rtx.Bucket([]byte(name))
+	if b == nil {
+		return nil, fmt.Errorf("journal: no bucket %q", name)
+	}
+	return b, nil
+}
+
+// raw is key's value in bucket (nil: none), valid during the
+// transaction; never to be modified.
+func (t *Tx) raw(b *bolt.Bucket, bucket string, key []byte) []byte {
+	if t.w != nil {
+		if v, ok := t.w.kv[bucket][string(key)]; ok {
+			return v
+		}
+	}
+	if v, ok := t.m.get(bucket, string(key), t.c); ok {
+		return v
+	}
+	return b.Get(key)
+}
+
+func (t *Tx) rawOf(bucket string, key []byte) ([]byte, error) {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return nil, err
+	}
+	return t.raw(b, bucket, key), nil
+}
+
+// set stores a copy of v (not nil) under key.
+func (t *Tx) set(bucket string, key, v []byte) error {
+	if t.w == nil {
+		return errReadOnly
+	}
+	if _, err := t.bucket(bucket); err != nil {
+		return err
+	}
+	t.w.set(bucket, string(key), append([]byte{}, v...))
+	return nil
+}
+
+// del deletes key; a key that is not there costs nothing.
+func (t *Tx) del(bucket string, key []byte) error {
+	if t.w == nil {
+		return errReadOnly
+	}
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	if t.raw(b, bucket, key) == nil {
+		if _, ok := t.w.kv[bucket][string(key)]; !ok {
+			return nil
+		}
+	}
+	t.w.set(bucket, string(key), nil)
+	return nil
+}
+
+func (t *Tx) sequence(b *bolt.Bucket, bucket string) uint64 {
+	if t.w != nil {
+		if s, ok := t.w.seq[bucket]; ok {
+			return s
+		}
+	}
+	if s, ok := t.m.sequence(bucket, t.c); ok {
+		return s
+	}
+	return b.Sequence()
+}
+
+// overlay is what the upper layers say of bucket, in key order.
+func (t *Tx) overlay(bucket string) []entry {
+	seen := map[string][]byte{}
+	t.m.mu.RLock()
+	for k, vs := range t.m.kv[bucket] {
+		for i := len(vs) - 1; i >= 0; i-- {
+			if vs[i].c <= t.c {
+				seen[k] = vs[i].v
+				break
+			}
+		}
+	}
+	t.m.mu.RUnlock()
+	if t.w != nil {
+		for k, v := range t.w.kv[bucket] {
+			seen[k] = v
+		}
+	}
+	if len(seen) == 0 {
+		return nil
+	}
+	out := make([]entry, 0, len(seen))
+	for k, v := range seen {
+		out = append(out, entry{k, v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
+	return out
+}
+
+// scan calls fn with each key at or after from (nil: the first) and its
+// value, in key order, until fn says stop. Writes fn makes are not seen
+// by the scan.
+func (t *Tx) scan(bucket string, from []byte, fn func(k, v []byte) (bool, error)) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	ov := t.overlay(bucket)
+	c := b.Cursor()
+	var bk, bv []byte
+	if from == nil {
+		bk, bv = c.First()
+	} else {
+		bk, bv = c.Seek(from)
+	}
+	i := sort.Search(len(ov), func(i int) bool { return ov[i].k >= string(from) })
+	for {
+		var k, v []byte
+		switch {
+		case bk == nil && i >= len(ov):
+			return nil
+		case i < len(ov) && (bk == nil || ov[i].k <= string(bk)):
+			e := ov[i]
+			i++
+			if bk != nil && e.k == string(bk) {
+				bk, bv = c.Next()
+			}
+			if e.v == nil {
+				continue
+			}
+			k, v = []byte(e.k), e.v
+		default:
+			k, v = bk, bv
+			bk, bv = c.Next()
+		}
+		if more, err := fn(k, v); err != nil || !more {
+			return err
+		}
+	}
+}
+
+// scanBack is scan backwards from the last key before before (nil: the
+// last key).
+func (t *Tx) scanBack(bucket string, before []byte, fn func(k, v []byte) (bool, error)) error {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return err
+	}
+	ov := t.overlay(bucket)
+	c := b.Cursor()
+	var bk, bv []byte
+	i := len(ov) - 1
+	if before == nil {
+		bk, bv = c.Last()
+	} else {
+		if bk, bv = c.Seek(before); bk == nil {
+			bk, bv = c.Last()
+		} else {
+			bk, bv = c.Prev()
+		}
+		i = sort.Search(len(ov), func(i int) bool { return ov[i].k >= string(before) }) - 1
+	}
+	for {
+		var k, v []byte
+		switch {
+		case bk == nil && i < 0:
+			return nil
+		case i >= 0 && (bk == nil || ov[i].k >= string(bk)):
+			e := ov[i]
+			i--
+			if bk != nil && e.k == string(bk) {
+				bk, bv = c.Prev()
+			}
+			if e.v == nil {
+				continue
+			}
+			k, v = []byte(e.k), e.v
+		default:
+			k, v = bk, bv
+			bk, bv = c.Prev()
+		}
+		if more, err := fn(k, v); err != nil || !more {
+			return err
+		}
+	}
+}
+
+// count is the number of keys in bucket.
+func (t *Tx) count(bucket string) (int, error) {
+	b, err := t.bucket(bucket)
+	if err != nil {
+		return 0, err
+	}
+	n := b.Stats().KeyN
+	for _, e := range t.overlay(bucket) {
+		in := b.Get([]byte(e.k)) != nil
+		switch {
+		case e.v == nil && in:
+			n--
+		case e.v != nil && !in:
+			n++
+		}
+	}
+	return n, nil
+}
