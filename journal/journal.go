@@ -182,6 +182,13 @@ func Open(path string) (*Journal, error) {
 		}
 		l.f, l.size, l.off = f, size, 0
 	}
+	if state.Size != l.size {
+		// The log's size on record, for OpenDir's check of it.
+		if err := j.checkpointWith(nil); err != nil {
+			j.closeFiles()
+			return nil, fmt.Errorf("journal %s: %w", path, err)
+		}
+	}
 	return j, nil
 }
 
@@ -332,7 +339,7 @@ func (j *Journal) checkpointWith(extra *writes) error {
 		if j.log == nil {
 			return nil
 		}
-		v, _ := json.Marshal(logState{Salt: j.log.salt, Gen: j.log.gen})
+		v, _ := json.Marshal(logState{Salt: j.log.salt, Gen: j.log.gen, Size: j.log.size})
 		return tx.Bucket([]byte(Meta)).Put([]byte(LogKey), v)
 	})
 	if err != nil {

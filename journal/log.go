@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -70,6 +71,50 @@ const LogKey = "journal.log"
 type logState struct {
 	Salt uint64 `json:"salt"`
 	Gen  uint64 `json:"gen"` // the generation the last checkpoint folded in
+	// Size is the log file's size (0: no log was made for this journal).
+	Size int64 `json:"size,omitempty"`
+}
+
+// checkLog is OpenDir's check of the log of a journal that was not closed
+// cleanly (a clean Close leaves nothing in it): a log that is gone, cut
+// short, or damaged before its end (a record that fails its CRC with a
+// record of the same generation after it) has lost commits the device
+// acted on, so the journal is lost (ErrDamaged), as for a damaged bbolt
+// file. A torn last record is no loss: its commit never returned.
+func checkLog(path string, st logState) error {
+	if st.Size == 0 {
+		return nil
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%w: its log %s is gone", ErrDamaged, filepath.Base(path))
+	}
+	if err != nil {
+		return err
+	}
+	if int64(len(data)) != st.Size {
+		return fmt.Errorf("%w: its log is %d bytes, it was made %d", ErrDamaged, len(data), st.Size)
+	}
+	l := &wal{salt: st.Salt, gen: st.Gen + 1}
+	off := 0
+	for {
+		_, n := l.parse(data[off:])
+		if n == 0 {
+			break
+		}
+		off += n
+	}
+	var tag [16]byte
+	binary.LittleEndian.PutUint64(tag[:], l.salt)
+	binary.LittleEndian.PutUint64(tag[8:], l.gen)
+	for o := off + 1; o+recHeader <= len(data); o++ {
+		if data[o+8] == tag[0] && bytes.Equal(data[o+8:o+recHeader], tag[:]) {
+			if _, n := l.parse(data[o:]); n > 0 {
+				return fmt.Errorf("%w: its log is damaged at byte %d (a later record is intact)", ErrDamaged, off)
+			}
+		}
+	}
+	return nil
 }
 
 const recHeader = 24

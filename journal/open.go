@@ -99,7 +99,10 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 		// A journal not closed cleanly (a power cut, a kill) is checked
 		// page by page: that is when a card leaves torn pages behind.
 		full := !takeCleanMark(dir)
-		in, has, err := inspect(path, full)
+		in, has, st, err := inspect(path, full)
+		if err == nil && full {
+			err = checkLog(path+LogSuffix, st)
+		}
 		switch {
 		case errors.Is(err, ErrLocked):
 			return o, err
@@ -275,14 +278,14 @@ func keepAside(path string, now time.Time) (string, error) {
 // is kept exactly as it was), once its header says bbolt can map it
 // (Check); full also checks every page (bbolt's Check). A panic or a
 // memory fault inside bbolt is ErrDamaged, not a crash.
-func inspect(path string, full bool) (id Identity, has bool, err error) {
+func inspect(path string, full bool) (id Identity, has bool, st logState, err error) {
 	m, err := checkMeta(path)
 	if err != nil {
-		return id, false, err
+		return id, false, st, err
 	}
 	if full {
 		if err := checkPages(path, m); err != nil {
-			return id, false, err
+			return id, false, st, err
 		}
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
@@ -293,10 +296,10 @@ func inspect(path string, full bool) (id Identity, has bool, err error) {
 	}()
 	db, err := boltOpenReadOnly(path)
 	if errors.Is(err, bolt.ErrTimeout) {
-		return id, false, fmt.Errorf("journal %s: %w", path, ErrLocked)
+		return id, false, st, fmt.Errorf("journal %s: %w", path, ErrLocked)
 	}
 	if err != nil {
-		return id, false, fmt.Errorf("%w: %v", ErrDamaged, err)
+		return id, false, st, fmt.Errorf("%w: %v", ErrDamaged, err)
 	}
 	defer db.Close()
 	err = db.View(func(tx *bolt.Tx) error {
@@ -314,10 +317,15 @@ func inspect(path string, full bool) (id Identity, has bool, err error) {
 				}
 				has = true
 			}
+			if v := b.Get([]byte(LogKey)); v != nil {
+				if err := json.Unmarshal(v, &st); err != nil {
+					return fmt.Errorf("%w: log record: %v", ErrDamaged, err)
+				}
+			}
 		}
 		return nil
 	})
-	return id, has, err
+	return id, has, st, err
 }
 
 // walk reads every key and value of every bucket, in this goroutine (so

@@ -357,3 +357,117 @@ func TestOpenDirCompacts(t *testing.T) {
 		t.Fatalf("a write after compaction: %v", err)
 	}
 }
+
+// The log of a journal that was not closed cleanly holds commits the
+// device acted on: a log gone, cut short or damaged before its end is a
+// lost journal (kept aside with its log); a torn last record is not (its
+// commit never returned), nor is a log gone after a clean close (a Close
+// leaves nothing in it).
+func TestOpenDirChecksTheLog(t *testing.T) {
+	later := t0.Add(time.Hour)
+	for _, c := range []struct {
+		name  string
+		clean bool
+		harm  func(log string, recs []int64) // recs: where each record ends
+		lost  bool
+		kept  int // commits of the three still there (not lost)
+	}{
+		{"intact", false, func(string, []int64) {}, false, 3},
+		{"last record torn", false, func(log string, recs []int64) { flip(log, recs[2]-1) }, false, 2},
+		{"damaged before its end", false, func(log string, recs []int64) { flip(log, recs[0]-1) }, true, 0},
+		{"gone", false, func(log string, _ []int64) { os.Remove(log) }, true, 0},
+		{"cut short", false, func(log string, recs []int64) { os.Truncate(log, recs[2]) }, true, 0},
+		{"gone after a clean close", true, func(log string, _ []int64) { os.Remove(log) }, false, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir, id := filled(t, 3)
+			o, err := OpenDir(dir, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []int64
+			for i := range 3 {
+				if err := o.Update(func(tx *Tx) error { return tx.Put(Seen, fmt.Sprintf("jti-%d", i), map[string]any{"at": t0.Unix()}) }); err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, o.log.off)
+			}
+			if c.clean {
+				o.Close()
+			} else {
+				crash(t, o.Journal)
+			}
+			log := filepath.Join(dir, FileName+LogSuffix)
+			c.harm(log, recs)
+			o, err = OpenDir(dir, later)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer o.Close()
+			if (o.Lost != nil) != c.lost {
+				t.Fatalf("lost %+v, want lost %v", o.Lost, c.lost)
+			}
+			if c.lost {
+				if o.Lost.Cause != "damaged" || !strings.Contains(o.Lost.Reason, "log") || o.Identity == id {
+					t.Fatalf("lost %+v", o.Lost)
+				}
+				if _, err := os.Stat(o.Lost.Kept + LogSuffix); c.name != "gone" && err != nil {
+					t.Fatalf("the log was not kept aside with its journal: %v", err)
+				}
+				return
+			}
+			n := 0
+			for i := range 3 {
+				if ok, _ := getSeen(o.Journal, fmt.Sprintf("jti-%d", i)); ok {
+					n++
+				}
+			}
+			if n != c.kept {
+				t.Fatalf("%d of the 3 commits there, want %d", n, c.kept)
+			}
+		})
+	}
+}
+
+func flip(path string, off int64) {
+	f, _ := os.OpenFile(path, os.O_RDWR, 0)
+	b := make([]byte, 1)
+	f.ReadAt(b, off)
+	b[0] ^= 0xff
+	f.WriteAt(b, off)
+	f.Close()
+}
+
+func getSeen(j *Journal, key string) (ok bool, err error) {
+	err = j.View(func(tx *Tx) error {
+		ok, err = tx.Get(Seen, key, &struct{}{})
+		return err
+	})
+	return ok, err
+}
+
+// Salvage of a journal lost with commits in its log copies those too.
+func TestSalvageReplaysTheLog(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	j := open(t, path)
+	if err := j.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		j.Update(func(tx *Tx) error { return tx.Put(Seen, fmt.Sprintf("jti-%d", i), map[string]any{"at": t0.Unix()}) })
+	}
+	crash(t, j)
+	dst := filepath.Join(t.TempDir(), "salvaged.db")
+	res, err := Salvage(path, dst)
+	if err != nil || res.FromLog == 0 {
+		t.Fatalf("%+v %v", res, err)
+	}
+	s := open(t, dst)
+	defer s.Close()
+	for i := range 3 {
+		if ok, _ := getSeen(s, fmt.Sprintf("jti-%d", i)); !ok {
+			t.Fatalf("jti-%d not salvaged from the log (%+v)", i, res)
+		}
+	}
+}

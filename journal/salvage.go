@@ -2,6 +2,7 @@ package journal
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,6 +20,9 @@ type Salvaged struct {
 	// Lost names the buckets (or the whole file) where reading stopped,
 	// with why.
 	Lost []string
+	// FromLog is how many changes were replayed from the file's log
+	// (src + LogSuffix, moved aside with it): its last commits.
+	FromLog int
 }
 
 // Salvage copies every record it can still read from the journal file
@@ -62,6 +66,7 @@ func Salvage(src, dst string) (Salvaged, error) {
 		res.Lost = append(res.Lost, "the whole file: no valid meta page")
 		return res, nil
 	}
+	var state logState
 	err = readAll(work.Name(), func(bucket string, recs [][2][]byte) error {
 		res.Copied[bucket] += len(recs)
 		return out.db.Update(func(tx *bolt.Tx) error {
@@ -71,6 +76,7 @@ func Salvage(src, dst string) (Salvaged, error) {
 			}
 			for _, r := range recs {
 				if bucket == Meta && string(r[0]) == LogKey {
+					json.Unmarshal(r[1], &state)
 					continue // the new journal's log is its own
 				}
 				if err := b.Put(r[0], r[1]); err != nil {
@@ -80,7 +86,56 @@ func Salvage(src, dst string) (Salvaged, error) {
 			return nil
 		})
 	}, func(what string) { res.Lost = append(res.Lost, what) })
-	return res, err
+	if err != nil {
+		return res, err
+	}
+	res.FromLog, err = replayLog(src+LogSuffix, state, out)
+	if err != nil {
+		res.Lost = append(res.Lost, "the log: "+err.Error())
+	}
+	return res, nil
+}
+
+// replayLog writes into out what the log at path holds of the journal
+// whose log state is state (none: its salt was not read), and returns how
+// many changes that was.
+func replayLog(path string, state logState, out *Journal) (int, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) || state.Salt == 0 {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	l := &wal{salt: state.Salt, gen: state.Gen + 1}
+	n := 0
+	err = out.Update(func(t *Tx) error {
+		for off := 0; ; {
+			ops, k := l.parse(data[off:])
+			if k == 0 {
+				return nil
+			}
+			off += k
+			if _, err := decodeOps(ops, func(o op) error {
+				n++
+				switch o.kind {
+				case opSeq:
+					if _, err := t.bucket(o.bucket); err != nil {
+						return err
+					}
+					t.w.seq[o.bucket] = o.seq
+					return nil
+				case opDel:
+					return t.del(o.bucket, []byte(o.key))
+				default:
+					return t.PutRaw(o.bucket, o.key, o.value)
+				}
+			}); err != nil {
+				return err
+			}
+		}
+	})
+	return n, err
 }
 
 // growToMeta extends f with zeros to the size its best meta page says its

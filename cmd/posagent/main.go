@@ -129,6 +129,9 @@ func runSalvage(src, dst string, stdout, stderr io.Writer) int {
 		total += n
 	}
 	fmt.Fprintf(stdout, "salvaged %d records into %s: %v\n", total, dst, res.Copied)
+	if res.FromLog > 0 {
+		fmt.Fprintf(stdout, "and %d changes from its log (%s)\n", res.FromLog, src+journal.LogSuffix)
+	}
 	for _, l := range res.Lost {
 		fmt.Fprintf(stdout, "not readable: %s\n", l)
 	}

@@ -18,7 +18,8 @@ import (
 )
 
 // The real binary, killed and its journal then damaged as storage damages
-// it — emptied by a power cut, truncated, overwritten with garbage, gone:
+// it — emptied by a power cut, truncated, overwritten with garbage, gone,
+// its log damaged:
 // it starts every time (no fault dump, no panic, no restart loop), keeps
 // the bad file aside, reports device.storage, refuses the replay of a
 // command it may have run (a second 收款 would be a fake payment), runs new
@@ -41,6 +42,13 @@ func TestDamagedJournalBlackBox(t *testing.T) {
 			os.WriteFile(p, b, 0o600)
 		}},
 		{"gone", func(p string) { os.Remove(p) }},
+		// The log holds the last commits: one damaged in its first
+		// record, with intact records after it, has lost them.
+		{"log damaged", func(p string) {
+			f, _ := os.OpenFile(p+journal.LogSuffix, os.O_RDWR, 0)
+			f.WriteAt([]byte{0xA5, 0x5A}, 30)
+			f.Close()
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			e := newEnv(t)
