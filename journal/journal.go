@@ -175,12 +175,16 @@ func Open(path string) (*Journal, error) {
 	if l.size != LogSize && LogSize >= minLogSize {
 		// Another size asked for: what the log held is in bbolt now.
 		l.f.Close()
-		f, size, err := makeLog(path+LogSuffix, LogSize)
+		var f *os.File
+		err := makeLog(path+LogSuffix, LogSize)
+		if err == nil {
+			f, err = openDirect(path + LogSuffix)
+		}
 		if err != nil {
 			j.log, j.logErr = nil, err
 			return j, nil
 		}
-		l.f, l.size, l.off = f, size, 0
+		l.f, l.size, l.off = f, LogSize, 0
 	}
 	if state.Size != l.size {
 		// The log's size on record, for OpenDir's check of it.

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"unsafe"
 )
 
 // The write-ahead log. A bbolt commit writes every B+tree page the
@@ -124,44 +124,51 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // wal is the open log file.
 type wal struct {
 	f    *os.File
-	size int64 // the file's (fixed) size
+	size int64 // the file's (fixed) size, a multiple of logBlock
 	off  int64 // where the next record goes
 	salt uint64
 	gen  uint64 // the generation being written: the last checkpoint's + 1
+	// tail is the part of the block at off already written (off's block
+	// is written whole, this then the record then zeros), buf the
+	// aligned buffer writes go through.
+	tail []byte
+	buf  []byte
 }
+
+// The log is written in whole, aligned blocks with O_DIRECT where the file
+// system allows it (Linux ext4, f2fs): through the page cache, a 100-byte
+// record dirties the whole folio it falls in, and a kernel with large
+// folios (Linux 6.16 and later on ext4) writes 64 KB for it — measured on
+// the build machine, 64 KB per commit. Direct writes put on the disk
+// exactly the blocks written.
+const logBlock = 4096
 
 // openLog opens the log at path, making it (zeros, synced) when missing or
 // too small. It returns the records of state's next generation found in
 // it, in order.
 func openLog(path string, state logState) (*wal, []byte, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0o600)
-	var size int64
-	if err == nil {
-		fi, serr := f.Stat()
-		if serr != nil {
-			f.Close()
-			return nil, nil, serr
-		}
-		size = fi.Size()
-		if size < minLogSize {
-			f.Close()
-			f, err = nil, os.ErrNotExist
-		}
+	data, err := os.ReadFile(path)
+	if err == nil && (len(data) < minLogSize || len(data)%logBlock != 0) {
+		err = os.ErrNotExist // made again
 	}
 	if errors.Is(err, os.ErrNotExist) {
-		f, size, err = makeLog(path, LogSize)
+		data = nil
+		err = makeLog(path, LogSize)
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &wal{f: f, size: size, salt: state.Salt, gen: state.Gen + 1}
-	data := make([]byte, size)
-	if _, err := io.ReadFull(io.NewSectionReader(f, 0, size), data); err != nil {
-		f.Close()
+	f, err := openDirect(path)
+	if err != nil {
 		return nil, nil, err
 	}
+	size := int64(len(data))
+	if data == nil {
+		size = LogSize
+	}
+	l := &wal{f: f, size: size, salt: state.Salt, gen: state.Gen + 1}
 	var ops []byte
-	for off := 0; ; {
+	for off := 0; data != nil; {
 		rec, n := l.parse(data[off:])
 		if n == 0 {
 			break
@@ -174,11 +181,11 @@ func openLog(path string, state logState) (*wal, []byte, error) {
 
 // makeLog writes a log of size zeros beside the journal, synced, then
 // renames it into place (a crash leaves no half-made log).
-func makeLog(path string, size int64) (*os.File, int64, error) {
+func makeLog(path string, size int64) error {
 	tmp := path + ".new"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
 	zero := make([]byte, 64<<10)
 	for off := int64(0); off < size && err == nil; off += int64(len(zero)) {
@@ -187,16 +194,18 @@ func makeLog(path string, size int64) (*os.File, int64, error) {
 	if err == nil {
 		err = f.Sync()
 	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil {
 		err = os.Rename(tmp, path)
 	}
 	if err != nil {
-		f.Close()
 		os.Remove(tmp)
-		return nil, 0, err
+		return err
 	}
 	syncDir(filepath.Dir(path))
-	return f, size, nil
+	return nil
 }
 
 // parse reads the record at the start of b: its ops and its length, or
@@ -225,24 +234,47 @@ func (l *wal) fits(ops []byte) bool { return l.off+recHeader+int64(len(ops)) <= 
 // holds says whether a record of ops fits in an empty log.
 func (l *wal) holds(ops []byte) bool { return recHeader+int64(len(ops)) <= l.size }
 
-// append writes one record and syncs it. On an error the record is not
-// committed (the next one is written over it).
+// append writes one record and syncs it: the blocks it falls in, whole.
+// On an error the record is not committed (the next one is written over
+// it).
 func (l *wal) append(ops []byte) error {
-	rec := make([]byte, recHeader, recHeader+len(ops))
+	n := recHeader + len(ops)
+	start := l.off &^ (logBlock - 1)
+	end := (l.off + int64(n) + logBlock - 1) &^ (logBlock - 1)
+	if cap(l.buf) < int(end-start) {
+		l.buf = aligned(int(end-start) * 2)
+	}
+	b := l.buf[:end-start]
+	k := copy(b, l.tail)
+	rec := b[k : k+n]
 	le := binary.LittleEndian
 	le.PutUint32(rec[4:], uint32(len(ops)))
 	le.PutUint64(rec[8:], l.salt)
 	le.PutUint64(rec[16:], l.gen)
-	rec = append(rec, ops...)
+	copy(rec[recHeader:], ops)
 	le.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
-	if _, err := l.f.WriteAt(rec, l.off); err != nil {
+	clear(b[k+n:])
+	if _, err := l.f.WriteAt(b, start); err != nil {
 		return fmt.Errorf("journal log: %w", err)
 	}
 	if err := fdatasync(l.f); err != nil {
 		return fmt.Errorf("journal log: %w", err)
 	}
-	l.off += int64(len(rec))
+	l.off += int64(n)
+	last := l.off &^ (logBlock - 1)
+	l.tail = append(l.tail[:0], b[last-start:l.off-start]...)
 	return nil
+}
+
+// aligned is a buffer of n bytes at a logBlock-aligned address, as
+// O_DIRECT requires.
+func aligned(n int) []byte {
+	b := make([]byte, n+logBlock)
+	skip := 0
+	if a := int(uintptr(unsafe.Pointer(&b[0])) & (logBlock - 1)); a != 0 {
+		skip = logBlock - a
+	}
+	return b[skip : skip+n : skip+n]
 }
 
 // restart begins the next generation at the log's first byte: the
@@ -250,6 +282,7 @@ func (l *wal) append(ops []byte) error {
 func (l *wal) restart() {
 	l.gen++
 	l.off = 0
+	l.tail = l.tail[:0]
 }
 
 // The ops of a record, each
