@@ -380,3 +380,54 @@ func TestLogOldGenerationNotReplayed(t *testing.T) {
 		t.Fatalf("k = %d (%v, %v) after a crash, want 100: an old record was replayed", k, ok, err)
 	}
 }
+
+// A transaction's scans merge its own writes, the log's and the bbolt
+// file's, either way, a write over a delete over a value.
+func TestTxScansThroughEveryLayer(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	defer j.Close()
+	put := func(tx *Tx, k, v string) {
+		if err := tx.Put(Orders, k, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Update(func(tx *Tx) error {
+		put(tx, "a", "1")
+		put(tx, "c", "1")
+		put(tx, "e", "1")
+		put(tx, "g", "1")
+		return nil
+	})
+	j.Checkpoint() // in bbolt
+	j.Update(func(tx *Tx) error { put(tx, "b", "2"); put(tx, "g", "2"); return tx.Delete(Orders, "c") })
+	var fwd, back, from []string
+	j.Update(func(tx *Tx) error {
+		put(tx, "a", "3")
+		put(tx, "d", "3")
+		put(tx, "c", "3") // over the log's delete
+		if err := tx.Delete(Orders, "e"); err != nil {
+			return err
+		}
+		tx.ForEach(Orders, func(k string, v []byte) error { fwd = append(fwd, k+string(v)); return nil })
+		tx.SeekLast(Orders, "", func(k string, v []byte) (bool, error) { back = append(back, k+string(v)); return true, nil })
+		tx.SeekLast(Orders, "d", func(k string, v []byte) (bool, error) { from = append(from, k+string(v)); return true, nil })
+		return nil
+	})
+	want := []string{`a"3"`, `b"2"`, `c"3"`, `d"3"`, `g"2"`}
+	if !slices.Equal(fwd, want) {
+		t.Fatalf("forwards %v, want %v", fwd, want)
+	}
+	slices.Reverse(want)
+	if !slices.Equal(back, want) {
+		t.Fatalf("backwards %v, want %v", back, want)
+	}
+	if !slices.Equal(from, []string{`c"3"`, `b"2"`, `a"3"`}) {
+		t.Fatalf("backwards before d: %v", from)
+	}
+	if n, _ := func() (n int, err error) {
+		err = j.View(func(tx *Tx) error { n, err = tx.count(Orders); return err })
+		return
+	}(); n != 5 {
+		t.Fatalf("count %d, want 5", n)
+	}
+}

@@ -69,6 +69,7 @@ func (w *writes) applyTo(tx *bolt.Tx) error {
 type mem struct {
 	mu    sync.RWMutex
 	kv    map[string]map[string][]version
+	keys  map[string][]string // each bucket's keys in kv, sorted; replaced, never changed
 	seq   map[string][]seqVersion
 	c     uint64 // the last commit applied
 	bytes int    // the log bytes behind it
@@ -82,7 +83,7 @@ type version struct {
 type seqVersion struct{ c, v uint64 }
 
 func newMem(c uint64) *mem {
-	return &mem{kv: map[string]map[string][]version{}, seq: map[string][]seqVersion{}, c: c}
+	return &mem{kv: map[string]map[string][]version{}, keys: map[string][]string{}, seq: map[string][]seqVersion{}, c: c}
 }
 
 // get is key's value as of commit c; ok is false when mem has none (the
@@ -121,8 +122,26 @@ func (m *mem) apply(w *writes, c uint64, logged int) {
 			b = map[string][]version{}
 			m.kv[name] = b
 		}
+		var added []string
 		for k, v := range kv {
+			if b[k] == nil {
+				added = append(added, k)
+			}
 			b[k] = append(b[k], version{c, v})
+		}
+		if len(added) > 0 {
+			sort.Strings(added)
+			old := m.keys[name]
+			keys := make([]string, 0, len(old)+len(added))
+			i := 0
+			for _, k := range added {
+				for i < len(old) && old[i] < k {
+					keys = append(keys, old[i])
+					i++
+				}
+				keys = append(keys, k)
+			}
+			m.keys[name] = append(keys, old[i:]...)
 		}
 	}
 	for name, s := range w.seq {
@@ -130,6 +149,12 @@ func (m *mem) apply(w *writes, c uint64, logged int) {
 	}
 	m.c = c
 	m.bytes += logged
+}
+
+func (m *mem) sortedKeys(bucket string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.keys[bucket]
 }
 
 func (m *mem) lastCommit() uint64 {
@@ -249,108 +274,122 @@ func (t *Tx) sequence(b *bolt.Bucket, bucket string) uint64 {
 	return b.Sequence()
 }
 
-// overlay is what the upper layers say of bucket, in key order.
-func (t *Tx) overlay(bucket string) []entry {
-	seen := map[string][]byte{}
-	t.m.mu.RLock()
-	for k, vs := range t.m.kv[bucket] {
-		for i := len(vs) - 1; i >= 0; i-- {
-			if vs[i].c <= t.c {
-				seen[k] = vs[i].v
-				break
-			}
+// overlay walks what the upper layers (the transaction's writes, mem)
+// say of a bucket, in key order either way, without copying or sorting
+// mem's keys (a scan costs the keys it reads, not the bucket's keys in
+// mem).
+type overlay struct {
+	t      *Tx
+	bucket string
+	back   bool
+	mk     []string // mem's keys, sorted (mem never changes a slice it gave out)
+	wk     []string // the transaction's, sorted
+	mi, wi int
+}
+
+func (t *Tx) overlay(bucket string, from []byte, back bool) *overlay {
+	o := &overlay{t: t, bucket: bucket, back: back, mk: t.m.sortedKeys(bucket)}
+	if t.w != nil && len(t.w.kv[bucket]) > 0 {
+		for k := range t.w.kv[bucket] {
+			o.wk = append(o.wk, k)
 		}
+		sort.Strings(o.wk)
 	}
-	t.m.mu.RUnlock()
-	if t.w != nil {
-		for k, v := range t.w.kv[bucket] {
-			seen[k] = v
+	o.mi, o.wi = sort.SearchStrings(o.mk, string(from)), sort.SearchStrings(o.wk, string(from))
+	if back {
+		if from == nil {
+			o.mi, o.wi = len(o.mk), len(o.wk)
 		}
+		o.mi--
+		o.wi-- // the last before from
 	}
-	if len(seen) == 0 {
-		return nil
+	return o
+}
+
+// peek is the next entry (v nil: deleted) and whether there is one.
+func (o *overlay) peek() (e entry, ok bool) {
+	step := 1
+	if o.back {
+		step = -1
 	}
-	out := make([]entry, 0, len(seen))
-	for k, v := range seen {
-		out = append(out, entry{k, v})
+	for {
+		mok, wok := o.mi >= 0 && o.mi < len(o.mk), o.wi >= 0 && o.wi < len(o.wk)
+		switch {
+		case !mok && !wok:
+			return e, false
+		case wok && (!mok || o.wk[o.wi] == o.mk[o.mi] || (o.wk[o.wi] < o.mk[o.mi]) != o.back):
+			k := o.wk[o.wi]
+			return entry{k, o.t.w.kv[o.bucket][k]}, true
+		}
+		k := o.mk[o.mi]
+		if v, ok := o.t.m.get(o.bucket, k, o.t.c); ok {
+			return entry{k, v}, true
+		}
+		o.mi += step // written after the transaction began: not there for it
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].k < out[j].k })
-	return out
+}
+
+// next moves past the entry peek gave.
+func (o *overlay) next(k string) {
+	step := 1
+	if o.back {
+		step = -1
+	}
+	if o.mi >= 0 && o.mi < len(o.mk) && o.mk[o.mi] == k {
+		o.mi += step
+	}
+	if o.wi >= 0 && o.wi < len(o.wk) && o.wk[o.wi] == k {
+		o.wi += step
+	}
 }
 
 // scan calls fn with each key at or after from (nil: the first) and its
 // value, in key order, until fn says stop. Writes fn makes are not seen
 // by the scan.
 func (t *Tx) scan(bucket string, from []byte, fn func(k, v []byte) (bool, error)) error {
-	b, err := t.bucket(bucket)
-	if err != nil {
-		return err
-	}
-	ov := t.overlay(bucket)
-	c := b.Cursor()
-	var bk, bv []byte
-	if from == nil {
-		bk, bv = c.First()
-	} else {
-		bk, bv = c.Seek(from)
-	}
-	i := sort.Search(len(ov), func(i int) bool { return ov[i].k >= string(from) })
-	for {
-		var k, v []byte
-		switch {
-		case bk == nil && i >= len(ov):
-			return nil
-		case i < len(ov) && (bk == nil || ov[i].k <= string(bk)):
-			e := ov[i]
-			i++
-			if bk != nil && e.k == string(bk) {
-				bk, bv = c.Next()
-			}
-			if e.v == nil {
-				continue
-			}
-			k, v = []byte(e.k), e.v
-		default:
-			k, v = bk, bv
-			bk, bv = c.Next()
-		}
-		if more, err := fn(k, v); err != nil || !more {
-			return err
-		}
-	}
+	return t.walk(bucket, from, false, fn)
 }
 
 // scanBack is scan backwards from the last key before before (nil: the
 // last key).
 func (t *Tx) scanBack(bucket string, before []byte, fn func(k, v []byte) (bool, error)) error {
+	return t.walk(bucket, before, true, fn)
+}
+
+func (t *Tx) walk(bucket string, from []byte, back bool, fn func(k, v []byte) (bool, error)) error {
 	b, err := t.bucket(bucket)
 	if err != nil {
 		return err
 	}
-	ov := t.overlay(bucket)
+	ov := t.overlay(bucket, from, back)
 	c := b.Cursor()
 	var bk, bv []byte
-	i := len(ov) - 1
-	if before == nil {
-		bk, bv = c.Last()
-	} else {
-		if bk, bv = c.Seek(before); bk == nil {
+	step := c.Next
+	switch {
+	case back:
+		step = c.Prev
+		if from == nil {
+			bk, bv = c.Last()
+		} else if bk, bv = c.Seek(from); bk == nil {
 			bk, bv = c.Last()
 		} else {
 			bk, bv = c.Prev()
 		}
-		i = sort.Search(len(ov), func(i int) bool { return ov[i].k >= string(before) }) - 1
+	case from == nil:
+		bk, bv = c.First()
+	default:
+		bk, bv = c.Seek(from)
 	}
 	for {
+		e, ok := ov.peek()
 		var k, v []byte
 		switch {
-		case bk == nil && i < 0:
+		case bk == nil && !ok:
 			return nil
-		case i >= 0 && (bk == nil || ov[i].k >= string(bk)):
-			e := ov[i]
-			i--
+		case ok && (bk == nil || e.k == string(bk) || (e.k < string(bk)) != back):
+			ov.next(e.k)
 			if bk != nil && e.k == string(bk) {
-				bk, bv = c.Prev()
+				bk, bv = step()
 			}
 			if e.v == nil {
 				continue
@@ -358,7 +397,7 @@ func (t *Tx) scanBack(bucket string, before []byte, fn func(k, v []byte) (bool, 
 			k, v = []byte(e.k), e.v
 		default:
 			k, v = bk, bv
-			bk, bv = c.Prev()
+			bk, bv = step()
 		}
 		if more, err := fn(k, v); err != nil || !more {
 			return err
@@ -373,7 +412,9 @@ func (t *Tx) count(bucket string) (int, error) {
 		return 0, err
 	}
 	n := b.Stats().KeyN
-	for _, e := range t.overlay(bucket) {
+	ov := t.overlay(bucket, nil, false)
+	for e, ok := ov.peek(); ok; e, ok = ov.peek() {
+		ov.next(e.k)
 		in := b.Get([]byte(e.k)) != nil
 		switch {
 		case e.v == nil && in:
