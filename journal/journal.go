@@ -263,18 +263,20 @@ func (j *Journal) Update(fn func(*Tx) error) error {
 	if err != nil {
 		return err
 	}
-	t := &Tx{rtx: rtx, m: j.mem, c: j.mem.c, w: newWrites()}
+	c, keys := j.mem.snapshot()
+	t := &Tx{rtx: rtx, m: j.mem, c: c, keys: keys, w: newWrites()}
 	err = fn(t)
 	var seqs []uint64
 	if err == nil {
 		seqs, err = j.deleteAcked(t)
 	}
+	dead := t.dead()
 	rtx.Rollback()
 	if err != nil {
 		return err
 	}
 	if !t.w.empty() {
-		if err := j.commit(t.w); err != nil {
+		if err := j.commit(t.w, dead); err != nil {
 			return err
 		}
 		j.commits.Add(1)
@@ -288,7 +290,7 @@ func (j *Journal) Update(fn func(*Tx) error) error {
 }
 
 // commit makes w durable (j.wmu held).
-func (j *Journal) commit(w *writes) error {
+func (j *Journal) commit(w *writes, dead map[string]map[string]bool) error {
 	if j.log == nil {
 		return j.checkpointWith(w)
 	}
@@ -300,12 +302,21 @@ func (j *Journal) commit(w *writes) error {
 		if err := j.checkpointWith(nil); err != nil {
 			return err
 		}
+		// What the bbolt file has changed: a key this commit deletes
+		// may be in it now.
+		err := j.db.View(func(tx *bolt.Tx) error {
+			dead = (&Tx{rtx: tx, w: w}).dead()
+			return nil
+		})
+		if err != nil {
+			return err
+		}
 	}
 	if err := j.log.append(ops); err != nil {
 		return err
 	}
 	j.syncs.Add(1)
-	j.mem.apply(w, j.mem.c+1, recHeader+len(ops))
+	j.mem.apply(w, j.mem.c+1, recHeader+len(ops), dead)
 	return nil
 }
 
@@ -410,14 +421,14 @@ func (j *Journal) CommitTime() time.Duration { return time.Duration(j.commitNano
 func (j *Journal) View(fn func(*Tx) error) error {
 	j.snap.RLock()
 	m := j.mem
-	c := m.lastCommit()
+	c, keys := m.snapshot()
 	rtx, err := j.db.Begin(false)
 	j.snap.RUnlock()
 	if err != nil {
 		return err
 	}
 	defer rtx.Rollback()
-	return fn(&Tx{rtx: rtx, m: m, c: c})
+	return fn(&Tx{rtx: rtx, m: m, c: c, keys: keys})
 }
 
 // OnCommit runs fn after the transaction has committed (never if it rolls

@@ -67,9 +67,12 @@ func (w *writes) applyTo(tx *bolt.Tx) error {
 // an empty one; transactions begun before keep the one they began with
 // (and the bbolt snapshot that goes with it).
 type mem struct {
-	mu    sync.RWMutex
-	kv    map[string]map[string][]version
-	keys  map[string][]string // each bucket's keys in kv, sorted; replaced, never changed
+	mu sync.RWMutex
+	kv map[string]map[string][]version
+	// keys are each bucket's keys in kv that scans visit (not dead),
+	// sorted; the map and its lists are replaced, never changed.
+	keys  map[string][]string
+	dead  map[string]map[string]bool
 	seq   map[string][]seqVersion
 	c     uint64 // the last commit applied
 	bytes int    // the log bytes behind it
@@ -83,7 +86,7 @@ type version struct {
 type seqVersion struct{ c, v uint64 }
 
 func newMem(c uint64) *mem {
-	return &mem{kv: map[string]map[string][]version{}, keys: map[string][]string{}, seq: map[string][]seqVersion{}, c: c}
+	return &mem{kv: map[string]map[string][]version{}, keys: map[string][]string{}, dead: map[string]map[string]bool{}, seq: map[string][]seqVersion{}, c: c}
 }
 
 // get is key's value as of commit c; ok is false when mem has none (the
@@ -112,38 +115,51 @@ func (m *mem) sequence(bucket string, c uint64) (uint64, bool) {
 	return 0, false
 }
 
-// apply adds commit c's writes.
-func (m *mem) apply(w *writes, c uint64, logged int) {
+// apply adds commit c's writes. dead are the keys it deleted that the
+// bbolt file does not have (made and deleted since the checkpoint: a
+// queue's entries): scans need not visit them, so they leave the sorted
+// key lists, and a queue's scan costs what the queue holds, not what went
+// through it.
+func (m *mem) apply(w *writes, c uint64, logged int, dead map[string]map[string]bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	keys := make(map[string][]string, len(m.keys)+len(w.kv))
+	for name, ks := range m.keys {
+		keys[name] = ks // a Tx holding the old map keeps its own lists
+	}
 	for name, kv := range w.kv {
 		b := m.kv[name]
 		if b == nil {
 			b = map[string][]version{}
 			m.kv[name] = b
 		}
-		var added []string
+		gone := m.dead[name]
+		var added, removed []string
 		for k, v := range kv {
-			if b[k] == nil {
+			listed := b[k] != nil && !gone[k]
+			isDead := v == nil && dead[name][k]
+			switch {
+			case !listed && !isDead:
 				added = append(added, k)
+			case listed && isDead:
+				removed = append(removed, k)
+			}
+			if isDead {
+				if gone == nil {
+					gone = map[string]bool{}
+					m.dead[name] = gone
+				}
+				gone[k] = true
+			} else if gone[k] {
+				delete(gone, k)
 			}
 			b[k] = append(b[k], version{c, v})
 		}
-		if len(added) > 0 {
-			sort.Strings(added)
-			old := m.keys[name]
-			keys := make([]string, 0, len(old)+len(added))
-			i := 0
-			for _, k := range added {
-				for i < len(old) && old[i] < k {
-					keys = append(keys, old[i])
-					i++
-				}
-				keys = append(keys, k)
-			}
-			m.keys[name] = append(keys, old[i:]...)
+		if len(added) > 0 || len(removed) > 0 {
+			keys[name] = mergeKeys(keys[name], added, removed)
 		}
 	}
+	m.keys = keys
 	for name, s := range w.seq {
 		m.seq[name] = append(m.seq[name], seqVersion{c, s})
 	}
@@ -151,16 +167,38 @@ func (m *mem) apply(w *writes, c uint64, logged int) {
 	m.bytes += logged
 }
 
-func (m *mem) sortedKeys(bucket string) []string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	return m.keys[bucket]
+// mergeKeys is the sorted old with added (not in it) put in and removed
+// (in it) taken out, a new slice.
+func mergeKeys(old, added, removed []string) []string {
+	sort.Strings(added)
+	out := make([]string, 0, len(old)+len(added))
+	drop := map[string]bool{}
+	for _, k := range removed {
+		drop[k] = true
+	}
+	i := 0
+	for _, k := range added {
+		for i < len(old) && old[i] < k {
+			if !drop[old[i]] {
+				out = append(out, old[i])
+			}
+			i++
+		}
+		out = append(out, k)
+	}
+	for ; i < len(old); i++ {
+		if !drop[old[i]] {
+			out = append(out, old[i])
+		}
+	}
+	return out
 }
 
-func (m *mem) lastCommit() uint64 {
+// snapshot is the last commit and the key lists that go with it.
+func (m *mem) snapshot() (uint64, map[string][]string) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.c
+	return m.c, m.keys
 }
 
 // latest is every key's newest value: what a checkpoint writes.
@@ -196,7 +234,8 @@ type Tx struct {
 	rtx   *bolt.Tx
 	m     *mem
 	c     uint64
-	w     *writes // nil: a View
+	keys  map[string][]string // m's key lists as of c
+	w     *writes             // nil: a View
 	hooks []func()
 }
 
@@ -274,6 +313,24 @@ func (t *Tx) sequence(b *bolt.Bucket, bucket string) uint64 {
 	return b.Sequence()
 }
 
+// dead are the keys t deletes that the bbolt file does not have (see
+// mem.apply).
+func (t *Tx) dead() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	for name, kv := range t.w.kv {
+		b := t.rtx.Bucket([]byte(name))
+		for k, v := range kv {
+			if v == nil && (b == nil || b.Get([]byte(k)) == nil) {
+				if out[name] == nil {
+					out[name] = map[string]bool{}
+				}
+				out[name][k] = true
+			}
+		}
+	}
+	return out
+}
+
 // overlay walks what the upper layers (the transaction's writes, mem)
 // say of a bucket, in key order either way, without copying or sorting
 // mem's keys (a scan costs the keys it reads, not the bucket's keys in
@@ -288,7 +345,7 @@ type overlay struct {
 }
 
 func (t *Tx) overlay(bucket string, from []byte, back bool) *overlay {
-	o := &overlay{t: t, bucket: bucket, back: back, mk: t.m.sortedKeys(bucket)}
+	o := &overlay{t: t, bucket: bucket, back: back, mk: t.keys[bucket]}
 	if t.w != nil && len(t.w.kv[bucket]) > 0 {
 		for k := range t.w.kv[bucket] {
 			o.wk = append(o.wk, k)
