@@ -284,6 +284,8 @@ func heldBurst(b *testing.B, held int) {
 	b.ReportMetric(n/total.Seconds(), "notify/s")
 	b.ReportMetric(float64(j.Commits())/n, "commits/notify")
 	b.ReportMetric(float64(j.Syncs())/n, "fdatasync/notify")
+	b.ReportMetric(float64(j.Checkpoints()), "checkpoints")
+	b.ReportMetric(ms(j.CheckpointTime()), "checkpoint-ms")
 	b.ReportMetric(float64(writeBytes()-w0)/n/1024, "KB/notify")
 	b.ReportMetric(float64(violations), "out-of-order")
 	r.stop()

@@ -80,6 +80,7 @@ type Journal struct {
 	commitNanos atomic.Int64  // and the time they took (CommitTime)
 	syncs       atomic.Uint64 // fdatasync calls (Syncs)
 	checkpoints atomic.Uint64 // checkpoints (Checkpoints)
+	checkNanos  atomic.Int64  // and the time they took (CheckpointTime)
 
 	// wmu orders the writers (Update, Checkpoint). log is the write-ahead
 	// log (nil: it could not be made, and every commit is a bbolt
@@ -334,6 +335,8 @@ func (j *Journal) Checkpoint() error {
 // checkpointWith writes mem, then extra, into bbolt in one transaction
 // that also records the log generation they close (j.wmu held, or Open).
 func (j *Journal) checkpointWith(extra *writes) error {
+	t0 := time.Now()
+	defer func() { j.checkNanos.Add(int64(time.Since(t0))) }()
 	w := j.mem.latest()
 	if extra != nil {
 		for name, kv := range extra.kv {
@@ -411,6 +414,9 @@ func (j *Journal) Syncs() uint64 { return j.syncs.Load() }
 
 // Checkpoints is the number of times the log was folded into bbolt.
 func (j *Journal) Checkpoints() uint64 { return j.checkpoints.Load() }
+
+// CheckpointTime is the time checkpoints took since Open.
+func (j *Journal) CheckpointTime() time.Duration { return time.Duration(j.checkNanos.Load()) }
 
 // CommitTime is the time spent in committed write transactions since Open
 // (waiting for the writer lock included).

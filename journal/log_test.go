@@ -441,3 +441,31 @@ func TestTxScansThroughEveryLayer(t *testing.T) {
 		t.Fatalf("count %d, want 5", n)
 	}
 }
+
+// mergeKeys, on its shared-array paths and its copying one: the result is
+// sorted old + added - removed, and a list given out before is never
+// changed by a later merge.
+func TestMergeKeys(t *testing.T) {
+	for _, c := range []struct {
+		old, added, removed, want []string
+	}{
+		{nil, []string{"b", "a"}, nil, []string{"a", "b"}},
+		{[]string{"a", "b"}, []string{"c"}, nil, []string{"a", "b", "c"}},                          // appended
+		{[]string{"a", "b", "c"}, []string{"d"}, []string{"a"}, []string{"b", "c", "d"}},           // sliced and appended
+		{[]string{"a", "b", "c"}, nil, []string{"b", "a"}, []string{"c"}},                          // sliced
+		{[]string{"a", "c", "e"}, []string{"d", "b"}, []string{"e"}, []string{"a", "b", "c", "d"}}, // copied
+		{[]string{"a", "c"}, []string{"b"}, []string{"c"}, []string{"a", "b"}},
+	} {
+		if got := mergeKeys(slices.Clone(c.old), slices.Clone(c.added), slices.Clone(c.removed)); !slices.Equal(got, c.want) {
+			t.Errorf("mergeKeys(%v, +%v, -%v) = %v, want %v", c.old, c.added, c.removed, got, c.want)
+		}
+	}
+	l1 := mergeKeys(nil, []string{"a", "b"}, nil)
+	l2 := mergeKeys(l1, []string{"c"}, []string{"a"})
+	held := slices.Clone(l2)
+	l3 := mergeKeys(l2, []string{"d"}, nil)
+	_ = mergeKeys(l3, []string{"bb"}, []string{"b"})
+	if !slices.Equal(l1, []string{"a", "b"}) || !slices.Equal(l2, held) || !slices.Equal(l3, []string{"b", "c", "d"}) {
+		t.Fatalf("a list given out changed: %v %v %v", l1, l2, l3)
+	}
+}

@@ -168,28 +168,46 @@ func (m *mem) apply(w *writes, c uint64, logged int, dead map[string]map[string]
 }
 
 // mergeKeys is the sorted old with added (not in it) put in and removed
-// (in it) taken out, a new slice.
+// (in it) taken out. Queues and time indexes take keys at their end and
+// lose them at their start: then old's array is shared, sliced and
+// appended to (a reader of old reads only its own length of it, and only
+// the newest list is ever appended to); otherwise a new array.
 func mergeKeys(old, added, removed []string) []string {
 	sort.Strings(added)
-	out := make([]string, 0, len(old)+len(added))
-	drop := map[string]bool{}
-	for _, k := range removed {
-		drop[k] = true
+	sort.Strings(removed)
+	p := 0
+	for p < len(removed) && p < len(old) && old[p] == removed[p] {
+		p++
 	}
-	i := 0
+	if p == len(removed) {
+		rest := old[p:]
+		if len(added) == 0 {
+			return rest
+		}
+		if len(rest) == 0 || added[0] > rest[len(rest)-1] {
+			return append(rest, added...)
+		}
+	}
+	out := make([]string, 0, len(old)+len(added))
+	i, r := 0, 0
+	keep := func(k string) {
+		for r < len(removed) && removed[r] < k {
+			r++
+		}
+		if r < len(removed) && removed[r] == k {
+			return
+		}
+		out = append(out, k)
+	}
 	for _, k := range added {
 		for i < len(old) && old[i] < k {
-			if !drop[old[i]] {
-				out = append(out, old[i])
-			}
+			keep(old[i])
 			i++
 		}
 		out = append(out, k)
 	}
 	for ; i < len(old); i++ {
-		if !drop[old[i]] {
-			out = append(out, old[i])
-		}
+		keep(old[i])
 	}
 	return out
 }
