@@ -147,13 +147,15 @@ const logBlock = 4096
 // too small. It returns the records of state's next generation found in
 // it, in order.
 func openLog(path string, state logState) (*wal, []byte, error) {
-	data, err := os.ReadFile(path)
-	if err == nil && (len(data) < minLogSize || len(data)%logBlock != 0) {
+	fi, err := os.Stat(path)
+	if err == nil && (fi.Size() < minLogSize || fi.Size()%logBlock != 0) {
 		err = os.ErrNotExist // made again
 	}
+	size := LogSize
 	if errors.Is(err, os.ErrNotExist) {
-		data = nil
 		err = makeLog(path, LogSize)
+	} else if err == nil {
+		size = fi.Size()
 	}
 	if err != nil {
 		return nil, nil, err
@@ -162,19 +164,35 @@ func openLog(path string, state logState) (*wal, []byte, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	size := int64(len(data))
-	if data == nil {
-		size = LogSize
-	}
 	l := &wal{f: f, size: size, salt: state.Salt, gen: state.Gen + 1}
+	// Read record by record (not the whole file: it is mostly old
+	// records, and a buffer its size would stay in the process).
+	r, err := os.Open(path)
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	defer r.Close()
 	var ops []byte
-	for off := 0; data != nil; {
-		rec, n := l.parse(data[off:])
-		if n == 0 {
+	head := make([]byte, recHeader)
+	for off := int64(0); off+recHeader <= size; {
+		if _, err := r.ReadAt(head, off); err != nil {
 			break
 		}
-		ops = append(ops, rec...)
-		off += n
+		n := int64(binary.LittleEndian.Uint32(head[4:]))
+		if n > size-off-recHeader || binary.LittleEndian.Uint64(head[8:]) != l.salt || binary.LittleEndian.Uint64(head[16:]) != l.gen {
+			break
+		}
+		rec := make([]byte, recHeader+n)
+		if _, err := r.ReadAt(rec, off); err != nil {
+			break
+		}
+		body, k := l.parse(rec)
+		if k == 0 {
+			break
+		}
+		ops = append(ops, body...)
+		off += int64(k)
 	}
 	return l, ops, nil
 }
