@@ -52,9 +52,10 @@ type Journal struct {
 	// window: an order refundable is never dropped.
 	RetentionDays int `json:"retention_days"`
 	// LogKB is the size of the journal's write-ahead log
-	// (journal.db-wal): what it folds into the bbolt file at once. A
-	// bigger log writes the bbolt file less often and keeps more in
-	// memory (as much as its size).
+	// (journal.db-wal, rounded up to 4 KB blocks): what it folds into the
+	// bbolt file at once. A bigger log writes the bbolt file less often
+	// and keeps more in memory (at most a quarter of its size for a
+	// payment's records).
 	LogKB int `json:"log_kb"`
 }
 
@@ -204,7 +205,7 @@ func Default() Config {
 		API:         API{Listen: "127.0.0.1:8765", PINTries: 5, PINLockMS: 300000},
 		Store:       Store{Mode: "both"},
 		OTA:         OTA{HealthTimeoutMS: 120000, MaxBytes: 256 << 20},
-		Journal:     Journal{RetentionDays: 400, LogKB: 512},
+		Journal:     Journal{RetentionDays: 400, LogKB: 1024},
 	}
 }
 
@@ -368,7 +369,7 @@ func (c *Config) Validate() error {
 		return bad("journal.retention_days", "must be positive (0: the default, 400)")
 	}
 	if c.Journal.LogKB != 0 && (c.Journal.LogKB < 16 || c.Journal.LogKB > 16384) {
-		return bad("journal.log_kb", "must be from 16 to 16384 (0: the default, 512)")
+		return bad("journal.log_kb", "must be from 16 to 16384 (0: the default, 1024)")
 	}
 	if c.API.Listen != "" && !loopback(c.API.Listen) {
 		return bad("api.listen", "must be a loopback address (127.0.0.1:PORT or [::1]:PORT)")

@@ -48,7 +48,7 @@ func BenchmarkCommit(b *testing.B) {
 		b.Run(mode, func(b *testing.B) {
 			path := filepath.Join(b.TempDir(), "j.db")
 			if mode == "bbolt" {
-				os.Mkdir(path+LogSuffix, 0o700) // no log can be made
+				os.Mkdir(path+LogSuffix+".new", 0o700) // no log can be made
 			}
 			j, err := Open(path)
 			if err != nil {

@@ -144,10 +144,24 @@ func Open(path string) (*Journal, error) {
 	}
 	j := &Journal{db: db, acked: map[uint64]bool{}, mem: newMem(0)}
 	j.syncs.Add(2)
+	fail := func(err error) (*Journal, error) {
+		j.closeFiles()
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
 	l, ops, err := openLog(path+LogSuffix, state)
-	if err != nil {
+	if errors.Is(err, errNoLog) {
+		// No log file and none can be made: bbolt commits, and no size
+		// on record for OpenDir to find the log short of.
 		j.logErr = err
+		if err := j.recordLog(state.Salt, state.Gen, 0); err != nil {
+			return fail(err)
+		}
 		return j, nil
+	}
+	if err != nil {
+		// A log that is there and cannot be read holds commits: the
+		// journal without them is not the journal.
+		return fail(err)
 	}
 	j.log = l
 	if len(ops) > 0 {
@@ -165,19 +179,22 @@ func Open(path string) (*Journal, error) {
 			}
 			return nil
 		}); err != nil {
-			j.closeFiles()
-			return nil, fmt.Errorf("journal %s: %w", path, err)
+			return fail(err)
 		}
 		if err := j.checkpointWith(w); err != nil {
-			j.closeFiles()
-			return nil, fmt.Errorf("journal %s: replaying the log: %w", path, err)
+			return fail(fmt.Errorf("replaying the log: %w", err))
 		}
 	}
-	if l.size != LogSize && LogSize >= minLogSize {
-		// Another size asked for: what the log held is in bbolt now.
+	if want := logSize(); !l.valid() || l.size != want {
+		// Another size asked for (or a file no log can be written in):
+		// what it held is in bbolt now. No size is on record while the
+		// file is replaced, so a crash meanwhile is no lost log.
+		if err := j.recordLog(l.salt, l.gen-1, 0); err != nil {
+			return fail(err)
+		}
 		l.f.Close()
 		var f *os.File
-		err := makeLog(path+LogSuffix, LogSize)
+		err := makeLog(path+LogSuffix, want)
 		if err == nil {
 			f, err = openDirect(path + LogSuffix)
 		}
@@ -185,16 +202,25 @@ func Open(path string) (*Journal, error) {
 			j.log, j.logErr = nil, err
 			return j, nil
 		}
-		l.f, l.size, l.off = f, LogSize, 0
+		l.f, l.size, l.off = f, want, 0
 	}
 	if state.Size != l.size {
 		// The log's size on record, for OpenDir's check of it.
-		if err := j.checkpointWith(nil); err != nil {
-			j.closeFiles()
-			return nil, fmt.Errorf("journal %s: %w", path, err)
+		if err := j.recordLog(l.salt, l.gen-1, l.size); err != nil {
+			return fail(err)
 		}
 	}
 	return j, nil
+}
+
+// recordLog writes the log's state (Meta LogKey) straight into bbolt.
+func (j *Journal) recordLog(salt, gen uint64, size int64) error {
+	v, _ := json.Marshal(logState{Salt: salt, Gen: gen, Size: size})
+	err := j.db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(Meta)).Put([]byte(LogKey), v) })
+	if err == nil {
+		j.syncs.Add(2)
+	}
+	return err
 }
 
 // LogError is why the journal has no log ("" when it has one): every
@@ -360,6 +386,13 @@ func (j *Journal) checkpointWith(extra *writes) error {
 		v, _ := json.Marshal(logState{Salt: j.log.salt, Gen: j.log.gen, Size: j.log.size})
 		return tx.Bucket([]byte(Meta)).Put([]byte(LogKey), v)
 	})
+	if err != nil && j.log != nil && j.checkpointed() {
+		// The commit failed after bbolt wrote its meta page (a sync that
+		// failed): bbolt has the checkpoint, so the log restarts all the
+		// same, or its next records would be of a generation already
+		// folded in, never replayed.
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -374,6 +407,17 @@ func (j *Journal) checkpointWith(extra *writes) error {
 	}
 	j.mem = newMem(c)
 	return nil
+}
+
+// checkpointed says whether bbolt records the log's current generation as
+// folded in.
+func (j *Journal) checkpointed() bool {
+	var st logState
+	j.db.View(func(tx *bolt.Tx) error {
+		json.Unmarshal(tx.Bucket([]byte(Meta)).Get([]byte(LogKey)), &st)
+		return nil
+	})
+	return st.Salt == j.log.salt && st.Gen == j.log.gen
 }
 
 // deleteAcked deletes, within t, the outbox entries acknowledged so far;

@@ -21,8 +21,12 @@ import (
 //
 // So a commit appends what it changed (the final value of each key it
 // wrote, each key it deleted, each bucket counter it moved) to a log
-// beside the bbolt file and makes that durable with one fdatasync: one or
-// two 4 KB blocks. What the log holds is kept in memory too (mem), where
+// beside the bbolt file and makes that durable with one fdatasync: one
+// 4 KB block for a payment's step. Each record begins a block of its own
+// and is padded to the end of its last: a block once synced is never
+// written again until the log restarts, so a power cut in the middle of a
+// write (an SD card does not promise that a block is written whole) can
+// tear only the record being written, whose commit has not returned. What the log holds is kept in memory too (mem), where
 // reads find it before the bbolt file. When the log is full, and at Close,
 // a checkpoint writes everything it holds into bbolt in one transaction
 // and the log starts again from its first byte.
@@ -56,11 +60,16 @@ import (
 // LogSuffix names the log beside the journal file: journal.db-wal.
 const LogSuffix = "-wal"
 
-// LogSize is the size of a new log file: what a checkpoint folds into
-// bbolt at most, and what the log's records in memory take at most. A
-// payment's two commits log about 2 KB, so a checkpoint comes every few
-// hundred payments.
-var LogSize int64 = 512 << 10
+// LogSize is the size of a new log file (rounded up to whole blocks): what
+// a checkpoint folds into bbolt at most, and bounds what the log's records
+// in memory take. A payment's two commits take two blocks, so a checkpoint
+// comes every hundred and more payments.
+var LogSize int64 = 1 << 20
+
+// logSize is LogSize in whole blocks, at least minLogSize.
+func logSize() int64 {
+	return max(minLogSize, (LogSize+logBlock-1)&^(logBlock-1))
+}
 
 // minLogSize: a smaller file found is made again.
 const minLogSize = 16 << 10
@@ -107,8 +116,8 @@ func checkLog(path string, st logState) error {
 	var tag [16]byte
 	binary.LittleEndian.PutUint64(tag[:], l.salt)
 	binary.LittleEndian.PutUint64(tag[8:], l.gen)
-	for o := off + 1; o+recHeader <= len(data); o++ {
-		if data[o+8] == tag[0] && bytes.Equal(data[o+8:o+recHeader], tag[:]) {
+	for o := off + logBlock; o+recHeader <= len(data); o += logBlock {
+		if bytes.Equal(data[o+8:o+recHeader], tag[:]) {
 			if _, n := l.parse(data[o:]); n > 0 {
 				return fmt.Errorf("%w: its log is damaged at byte %d (a later record is intact)", ErrDamaged, off)
 			}
@@ -116,6 +125,9 @@ func checkLog(path string, st logState) error {
 	}
 	return nil
 }
+
+// errNoLog: there is no log file and none could be made.
+var errNoLog = errors.New("no log")
 
 const recHeader = 24
 
@@ -128,11 +140,8 @@ type wal struct {
 	off  int64 // where the next record goes
 	salt uint64
 	gen  uint64 // the generation being written: the last checkpoint's + 1
-	// tail is the part of the block at off already written (off's block
-	// is written whole, this then the record then zeros), buf the
-	// aligned buffer writes go through.
-	tail []byte
-	buf  []byte
+	// buf is the aligned buffer writes go through.
+	buf []byte
 }
 
 // The log is written in whole, aligned blocks with O_DIRECT where the file
@@ -148,25 +157,27 @@ const logBlock = 4096
 // it, in order.
 func openLog(path string, state logState) (*wal, []byte, error) {
 	fi, err := os.Stat(path)
-	if err == nil && (fi.Size() < minLogSize || fi.Size()%logBlock != 0) {
-		err = os.ErrNotExist // made again
-	}
-	size := LogSize
 	if errors.Is(err, os.ErrNotExist) {
-		err = makeLog(path, LogSize)
-	} else if err == nil {
-		size = fi.Size()
+		if err := makeLog(path, logSize()); err != nil {
+			return nil, nil, fmt.Errorf("%w: %v", errNoLog, err)
+		}
+		fi, err = os.Stat(path)
 	}
 	if err != nil {
 		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("journal log %s: not a file", path)
 	}
 	f, err := openDirect(path)
 	if err != nil {
 		return nil, nil, err
 	}
-	l := &wal{f: f, size: size, salt: state.Salt, gen: state.Gen + 1}
+	l := &wal{f: f, size: fi.Size(), salt: state.Salt, gen: state.Gen + 1}
 	// Read record by record (not the whole file: it is mostly old
-	// records, and a buffer its size would stay in the process).
+	// records, and a buffer its size would stay in the process). A file
+	// of another size than asked is read all the same: Open makes it
+	// again once its records are in bbolt.
 	r, err := os.Open(path)
 	if err != nil {
 		f.Close()
@@ -175,17 +186,19 @@ func openLog(path string, state logState) (*wal, []byte, error) {
 	defer r.Close()
 	var ops []byte
 	head := make([]byte, recHeader)
-	for off := int64(0); off+recHeader <= size; {
+	for off := int64(0); off+recHeader <= l.size; {
 		if _, err := r.ReadAt(head, off); err != nil {
-			break
+			f.Close()
+			return nil, nil, fmt.Errorf("journal log: %w", err)
 		}
 		n := int64(binary.LittleEndian.Uint32(head[4:]))
-		if n > size-off-recHeader || binary.LittleEndian.Uint64(head[8:]) != l.salt || binary.LittleEndian.Uint64(head[16:]) != l.gen {
+		if n > l.size-off-recHeader || binary.LittleEndian.Uint64(head[8:]) != l.salt || binary.LittleEndian.Uint64(head[16:]) != l.gen {
 			break
 		}
 		rec := make([]byte, recHeader+n)
 		if _, err := r.ReadAt(rec, off); err != nil {
-			break
+			f.Close()
+			return nil, nil, fmt.Errorf("journal log: %w", err)
 		}
 		body, k := l.parse(rec)
 		if k == 0 {
@@ -196,6 +209,9 @@ func openLog(path string, state logState) (*wal, []byte, error) {
 	}
 	return l, ops, nil
 }
+
+// valid says whether the file is of a size the log can be written in.
+func (l *wal) valid() bool { return l.size >= minLogSize && l.size%logBlock == 0 }
 
 // makeLog writes a log of size zeros beside the journal, synced, then
 // renames it into place (a crash leaves no half-made log).
@@ -226,8 +242,9 @@ func makeLog(path string, size int64) error {
 	return nil
 }
 
-// parse reads the record at the start of b: its ops and its length, or
-// n == 0 when there is none of this log's salt and generation (the end).
+// parse reads the record at the start of b: its ops and its length padded
+// to whole blocks (where the next record begins), or n == 0 when there is
+// none of this log's salt and generation (the end).
 func (l *wal) parse(b []byte) (ops []byte, n int) {
 	if len(b) < recHeader {
 		return nil, 0
@@ -243,44 +260,43 @@ func (l *wal) parse(b []byte) (ops []byte, n int) {
 	if _, err := decodeOps(b[recHeader:recHeader+length], func(op) error { return nil }); err != nil {
 		return nil, 0
 	}
-	return b[recHeader : recHeader+length], recHeader + length
+	return b[recHeader : recHeader+length], padded(recHeader + length)
 }
 
+// padded is n bytes in whole blocks.
+func padded[T int | int64](n T) T { return (n + logBlock - 1) &^ (logBlock - 1) }
+
 // fits says whether a record of ops fits in what is left of the log.
-func (l *wal) fits(ops []byte) bool { return l.off+recHeader+int64(len(ops)) <= l.size }
+func (l *wal) fits(ops []byte) bool { return l.off+padded(int64(recHeader+len(ops))) <= l.size }
 
 // holds says whether a record of ops fits in an empty log.
-func (l *wal) holds(ops []byte) bool { return recHeader+int64(len(ops)) <= l.size }
+func (l *wal) holds(ops []byte) bool { return padded(int64(recHeader+len(ops))) <= l.size }
 
-// append writes one record and syncs it: the blocks it falls in, whole.
-// On an error the record is not committed (the next one is written over
-// it).
+// append writes one record, in blocks of its own, and syncs it. On an
+// error the record is not committed (the next one is written over it);
+// its bytes may still have reached the disk, as a commit that fails may
+// have (the caller takes it as not done and does it again, once).
 func (l *wal) append(ops []byte) error {
 	n := recHeader + len(ops)
-	start := l.off &^ (logBlock - 1)
-	end := (l.off + int64(n) + logBlock - 1) &^ (logBlock - 1)
-	if cap(l.buf) < int(end-start) {
-		l.buf = aligned(int(end-start) * 2)
+	size := padded(n)
+	if cap(l.buf) < size {
+		l.buf = aligned(size * 2)
 	}
-	b := l.buf[:end-start]
-	k := copy(b, l.tail)
-	rec := b[k : k+n]
+	b := l.buf[:size]
 	le := binary.LittleEndian
-	le.PutUint32(rec[4:], uint32(len(ops)))
-	le.PutUint64(rec[8:], l.salt)
-	le.PutUint64(rec[16:], l.gen)
-	copy(rec[recHeader:], ops)
-	le.PutUint32(rec, crc32.Checksum(rec[4:], castagnoli))
-	clear(b[k+n:])
-	if _, err := l.f.WriteAt(b, start); err != nil {
+	le.PutUint32(b[4:], uint32(len(ops)))
+	le.PutUint64(b[8:], l.salt)
+	le.PutUint64(b[16:], l.gen)
+	copy(b[recHeader:], ops)
+	le.PutUint32(b, crc32.Checksum(b[4:n], castagnoli))
+	clear(b[n:])
+	if _, err := l.f.WriteAt(b, l.off); err != nil {
 		return fmt.Errorf("journal log: %w", err)
 	}
 	if err := fdatasync(l.f); err != nil {
 		return fmt.Errorf("journal log: %w", err)
 	}
-	l.off += int64(n)
-	last := l.off &^ (logBlock - 1)
-	l.tail = append(l.tail[:0], b[last-start:l.off-start]...)
+	l.off += int64(size)
 	return nil
 }
 
@@ -300,7 +316,6 @@ func aligned(n int) []byte {
 func (l *wal) restart() {
 	l.gen++
 	l.off = 0
-	l.tail = l.tail[:0]
 }
 
 // The ops of a record, each

@@ -193,20 +193,19 @@ func logKeepsEveryCommit(t *testing.T, seed uint64) {
 func TestLogTornRecord(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
 	j := open(t, path)
+	var last int64 // where the last record begins
 	for i, k := range []string{"a", "b", "c"} {
+		last = j.log.off
 		if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, k, i) }); err != nil {
 			t.Fatal(err)
 		}
 	}
-	off := j.log.off
-	crash(t, j)
-	// Tear the last record: its last byte never reached the disk.
-	f, err := os.OpenFile(path+LogSuffix, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
+	if last%logBlock != 0 || j.log.off-last != logBlock {
+		t.Fatalf("a small record at %d..%d: not a block of its own", last, j.log.off)
 	}
-	f.WriteAt([]byte{0}, off-1)
-	f.Close()
+	crash(t, j)
+	// Tear the last record: its body never reached the disk whole.
+	flip(path+LogSuffix, last+recHeader)
 	j = open(t, path)
 	defer j.Close()
 	got := map[string]bool{}
@@ -260,12 +259,14 @@ func TestLogOfAnotherJournalIgnored(t *testing.T) {
 // bbolt commit, as durable.
 func TestNoLog(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "j.db")
-	if err := os.Mkdir(path+LogSuffix, 0o700); err != nil { // not a file
+	// The log is made beside it, then renamed into place: a directory
+	// where it is made, and none can be.
+	if err := os.Mkdir(path+LogSuffix+".new", 0o700); err != nil {
 		t.Fatal(err)
 	}
 	j := open(t, path)
 	if j.LogError() == "" {
-		t.Fatal("a log was opened over a directory")
+		t.Fatal("a log was made over a directory")
 	}
 	s := j.Syncs()
 	if err := j.Update(func(tx *Tx) error { return tx.Put(Meta, "k", 1) }); err != nil {
@@ -279,6 +280,13 @@ func TestNoLog(t *testing.T) {
 	defer j.Close()
 	if ok, _ := getOne(j, "k", new(int)); !ok {
 		t.Fatal("a commit without a log was lost")
+	}
+	// A log that is there and cannot be read is no journal to run on.
+	other := filepath.Join(t.TempDir(), "o.db")
+	os.Mkdir(other+LogSuffix, 0o700)
+	if o, err := Open(other); err == nil {
+		o.Close()
+		t.Fatal("opened with its log a directory")
 	}
 }
 

@@ -153,25 +153,24 @@ func OpenDir(dir string, now time.Time) (Opened, error) {
 	}
 	if lost != nil {
 		lost.At = now.UnixMilli()
-		kept := path
-		if lost.Cause != "missing" {
-			var err error
-			if kept, err = keepAside(path, now); err != nil {
-				return o, fmt.Errorf("journal %s is %s (%s) and cannot be moved aside: %w", path, lost.Cause, lost.Reason, err)
-			}
-			lost.Kept = kept
-		}
-		// Its log goes with it (the new journal's log is made anew): a
-		// log never outlives its journal file, so none is ever replayed
-		// into another (its salt would refuse it, too).
+		name := asideName(path, now)
+		// Its log goes first, to the same name (a crash between the two
+		// leaves the log where Salvage of the kept file finds it); the
+		// new journal's log is made anew. A log never outlives its
+		// journal file, so none is ever replayed into another (its salt
+		// would refuse it, too).
 		if _, err := os.Lstat(path + LogSuffix); err == nil {
-			if kept == path {
-				kept = path + ".lost-" + now.UTC().Format("20060102T150405Z")
-			}
-			if err := os.Rename(path+LogSuffix, kept+LogSuffix); err != nil {
+			if err := os.Rename(path+LogSuffix, name+LogSuffix); err != nil {
 				return o, fmt.Errorf("journal %s is %s and its log cannot be moved aside: %w", path, lost.Cause, err)
 			}
 		}
+		if lost.Cause != "missing" {
+			if err := os.Rename(path, name); err != nil {
+				return o, fmt.Errorf("journal %s is %s (%s) and cannot be moved aside: %w", path, lost.Cause, lost.Reason, err)
+			}
+			lost.Kept = name
+		}
+		syncDir(dir)
 	}
 	j, err := Open(path)
 	if err != nil {
@@ -257,21 +256,19 @@ func writeIdentity(path string, id Identity) error {
 	return nil
 }
 
-// keepAside renames a lost journal to journal.db.lost-<UTC time>, never
-// over another file.
-func keepAside(path string, now time.Time) (string, error) {
+// asideName is where a lost journal goes: journal.db.lost-<UTC time>,
+// never over another file (nor its log).
+func asideName(path string, now time.Time) string {
 	base := path + ".lost-" + now.UTC().Format("20060102T150405Z")
 	name := base
 	for i := 1; ; i++ {
-		if _, err := os.Lstat(name); errors.Is(err, os.ErrNotExist) {
-			break
+		_, err := os.Lstat(name)
+		_, lerr := os.Lstat(name + LogSuffix)
+		if errors.Is(err, os.ErrNotExist) && errors.Is(lerr, os.ErrNotExist) {
+			return name
 		}
 		name = fmt.Sprintf("%s.%d", base, i)
 	}
-	if err := os.Rename(path, name); err != nil {
-		return "", err
-	}
-	return name, nil
 }
 
 // inspect reads a journal file's identity, read-only (a file found lost

@@ -368,13 +368,13 @@ func TestOpenDirChecksTheLog(t *testing.T) {
 	for _, c := range []struct {
 		name  string
 		clean bool
-		harm  func(log string, recs []int64) // recs: where each record ends
+		harm  func(log string, recs []int64) // recs: where each record ends (the next begins)
 		lost  bool
 		kept  int // commits of the three still there (not lost)
 	}{
 		{"intact", false, func(string, []int64) {}, false, 3},
-		{"last record torn", false, func(log string, recs []int64) { flip(log, recs[2]-1) }, false, 2},
-		{"damaged before its end", false, func(log string, recs []int64) { flip(log, recs[0]-1) }, true, 0},
+		{"last record torn", false, func(log string, recs []int64) { flip(log, recs[1]+recHeader) }, false, 2},
+		{"damaged before its end", false, func(log string, recs []int64) { flip(log, recHeader) }, true, 0},
 		{"gone", false, func(log string, _ []int64) { os.Remove(log) }, true, 0},
 		{"cut short", false, func(log string, recs []int64) { os.Truncate(log, recs[2]) }, true, 0},
 		{"gone after a clean close", true, func(log string, _ []int64) { os.Remove(log) }, false, 3},
@@ -468,6 +468,41 @@ func TestSalvageReplaysTheLog(t *testing.T) {
 	for i := range 3 {
 		if ok, _ := getSeen(s, fmt.Sprintf("jti-%d", i)); !ok {
 			t.Fatalf("jti-%d not salvaged from the log (%+v)", i, res)
+		}
+	}
+}
+
+// A log made again at another size (journal.log_kb changed) keeps what it
+// held, and a crash before or after leaves no journal taken for lost.
+func TestLogSizeChanged(t *testing.T) {
+	old := LogSize
+	defer func() { LogSize = old }()
+	dir := t.TempDir()
+	LogSize = minLogSize
+	o, err := OpenDir(dir, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Update(func(tx *Tx) error { return tx.Put(Seen, "before", map[string]any{"at": t0.Unix()}) })
+	crash(t, o.Journal)
+	LogSize = 17 << 10 // not whole blocks: rounded up
+	o, err = OpenDir(dir, t0.Add(time.Minute))
+	if err != nil || o.Lost != nil {
+		t.Fatalf("%+v %v", o.Lost, err)
+	}
+	if fi, _ := os.Stat(filepath.Join(dir, FileName+LogSuffix)); fi.Size() != 20<<10 {
+		t.Fatalf("log of %d bytes, want 20 KB", fi.Size())
+	}
+	o.Update(func(tx *Tx) error { return tx.Put(Seen, "after", map[string]any{"at": t0.Unix()}) })
+	crash(t, o.Journal)
+	o, err = OpenDir(dir, t0.Add(2*time.Minute))
+	if err != nil || o.Lost != nil {
+		t.Fatalf("%+v %v", o.Lost, err)
+	}
+	defer o.Close()
+	for _, k := range []string{"before", "after"} {
+		if ok, _ := getSeen(o.Journal, k); !ok {
+			t.Fatalf("%s lost across the log's new size", k)
 		}
 	}
 }

@@ -101,11 +101,14 @@ func Salvage(src, dst string) (Salvaged, error) {
 // many changes that was.
 func replayLog(path string, state logState, out *Journal) (int, error) {
 	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) || state.Salt == 0 {
+	if errors.Is(err, os.ErrNotExist) {
 		return 0, nil
 	}
 	if err != nil {
 		return 0, err
+	}
+	if state.Salt == 0 {
+		return 0, errors.New("the journal's record of it is unreadable: not replayed")
 	}
 	l := &wal{salt: state.Salt, gen: state.Gen + 1}
 	n := 0
