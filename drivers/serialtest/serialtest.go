@@ -9,7 +9,6 @@ package serialtest
 import (
 	"fmt"
 	"os"
-	"testing"
 
 	"github.com/creack/pty"
 	"golang.org/x/sys/unix"
@@ -97,15 +96,24 @@ func Open() (master *os.File, slavePath string, err error) {
 	return p.Master, p.SlavePath, nil
 }
 
+// TB is what PTY and NewPair use of a test (testing.TB has it): the
+// package is linked into the dev kit (posctl demo), which must not link
+// package testing.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Cleanup(func())
+}
+
 // PTY creates a pseudo-terminal closed when the test ends.
-func PTY(t testing.TB) (master *os.File, slavePath string) {
+func PTY(t TB) (master *os.File, slavePath string) {
 	t.Helper()
 	p := NewPair(t)
 	return p.Master, p.SlavePath
 }
 
 // NewPair is PTY returning the Pair, for tests that need ReleaseExclusive.
-func NewPair(t testing.TB) *Pair {
+func NewPair(t TB) *Pair {
 	t.Helper()
 	p, err := OpenPair()
 	if err != nil {
