@@ -260,8 +260,8 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	if err := fileOpDone(tx, d); err != nil {
 		return err
 	}
-	body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "op": d.Op,
-		"state": d.State, "consumed": d.Consumed, "released": d.Released, "err_code": d.ErrCode, "err_msg": d.ErrMsg}
+	body := wire.DepositResult{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Op: d.Op,
+		State: d.State, Consumed: d.Consumed, Released: d.Released, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg}
 	if _, err := a.emit(tx, "deposit.result", "", body); err != nil {
 		return err
 	}
@@ -288,12 +288,8 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 	}
 	send := "deposit." + d.Op
 	for d.State == OpPending {
-		body := map[string]any{"out_trade_no": d.OutTradeNo, "out_request_no": d.OutRequestNo, "amount": d.Amount, "staff_id": d.StaffID}
-		alg := mqtt.PS256
-		if send == "deposit.query" {
-			alg = mqtt.HS256
-		}
-		if err := a.request(send, alg, no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		body := wire.DepositRequest{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Amount: d.Amount, StaffID: d.StaffID}
+		if err := a.request(send, no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
 			a.log.Warn("deposit request not sent", "out_request_no", no, "err", err)
 		}
 		timer := time.NewTimer(reverseBackoff(d.Tries+1, a.cfg.Pay))
@@ -414,7 +410,7 @@ func (a *Agent) checkOldDeposits() {
 		return
 	}
 	for _, no := range nos {
-		if err := a.request("deposit.query", mqtt.HS256, no, map[string]string{"out_trade_no": no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		if err := a.request("deposit.query", no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
 			a.log.Warn("deposit.query not sent", "out_trade_no", no, "err", err)
 		}
 	}

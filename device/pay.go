@@ -462,18 +462,18 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 
 // payProgress is pay.progress's body: protocol §3's out_trade_no and state,
 // and, for ATTENTION, why (err_code, err_msg), so the platform can raise it.
-func payProgress(p Payment) map[string]string {
-	b := map[string]string{"out_trade_no": p.OutTradeNo, "state": p.State}
+func payProgress(p Payment) wire.PayProgress {
+	b := wire.PayProgress{OutTradeNo: p.OutTradeNo, State: p.State}
 	if p.State == Attention {
-		b["err_code"], b["err_msg"] = p.ErrCode, p.ErrMsg
+		b.ErrCode, b.ErrMsg = p.ErrCode, p.ErrMsg
 	}
 	return b
 }
 
-func payResult(p Payment) map[string]any {
-	return map[string]any{
-		"out_trade_no": p.OutTradeNo, "state": p.State, "amount": p.Amount, "wallet": p.Wallet,
-		"transaction_id": p.TransactionID, "err_code": p.ErrCode, "err_msg": p.ErrMsg,
+func payResult(p Payment) wire.PayResult {
+	return wire.PayResult{
+		OutTradeNo: p.OutTradeNo, State: p.State, Amount: p.Amount, Wallet: p.Wallet,
+		TransactionID: p.TransactionID, ErrCode: p.ErrCode, ErrMsg: p.ErrMsg,
 	}
 }
 
@@ -605,13 +605,13 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				// out_trade_no and content; the platform is idempotent).
 				err = a.sendSubmit(p, s.code)
 			} else {
-				err = a.request("pay.query", mqtt.HS256, no, map[string]string{"out_trade_no": no})
+				err = a.request("pay.query", no, wire.OrderRef{OutTradeNo: no})
 			}
 		case reverse:
 			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
 				return err
 			}
-			err = a.request("pay.reverse", mqtt.PS256, no, map[string]string{"out_trade_no": no})
+			err = a.request("pay.reverse", no, wire.OrderRef{OutTradeNo: no})
 		case finished:
 			return a.finishPayment(p)
 		}
@@ -731,9 +731,9 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 // sendSubmit publishes pay.submit directly: it carries the payment code,
 // which must never reach the journal (so not the outbox either).
 func (a *Agent) sendSubmit(p Payment, code string) error {
-	return a.request("pay.submit", mqtt.HS256, p.OutTradeNo, map[string]any{
-		"out_trade_no": p.OutTradeNo, "auth_code": code, "amount": p.Amount,
-		"wallet": p.Wallet, "deposit": p.Deposit, "desc": p.Desc,
+	return a.request("pay.submit", p.OutTradeNo, wire.PaySubmit{
+		OutTradeNo: p.OutTradeNo, AuthCode: code, Amount: p.Amount,
+		Wallet: p.Wallet, Deposit: p.Deposit, Desc: p.Desc,
 	})
 }
 
@@ -744,7 +744,11 @@ type reqInfo struct{ key, typ string }
 // request sends a money-flow request now (not through the outbox: the
 // state machine re-sends it on its own schedule). key is the flow's
 // business key: an answer whose ref is this request's jti is routed there.
-func (a *Agent) request(typ, alg, key string, body any) error {
+func (a *Agent) request(typ, key string, body any) error {
+	alg, ok := wire.DeviceRequests[typ]
+	if !ok {
+		return fmt.Errorf("request %s: not a device request (wire.DeviceRequests)", typ)
+	}
 	raw, err := json.Marshal(body)
 	if err != nil {
 		return err

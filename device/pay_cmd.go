@@ -296,7 +296,7 @@ func (a *Agent) onScan(line string) {
 		return
 	}
 	a.log.Info("补单: looking up scanned order", "out_trade_no", line, "state", p.State)
-	if err := a.request("order.lookup", mqtt.HS256, line, map[string]string{"out_trade_no": line}); err != nil {
+	if err := a.request("order.lookup", line, wire.OrderRef{OutTradeNo: line}); err != nil {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}

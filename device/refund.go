@@ -186,8 +186,8 @@ func (a *Agent) saveRefund(tx *journal.Tx, r Refund) error {
 	if had && old.State == r.State {
 		return nil
 	}
-	body := map[string]any{"out_refund_no": r.OutRefundNo, "out_trade_no": r.OutTradeNo, "amount": r.Amount,
-		"state": r.State, "refund_id": r.RefundID, "err_code": r.ErrCode, "err_msg": r.ErrMsg}
+	body := wire.RefundResult{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, Amount: r.Amount,
+		State: r.State, RefundID: r.RefundID, ErrCode: r.ErrCode, ErrMsg: r.ErrMsg}
 	if _, err := a.emit(tx, "refund.result", "", body); err != nil {
 		return err
 	}
@@ -247,10 +247,10 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 	for !refundFinal(r.State) {
 		var err error
 		if send == "refund.query" {
-			err = a.request(send, mqtt.HS256, no, map[string]any{"out_trade_no": r.OutTradeNo, "out_refund_no": r.OutRefundNo})
+			err = a.request(send, no, wire.RefundQuery{OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo})
 		} else {
-			err = a.request(send, mqtt.PS256, no, map[string]any{
-				"out_trade_no": r.OutTradeNo, "out_refund_no": r.OutRefundNo, "amount": r.Amount, "staff_id": r.StaffID,
+			err = a.request(send, no, wire.RefundRequest{
+				OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, Amount: r.Amount, StaffID: r.StaffID,
 			})
 		}
 		if err != nil {

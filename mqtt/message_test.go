@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/posagent/posagent/wire"
 )
 
 var (
@@ -181,4 +183,11 @@ func FuzzVerify(f *testing.F) {
 			t.Fatalf("accepted a token without its claims: %+v", m)
 		}
 	})
+}
+
+// The wire's table of who signs what names the algorithms Sign knows.
+func TestWireAlgorithms(t *testing.T) {
+	if wire.HS256 != HS256 || wire.PS256 != PS256 {
+		t.Fatalf("wire %s/%s, mqtt %s/%s", wire.HS256, wire.PS256, HS256, PS256)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/wire"
 )
 
 // Sim is the platform simulator: it takes the events of every device as a
@@ -87,13 +88,6 @@ type Answer struct {
 	// Delays holds one delay per copy sent: none when the answer is dropped,
 	// two when it is sent twice.
 	Delays []time.Duration
-}
-
-// moneyOut are the requests that move money back to the customer or out of
-// a freeze: only the device's own key (PS256) may ask for them (protocol §2),
-// so a leaked auth key alone cannot reverse or refund.
-var moneyOut = map[string]bool{
-	"pay.reverse": true, "refund.request": true, "deposit.unfreeze": true, "deposit.consume": true,
 }
 
 // deviceEvents are events that need no answer from the simulator.
@@ -244,7 +238,10 @@ func (s *Sim) Handle(e Event) {
 	if s.OnEvent != nil {
 		s.OnEvent(e)
 	}
-	if moneyOut[m.Type] && m.Alg != mqtt.PS256 {
+	// The requests that move money back to the customer or out of a
+	// freeze: only the device's own key may ask for them (protocol §2),
+	// so a leaked auth key alone cannot reverse or refund.
+	if wire.MoneyOut(m.Type) && m.Alg != mqtt.PS256 {
 		s.count("refused")
 		s.Log.Warn("money-out request not signed with the device key: refused", "dev", e.Dev, "type", m.Type, "alg", m.Alg, "jti", m.ID)
 		return

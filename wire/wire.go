@@ -80,3 +80,85 @@ type DepositStatus struct {
 	Consumed     int64  `json:"consumed"`
 	Released     int64  `json:"released"`
 }
+
+// OrderRef is the body of the requests that name only an order: pay.query,
+// pay.reverse, order.lookup, and deposit.query by order.
+type OrderRef struct {
+	OutTradeNo string `json:"out_trade_no"`
+}
+
+// RefundQuery is the body of refund.query.
+type RefundQuery struct {
+	OutTradeNo  string `json:"out_trade_no"`
+	OutRefundNo string `json:"out_refund_no"`
+}
+
+// The algorithms a message is signed with (the JWS "alg"): HS256 with the
+// device's shared auth key, PS256 with the device's own RSA key.
+const (
+	HS256 = "HS256"
+	PS256 = "PS256"
+)
+
+// DeviceRequests is every request the device sends the platform, with the
+// algorithm it is signed with. The requests that move money back to the
+// customer or out of a freeze are PS256, the device's own key (protocol
+// §2): a leaked auth key alone cannot reverse, refund, consume or release.
+// A platform refuses those signed any other way.
+var DeviceRequests = map[string]string{
+	"pay.submit":       HS256,
+	"pay.query":        HS256,
+	"pay.reverse":      PS256,
+	"order.lookup":     HS256,
+	"refund.request":   PS256,
+	"refund.query":     HS256,
+	"deposit.consume":  PS256,
+	"deposit.unfreeze": PS256,
+	"deposit.query":    HS256,
+}
+
+// MoneyOut says whether a device request must be signed PS256.
+func MoneyOut(typ string) bool { return DeviceRequests[typ] == PS256 }
+
+// PayResult is the body of pay.result, a payment's end.
+type PayResult struct {
+	OutTradeNo    string `json:"out_trade_no"`
+	State         string `json:"state"`
+	Amount        int64  `json:"amount"`
+	Wallet        string `json:"wallet"`
+	TransactionID string `json:"transaction_id"`
+	ErrCode       string `json:"err_code"`
+	ErrMsg        string `json:"err_msg"`
+}
+
+// PayProgress is the body of pay.progress, a payment's step; the error
+// only with state ATTENTION.
+type PayProgress struct {
+	OutTradeNo string `json:"out_trade_no"`
+	State      string `json:"state"`
+	ErrCode    string `json:"err_code,omitempty"`
+	ErrMsg     string `json:"err_msg,omitempty"`
+}
+
+// RefundResult is the body of refund.result.
+type RefundResult struct {
+	OutRefundNo string `json:"out_refund_no"`
+	OutTradeNo  string `json:"out_trade_no"`
+	Amount      int64  `json:"amount"`
+	State       string `json:"state"`
+	RefundID    string `json:"refund_id"`
+	ErrCode     string `json:"err_code"`
+	ErrMsg      string `json:"err_msg"`
+}
+
+// DepositResult is the body of deposit.result, a deposit operation's end.
+type DepositResult struct {
+	OutTradeNo   string `json:"out_trade_no"`
+	OutRequestNo string `json:"out_request_no"`
+	Op           string `json:"op"`
+	State        string `json:"state"`
+	Consumed     int64  `json:"consumed"`
+	Released     int64  `json:"released"`
+	ErrCode      string `json:"err_code"`
+	ErrMsg       string `json:"err_msg"`
+}
