@@ -7,6 +7,7 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"io"
 	"net"
 	"net/http"
@@ -308,7 +309,7 @@ func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		_, err = a.emit(tx, "shift.changed", "", map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
+		_, err = a.emit(tx, wire.TypeShiftChanged, "", map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
 		return err
 	})
 	if err != nil {
@@ -350,7 +351,7 @@ func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 		if sum, err = a.closeShift(tx, only); err != nil {
 			return err
 		}
-		_, err = a.emit(tx, "shift.summary", "", summaryJSON(sum))
+		_, err = a.emit(tx, wire.TypeShiftSummary, "", summaryJSON(sum))
 		return err
 	})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"time"
 
 	"github.com/posagent/posagent/audio"
@@ -135,10 +136,10 @@ func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, 
 	if b.Version <= 0 || len(b.Patch) == 0 {
 		return a.badRequest(tx, m, "config.set: version (above 0) and patch are required")
 	}
-	err := a.stageConfig(tx, b.Patch, b.Version, ota.Trial{Source: "config.set", Ref: m.ID, Since: a.now().Unix()})
+	err := a.stageConfig(tx, b.Patch, b.Version, ota.Trial{Source: wire.TypeConfigSet, Ref: m.ID, Since: a.now().Unix()})
 	if reason := ota.ReasonOf(err); reason != "" {
 		a.log.Warn("config.set refused", "jti", m.ID, "reason", reason, "err", err)
-		ans, err := a.emit(tx, "config.rejected", m.ID, configRejected{Version: b.Version, Reason: reason, Message: err.Error()})
+		ans, err := a.emit(tx, wire.TypeConfigRejected, m.ID, configRejected{Version: b.Version, Reason: reason, Message: err.Error()})
 		return &ans, func() { a.prompt("config-refused-"+reason, audio.ConfigFailed(reason)) }, err
 	}
 	if err != nil {
@@ -255,13 +256,13 @@ func (a *Agent) reportConfig() {
 				return err
 			}
 		}
-		if r.Source != "config.set" {
+		if r.Source != wire.TypeConfigSet {
 			return nil
 		}
 		var body any = configApplied{Version: r.Version}
-		typ := "config.applied"
+		typ := wire.TypeConfigApplied
 		if !r.OK {
-			body, typ = configRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, "config.rejected"
+			body, typ = configRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, wire.TypeConfigRejected
 		}
 		ans, err := a.emit(tx, typ, r.Ref, body)
 		if err != nil {

@@ -262,7 +262,7 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	}
 	body := wire.DepositResult{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Op: d.Op,
 		State: d.State, Consumed: d.Consumed, Released: d.Released, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg}
-	if _, err := a.emit(tx, "deposit.result", "", body); err != nil {
+	if _, err := a.emit(tx, wire.TypeDepositResult, "", body); err != nil {
 		return err
 	}
 	ops, err := depositOps(tx, d.OutTradeNo)
@@ -314,7 +314,7 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 			d.Tries++
 			switch {
 			case st == nil:
-				send = "deposit.query" // no answer: ask what became of it
+				send = wire.TypeDepositQuery // no answer: ask what became of it
 				return tx.Put(journal.Deposits, no, d)
 			case st.State == "NOTFOUND":
 				send = "deposit." + d.Op // never arrived: send it again
@@ -379,7 +379,7 @@ func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Messa
 			a.depositStateAnswered(st)
 			return
 		}
-		deliver(a, a.depositInbox, st.OutRequestNo, st, "deposit.status")
+		deliver(a, a.depositInbox, st.OutRequestNo, st, wire.TypeDepositStatus)
 	})
 }
 
@@ -410,7 +410,7 @@ func (a *Agent) checkOldDeposits() {
 		return
 	}
 	for _, no := range nos {
-		if err := a.request("deposit.query", no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		if err := a.request(wire.TypeDepositQuery, no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
 			a.log.Warn("deposit.query not sent", "out_trade_no", no, "err", err)
 		}
 	}

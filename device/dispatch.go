@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -45,27 +46,27 @@ type handler func(tx *journal.Tx, m mqtt.Message) (answer *mqtt.Message, run fun
 
 func (a *Agent) handlers() map[string]handler {
 	return map[string]handler{
-		"notify.payment": a.acceptNotify,
-		"device.volume":  a.acceptVolume,
-		"device.speak":   a.acceptSpeak,
-		"pay.collect":    a.acceptCollect,
-		"pay.cancel":     a.acceptCancel,
-		"pay.status":     a.acceptPayStatus,
-		"order.found":    a.acceptOrderFound,
-		"refund.status":  a.acceptRefundStatus,
-		"deposit.status": a.acceptDepositStatus,
-		"shift.start":    a.acceptShiftStart,
-		"shift.end":      a.acceptShiftEndSummary,
-		"staff.roster":   a.acceptRoster,
-		"print.job":      a.acceptPrintJob,
-		"config.set":     a.acceptConfigSet,
-		"ota.update":     a.acceptOTA,
+		wire.TypeNotifyPayment: a.acceptNotify,
+		wire.TypeDeviceVolume:  a.acceptVolume,
+		wire.TypeDeviceSpeak:   a.acceptSpeak,
+		wire.TypePayCollect:    a.acceptCollect,
+		wire.TypePayCancel:     a.acceptCancel,
+		wire.TypePayStatus:     a.acceptPayStatus,
+		wire.TypeOrderFound:    a.acceptOrderFound,
+		wire.TypeRefundStatus:  a.acceptRefundStatus,
+		wire.TypeDepositStatus: a.acceptDepositStatus,
+		wire.TypeShiftStart:    a.acceptShiftStart,
+		wire.TypeShiftEnd:      a.acceptShiftEndSummary,
+		wire.TypeStaffRoster:   a.acceptRoster,
+		wire.TypePrintJob:      a.acceptPrintJob,
+		wire.TypeConfigSet:     a.acceptConfigSet,
+		wire.TypeOTAUpdate:     a.acceptOTA,
 	}
 }
 
 // known are command types of protocol §3 that this build does not run yet.
 var known = map[string]bool{
-	"device.reboot": true,
+	wire.TypeDeviceReboot: true,
 }
 
 // onCommand verifies one payload from the cmd topic and journals it before
@@ -319,7 +320,7 @@ func (a *Agent) hello() mqtt.Message {
 		h["storage"] = st
 	}
 	body, _ := json.Marshal(h)
-	return mqtt.Message{ID: mqtt.NewID(), Type: "device.hello", Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: body}
+	return mqtt.Message{ID: mqtt.NewID(), Type: wire.TypeDeviceHello, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: body}
 }
 
 // acceptVolume sets and persists the volume and answers device.state.
@@ -339,7 +340,7 @@ func (a *Agent) acceptVolume(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 	a.mu.Lock()
 	a.state.Volume = *b.Level
 	a.mu.Unlock()
-	ans, err := a.emit(tx, "device.state", m.ID, a.stateLocked())
+	ans, err := a.emit(tx, wire.TypeDeviceState, m.ID, a.stateLocked())
 	level := *b.Level
 	return &ans, func() { a.publishState(); a.volumeChanged(level) }, err
 }

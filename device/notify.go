@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"sync"
 	"time"
 	"unicode"
@@ -119,7 +120,7 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 	}
 	if dup {
 		a.log.Info("notify.payment duplicate order, not announced again", "order_id", b.OrderID, "jti", m.ID)
-		ans, err := a.emit(tx, "notify.done", m.ID, notifyDone{OrderID: b.OrderID, Duplicate: true})
+		ans, err := a.emit(tx, wire.TypeNotifyDone, m.ID, notifyDone{OrderID: b.OrderID, Duplicate: true})
 		return &ans, nil, err
 	}
 	seq, err := tx.NextSequence(journal.Notify)
@@ -450,7 +451,7 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		if r.Jti == "" {
 			return nil // completed a flow of this device (a payment, a refund): no command to answer
 		}
-		ans, err := a.emit(tx, "notify.done", r.Jti, notifyDone{
+		ans, err := a.emit(tx, wire.TypeNotifyDone, r.Jti, notifyDone{
 			OrderID: b.OrderID, Announced: r.Announced, Printed: r.Printed, Said: r.Said,
 		})
 		if err != nil {

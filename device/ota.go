@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"os"
 	"path/filepath"
 	"time"
@@ -78,7 +79,7 @@ func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func()
 	man := ota.Manifest{Version: b.Version, Size: b.Size, SHA256: b.SHA256, Sig: b.Sig, AllowDowngrade: b.AllowDowngrade}
 	result := func(status, reason, msg string) (*mqtt.Message, func(), error) {
 		a.log.Warn("ota.update not run", "jti", m.ID, "version", b.Version, "status", status, "reason", reason, "err", msg)
-		ans, err := a.emit(tx, "ota.result", m.ID, otaResult{Version: b.Version, Status: status, Reason: reason, Message: msg, Running: Version})
+		ans, err := a.emit(tx, wire.TypeOTAResult, m.ID, otaResult{Version: b.Version, Status: status, Reason: reason, Message: msg, Running: Version})
 		return &ans, nil, err
 	}
 	pub, _ := base64.StdEncoding.DecodeString(a.cfg.OTA.Pubkey)
@@ -220,7 +221,7 @@ func (a *Agent) runOTA(ctx context.Context, job otaJob) {
 		if err := tx.Put(journal.Meta, metaOTA, job); err != nil {
 			return err
 		}
-		_, err := a.emit(tx, "ota.progress", job.Ref, otaProgress{Version: man.Version, State: "restarting"})
+		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, otaProgress{Version: man.Version, State: "restarting"})
 		return err
 	}); err != nil {
 		a.log.Error("ota switch not journaled", "err", err)
@@ -301,7 +302,7 @@ func (a *Agent) selfTest(job otaJob) error {
 
 func (a *Agent) otaProgress(job otaJob, state string, have int64) {
 	err := a.j.Update(func(tx *journal.Tx) error {
-		_, err := a.emit(tx, "ota.progress", job.Ref, otaProgress{Version: job.Manifest.Version, State: state, Bytes: have, Size: job.Manifest.Size})
+		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, otaProgress{Version: job.Manifest.Version, State: state, Bytes: have, Size: job.Manifest.Size})
 		return err
 	})
 	if err != nil {
@@ -314,7 +315,7 @@ func (a *Agent) otaProgress(job otaJob, state string, have int64) {
 // transaction.
 func (a *Agent) otaDone(job otaJob, status, reason, msg string) {
 	err := a.j.Update(func(tx *journal.Tx) error {
-		ans, err := a.emit(tx, "ota.result", job.Ref, otaResult{Version: job.Manifest.Version, Status: status,
+		ans, err := a.emit(tx, wire.TypeOTAResult, job.Ref, otaResult{Version: job.Manifest.Version, Status: status,
 			Reason: reason, Message: msg, From: job.From, Running: Version})
 		if err != nil {
 			return err

@@ -433,7 +433,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 		}
 	}
 	if Terminal(p.State) {
-		ans, err := a.emit(tx, "pay.result", p.CollectRef, payResult(p))
+		ans, err := a.emit(tx, wire.TypePayResult, p.CollectRef, payResult(p))
 		if err != nil {
 			return err
 		}
@@ -443,7 +443,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 				return err
 			}
 		}
-	} else if _, err := a.emit(tx, "pay.progress", p.CollectRef, payProgress(p)); err != nil {
+	} else if _, err := a.emit(tx, wire.TypePayProgress, p.CollectRef, payProgress(p)); err != nil {
 		return err
 	}
 	v := PaymentView(p)
@@ -605,13 +605,13 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				// out_trade_no and content; the platform is idempotent).
 				err = a.sendSubmit(p, s.code)
 			} else {
-				err = a.request("pay.query", no, wire.OrderRef{OutTradeNo: no})
+				err = a.request(wire.TypePayQuery, no, wire.OrderRef{OutTradeNo: no})
 			}
 		case reverse:
 			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
 				return err
 			}
-			err = a.request("pay.reverse", no, wire.OrderRef{OutTradeNo: no})
+			err = a.request(wire.TypePayReverse, no, wire.OrderRef{OutTradeNo: no})
 		case finished:
 			return a.finishPayment(p)
 		}
@@ -731,7 +731,7 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 // sendSubmit publishes pay.submit directly: it carries the payment code,
 // which must never reach the journal (so not the outbox either).
 func (a *Agent) sendSubmit(p Payment, code string) error {
-	return a.request("pay.submit", p.OutTradeNo, wire.PaySubmit{
+	return a.request(wire.TypePaySubmit, p.OutTradeNo, wire.PaySubmit{
 		OutTradeNo: p.OutTradeNo, AuthCode: code, Amount: p.Amount,
 		Wallet: p.Wallet, Deposit: p.Deposit, Desc: p.Desc,
 	})

@@ -69,7 +69,7 @@ func (a *Agent) acceptCancel(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return a.badRequest(tx, m, "pay.cancel: no payment %s", b.OutTradeNo)
 	}
 	if Terminal(p.State) {
-		ans, err := a.emit(tx, "pay.result", m.ID, payResult(p))
+		ans, err := a.emit(tx, wire.TypePayResult, m.ID, payResult(p))
 		return &ans, nil, err
 	}
 	if p.State == Attention {
@@ -296,7 +296,7 @@ func (a *Agent) onScan(line string) {
 		return
 	}
 	a.log.Info("补单: looking up scanned order", "out_trade_no", line, "state", p.State)
-	if err := a.request("order.lookup", line, wire.OrderRef{OutTradeNo: line}); err != nil {
+	if err := a.request(wire.TypeOrderLookup, line, wire.OrderRef{OutTradeNo: line}); err != nil {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}

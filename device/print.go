@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"image/png"
 	"os"
 	"strconv"
@@ -298,11 +299,11 @@ func (a *Agent) acceptPrintJob(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, f
 		if !prev.Done {
 			st = PrintQueued
 		}
-		ans, err := a.emit(tx, "print.result", m.ID, printResult{JobID: b.JobID, Status: st, Copies: prev.Copies, Printed: prev.Printed, Duplicate: true})
+		ans, err := a.emit(tx, wire.TypePrintResult, m.ID, printResult{JobID: b.JobID, Status: st, Copies: prev.Copies, Printed: prev.Printed, Duplicate: true})
 		return &ans, nil, err
 	}
 	if a.printer == nil {
-		ans, err := a.emit(tx, "print.result", m.ID, printResult{JobID: b.JobID, Status: PrintFailed, Copies: b.Copies, Error: "this device has no printer"})
+		ans, err := a.emit(tx, wire.TypePrintResult, m.ID, printResult{JobID: b.JobID, Status: PrintFailed, Copies: b.Copies, Error: "this device has no printer"})
 		return &ans, nil, err
 	}
 	rec := printRecord{JobID: b.JobID, Jti: m.ID, Ref: m.ID, Doc: b.Doc, Copies: b.Copies}
@@ -706,7 +707,7 @@ func (a *Agent) reportJob(job *printRecord, state string) {
 		if status == "" {
 			return nil
 		}
-		_, err := a.emit(tx, "print.result", job.Ref, printResult{JobID: job.JobID, Status: status, OrderID: job.OrderID, Copies: job.Copies, Printed: job.Printed})
+		_, err := a.emit(tx, wire.TypePrintResult, job.Ref, printResult{JobID: job.JobID, Status: status, OrderID: job.OrderID, Copies: job.Copies, Printed: job.Printed})
 		return err
 	})
 	if err != nil {
@@ -901,7 +902,7 @@ func (a *Agent) finishPrint(job printRecord, result string) error {
 		if job.Jti == "" && !job.Faulted {
 			return nil
 		}
-		ans, err := a.emit(tx, "print.result", job.Ref, printResult{JobID: job.JobID, Status: result, OrderID: job.OrderID, Copies: job.Copies, Printed: job.Printed})
+		ans, err := a.emit(tx, wire.TypePrintResult, job.Ref, printResult{JobID: job.JobID, Status: result, OrderID: job.OrderID, Copies: job.Copies, Printed: job.Printed})
 		if err != nil {
 			return err
 		}

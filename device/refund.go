@@ -188,7 +188,7 @@ func (a *Agent) saveRefund(tx *journal.Tx, r Refund) error {
 	}
 	body := wire.RefundResult{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, Amount: r.Amount,
 		State: r.State, RefundID: r.RefundID, ErrCode: r.ErrCode, ErrMsg: r.ErrMsg}
-	if _, err := a.emit(tx, "refund.result", "", body); err != nil {
+	if _, err := a.emit(tx, wire.TypeRefundResult, "", body); err != nil {
 		return err
 	}
 	tx.OnCommit(func() { a.publishLocal("refund", r) })
@@ -240,13 +240,13 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 		return err
 	}
 	pc := a.cfg.Pay
-	send := "refund.request"
+	send := wire.TypeRefundRequest
 	if r.State == RefundProcessing {
-		send = "refund.query"
+		send = wire.TypeRefundQuery
 	}
 	for !refundFinal(r.State) {
 		var err error
-		if send == "refund.query" {
+		if send == wire.TypeRefundQuery {
 			err = a.request(send, no, wire.RefundQuery{OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo})
 		} else {
 			err = a.request(send, no, wire.RefundRequest{
@@ -339,19 +339,19 @@ func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (
 				firstNonEmpty(msg, "the refund's outcome stayed unknown")
 			return r, ""
 		}
-		if sent == "refund.query" {
-			return r, "refund.request" // same out_refund_no: refunded at most once
+		if sent == wire.TypeRefundQuery {
+			return r, wire.TypeRefundRequest // same out_refund_no: refunded at most once
 		}
-		return r, "refund.query"
+		return r, wire.TypeRefundQuery
 	}
 	if st == nil {
 		if r.State == RefundProcessing {
-			return r, "refund.query"
+			return r, wire.TypeRefundQuery
 		}
-		if sent == "refund.query" {
-			return r, "refund.request"
+		if sent == wire.TypeRefundQuery {
+			return r, wire.TypeRefundRequest
 		}
-		return r, "refund.query"
+		return r, wire.TypeRefundQuery
 	}
 	if st.RefundID != "" {
 		r.RefundID = st.RefundID
@@ -362,7 +362,7 @@ func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (
 		return r, ""
 	case RefundProcessing:
 		r.State = RefundProcessing
-		return r, "refund.query"
+		return r, wire.TypeRefundQuery
 	case "CLOSED", "REFUNDCLOSE":
 		r.State, r.ErrCode, r.ErrMsg = RefundFail, firstNonEmpty(st.ErrCode, "REFUNDCLOSE"), st.ErrMsg
 		return r, ""
@@ -372,7 +372,7 @@ func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (
 		return r, ""
 	case "NOTFOUND":
 		// The request never arrived: send it again, same number.
-		return r, "refund.request"
+		return r, wire.TypeRefundRequest
 	case RefundFail:
 		info, _ := wire.ClassifyRefund(st.ErrCode)
 		switch info.Class {
@@ -380,8 +380,8 @@ func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (
 			r.State, r.ErrCode, r.ErrMsg = RefundFail, st.ErrCode, st.ErrMsg
 			return r, ""
 		case wire.ClassNotFound:
-			if sent == "refund.query" {
-				return r, "refund.request"
+			if sent == wire.TypeRefundQuery {
+				return r, wire.TypeRefundRequest
 			}
 			r.State, r.ErrCode, r.ErrMsg = RefundFail, st.ErrCode, st.ErrMsg
 			return r, ""
@@ -398,7 +398,7 @@ func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Messag
 		if st.OutRefundNo == "" {
 			st.OutRefundNo = req.key
 		}
-		deliver(a, a.refunds, st.OutRefundNo, st, "refund.status")
+		deliver(a, a.refunds, st.OutRefundNo, st, wire.TypeRefundStatus)
 	})
 }
 

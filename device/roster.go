@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"sync"
 	"time"
 
@@ -148,7 +149,7 @@ func (a *Agent) acceptRoster(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return nil, nil, err
 	}
 	a.log.Info("staff roster", "version", r.Version, "staff", len(r.Staff), "applied", applied)
-	ans, err := a.emit(tx, "staff.roster.applied", m.ID, map[string]any{"version": r.Version, "staff": len(r.Staff), "applied": applied})
+	ans, err := a.emit(tx, wire.TypeStaffRosterApplied, m.ID, map[string]any{"version": r.Version, "staff": len(r.Staff), "applied": applied})
 	return &ans, nil, err
 }
 

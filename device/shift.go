@@ -1,6 +1,7 @@
 package device
 
 import (
+	"github.com/posagent/posagent/wire"
 	"time"
 
 	"github.com/posagent/posagent/journal"
@@ -71,7 +72,7 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 	if err != nil {
 		return nil, nil, err
 	}
-	ans, err := a.emit(tx, "shift.changed", m.ID, map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
+	ans, err := a.emit(tx, wire.TypeShiftChanged, m.ID, map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
 	return &ans, func() { a.afterShift(sh) }, err
 }
 
@@ -88,7 +89,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 		if err != nil {
 			return sh, err
 		}
-		if _, err := a.emit(tx, "shift.summary", "", summaryJSON(sum)); err != nil {
+		if _, err := a.emit(tx, wire.TypeShiftSummary, "", summaryJSON(sum)); err != nil {
 			return sh, err
 		}
 		tx.OnCommit(func() { a.publishLocal("shift", summaryJSON(sum)) })

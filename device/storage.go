@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"syscall"
 	"time"
 
@@ -80,7 +81,7 @@ func (a *Agent) reportLost() {
 			return err
 		}
 		first = true
-		if _, err := a.emit(tx, "device.storage", "", a.storageBody()); err != nil {
+		if _, err := a.emit(tx, wire.TypeDeviceStorage, "", a.storageBody()); err != nil {
 			return err
 		}
 		return tx.Put(journal.Meta, metaLostReported, true)

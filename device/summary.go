@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"sort"
 	"strconv"
 	"time"
@@ -213,6 +214,6 @@ func (a *Agent) acceptShiftEndSummary(tx *journal.Tx, m mqtt.Message) (*mqtt.Mes
 	if err != nil {
 		return a.badRequest(tx, m, "shift.end: %v", err)
 	}
-	ans, err := a.emit(tx, "shift.summary", m.ID, summaryJSON(sum))
+	ans, err := a.emit(tx, wire.TypeShiftSummary, m.ID, summaryJSON(sum))
 	return &ans, func() { a.afterShift(sum) }, err
 }

@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"log/slog"
 	"strings"
 	"sync"
@@ -286,7 +287,7 @@ func (c *Client) decode(topic string, payload []byte) Event {
 		Algs: []string{mqtt.HS256, mqtt.PS256}, Dev: e.Dev, Now: c.now(),
 	})
 	e.Message, e.Err = m, err
-	if err == nil && m.Type == "device.hello" {
+	if err == nil && m.Type == wire.TypeDeviceHello {
 		c.learnKey(e.Dev, m.Body)
 	}
 	return e

@@ -92,9 +92,9 @@ type Answer struct {
 
 // deviceEvents are events that need no answer from the simulator.
 var deviceEvents = map[string]bool{
-	"device.hello": true, "device.state": true, "notify.done": true, "pay.progress": true, "refund.result": true, "deposit.result": true,
-	"pay.result": true, "print.result": true, "shift.changed": true, "shift.summary": true,
-	"config.applied": true, "config.rejected": true, "ota.progress": true, "ota.result": true,
+	wire.TypeDeviceHello: true, wire.TypeDeviceState: true, wire.TypeNotifyDone: true, wire.TypePayProgress: true, wire.TypeRefundResult: true, wire.TypeDepositResult: true,
+	wire.TypePayResult: true, wire.TypePrintResult: true, wire.TypeShiftChanged: true, wire.TypeShiftSummary: true,
+	wire.TypeConfigApplied: true, wire.TypeConfigRejected: true, wire.TypeOTAProgress: true, wire.TypeOTAResult: true,
 	"error": true,
 }
 
@@ -248,13 +248,13 @@ func (s *Sim) Handle(e Event) {
 	}
 	p := s.Provider
 	switch m.Type {
-	case "pay.submit":
+	case wire.TypePaySubmit:
 		var r PaySubmit
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) {
 			return
 		}
-		s.answer(e, "pay.status", p.Submit(e.Dev, r))
-	case "pay.query", "pay.reverse", "order.lookup":
+		s.answer(e, wire.TypePayStatus, p.Submit(e.Dev, r))
+	case wire.TypePayQuery, wire.TypePayReverse, wire.TypeOrderLookup:
 		var r struct {
 			OutTradeNo string `json:"out_trade_no"`
 		}
@@ -262,40 +262,40 @@ func (s *Sim) Handle(e Event) {
 			return
 		}
 		switch m.Type {
-		case "pay.query":
-			s.answer(e, "pay.status", p.Query(e.Dev, r.OutTradeNo))
-		case "pay.reverse":
-			s.answer(e, "pay.status", p.Reverse(e.Dev, r.OutTradeNo))
+		case wire.TypePayQuery:
+			s.answer(e, wire.TypePayStatus, p.Query(e.Dev, r.OutTradeNo))
+		case wire.TypePayReverse:
+			s.answer(e, wire.TypePayStatus, p.Reverse(e.Dev, r.OutTradeNo))
 		default:
-			s.answer(e, "order.found", p.Lookup(e.Dev, r.OutTradeNo))
+			s.answer(e, wire.TypeOrderFound, p.Lookup(e.Dev, r.OutTradeNo))
 		}
-	case "refund.request":
+	case wire.TypeRefundRequest:
 		var r RefundRequest
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) || s.missing(e, r.OutRefundNo) {
 			return
 		}
-		s.answer(e, "refund.status", p.Refund(e.Dev, r))
-	case "refund.query":
+		s.answer(e, wire.TypeRefundStatus, p.Refund(e.Dev, r))
+	case wire.TypeRefundQuery:
 		// HS256 is enough: it only reads (and moves a PROCESSING refund on,
 		// as time would).
 		var r RefundQuery
 		if s.decode(e, raw, &r) || s.missing(e, r.OutRefundNo) {
 			return
 		}
-		s.answer(e, "refund.status", p.RefundQuery(e.Dev, r))
-	case "deposit.query":
+		s.answer(e, wire.TypeRefundStatus, p.RefundQuery(e.Dev, r))
+	case wire.TypeDepositQuery:
 		// An empty out_request_no asks for the deposit's own state.
 		var r DepositRequest
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) {
 			return
 		}
-		s.answer(e, "deposit.status", p.DepositQuery(e.Dev, r))
-	case "deposit.consume", "deposit.unfreeze":
+		s.answer(e, wire.TypeDepositStatus, p.DepositQuery(e.Dev, r))
+	case wire.TypeDepositConsume, wire.TypeDepositUnfreeze:
 		var r DepositRequest
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) || s.missing(e, r.OutRequestNo) {
 			return
 		}
-		s.answer(e, "deposit.status", p.Deposit(e.Dev, m.Type[len("deposit."):], r))
+		s.answer(e, wire.TypeDepositStatus, p.Deposit(e.Dev, m.Type[len("deposit."):], r))
 	default:
 		if !deviceEvents[m.Type] {
 			s.count("ignored")

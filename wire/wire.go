@@ -106,15 +106,15 @@ const (
 // §2): a leaked auth key alone cannot reverse, refund, consume or release.
 // A platform refuses those signed any other way.
 var DeviceRequests = map[string]string{
-	"pay.submit":       HS256,
-	"pay.query":        HS256,
-	"pay.reverse":      PS256,
-	"order.lookup":     HS256,
-	"refund.request":   PS256,
-	"refund.query":     HS256,
-	"deposit.consume":  PS256,
-	"deposit.unfreeze": PS256,
-	"deposit.query":    HS256,
+	TypePaySubmit:       HS256,
+	TypePayQuery:        HS256,
+	TypePayReverse:      PS256,
+	TypeOrderLookup:     HS256,
+	TypeRefundRequest:   PS256,
+	TypeRefundQuery:     HS256,
+	TypeDepositConsume:  PS256,
+	TypeDepositUnfreeze: PS256,
+	TypeDepositQuery:    HS256,
 }
 
 // MoneyOut says whether a device request must be signed PS256.

@@ -1,6 +1,14 @@
 package wire
 
-import "testing"
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+)
 
 // The money-out requests, and only they, need the device's own key.
 func TestMoneyOut(t *testing.T) {
@@ -18,4 +26,55 @@ func TestMoneyOut(t *testing.T) {
 			t.Errorf("%s signed %q", typ, alg)
 		}
 	}
+}
+
+// Every message type named here is in the contract a platform team reads
+// (docs/protocol.md), and every device request has its signing.
+func TestTypesDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := parser.ParseFile(token.NewFileSet(), "types.go", nil, parser.ParseComments)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, d := range f.Decls {
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Tok != token.CONST {
+			continue
+		}
+		for _, spec := range g.Specs {
+			for _, v := range spec.(*ast.ValueSpec).Values {
+				typ, _ := strconv.Unquote(v.(*ast.BasicLit).Value)
+				n++
+				if !strings.Contains(string(doc), "`"+typ+"`") {
+					t.Errorf("%s is not in docs/protocol.md", typ)
+				}
+				if requestType(f, spec) {
+					if _, ok := DeviceRequests[typ]; !ok {
+						t.Errorf("request %s has no signing in DeviceRequests", typ)
+					}
+				}
+			}
+		}
+	}
+	if n < 40 {
+		t.Fatalf("read %d types from types.go", n)
+	}
+}
+
+// requestType says whether spec is in the block of device requests.
+func requestType(f *ast.File, spec ast.Spec) bool {
+	for _, d := range f.Decls {
+		if g, ok := d.(*ast.GenDecl); ok && g.Doc != nil && strings.HasPrefix(g.Doc.Text(), "Requests:") {
+			for _, s := range g.Specs {
+				if s == spec {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }

@@ -115,7 +115,7 @@ var answerNote = "the answer to a device request (give -ref JTI of the request)"
 // specs are the command types in the order the help lists them.
 var specs = []*spec{
 	{
-		Type:    "notify.payment",
+		Type:    wire.TypeNotifyPayment,
 		Summary: "announce a payment (微信收款…) and print its receipt; once per order_id",
 		Fields: []field{
 			{Key: "order_id", Usage: "order id (default: a new one)"},
@@ -129,7 +129,7 @@ var specs = []*spec{
 			{Key: "staff", Usage: "who took it, on the receipt"},
 			{Key: "transaction_id", Usage: "the provider's transaction number"},
 		},
-		Answers: []string{"notify.done"},
+		Answers: []string{wire.TypeNotifyDone},
 		Answer:  "notify.done {order_id, announced, printed, duplicate, said}",
 		Defaults: func(b map[string]any) {
 			if _, ok := b["order_id"]; !ok {
@@ -144,7 +144,7 @@ var specs = []*spec{
 		},
 	},
 	{
-		Type:    "pay.collect",
+		Type:    wire.TypePayCollect,
 		Summary: "take a payment: the device asks for the customer's code and runs it",
 		Fields: []field{
 			{Key: "out_trade_no", Usage: "the order's number (default: a new one)"},
@@ -153,10 +153,10 @@ var specs = []*spec{
 			{Key: "deposit", Kind: kindBool, Usage: "a deposit (押金): freeze, not charge"},
 			{Key: "timeout_s", Kind: kindInt, Usage: "seconds to wait for the code, 0-600 (0: the device's pay.collect_timeout_ms)"},
 		},
-		Answers: []string{"pay.progress", "pay.result"},
+		Answers: []string{wire.TypePayProgress, wire.TypePayResult},
 		Answer:  "pay.progress on each change, then pay.result; exit 0 only when PAID",
 		Progress: func(typ string, b map[string]any) bool {
-			return typ == "pay.progress" && str(b, "state") != "ATTENTION"
+			return typ == wire.TypePayProgress && str(b, "state") != "ATTENTION"
 		},
 		Failed: func(typ string, b map[string]any) string {
 			if st := str(b, "state"); st != "PAID" {
@@ -172,16 +172,16 @@ var specs = []*spec{
 		Timeout: 3 * time.Minute,
 	},
 	{
-		Type:    "pay.cancel",
+		Type:    wire.TypePayCancel,
 		Summary: "cancel a payment waiting for its code; reverse one in doubt",
 		Fields: []field{
 			{Key: "out_trade_no", Usage: "the payment's number"},
 		},
-		Answers: []string{"pay.progress", "pay.result"},
+		Answers: []string{wire.TypePayProgress, wire.TypePayResult},
 		Answer:  "the payment's pay.result; exit 0 when CANCELLED or REVERSED",
 		Key:     "out_trade_no",
 		Progress: func(typ string, b map[string]any) bool {
-			return typ == "pay.progress" && str(b, "state") != "ATTENTION"
+			return typ == wire.TypePayProgress && str(b, "state") != "ATTENTION"
 		},
 		Failed: func(typ string, b map[string]any) string {
 			switch str(b, "state") {
@@ -195,38 +195,38 @@ var specs = []*spec{
 		Timeout: 3 * time.Minute,
 	},
 	{
-		Type:     "pay.status",
+		Type:     wire.TypePayStatus,
 		Summary:  answerNote + ": pay.submit, pay.query, pay.reverse",
 		Fields:   wireFields(wire.PayStatus{}, map[string]string{"op": "submit, query or reverse", "state": "SUCCESS, USERPAYING, NOTPAY, PAYERROR, CLOSED, REVOKED, REFUND, FAILED or UNKNOWN"}),
 		NoAnswer: true,
 	},
 	{
-		Type:     "order.found",
+		Type:     wire.TypeOrderFound,
 		Summary:  answerNote + ": order.lookup (补单)",
 		Fields:   wireFields(wire.OrderFound{}, nil),
 		NoAnswer: true,
 	},
 	{
-		Type:     "refund.status",
+		Type:     wire.TypeRefundStatus,
 		Summary:  answerNote + ": refund.request, refund.query",
 		Fields:   wireFields(wire.RefundStatus{}, nil),
 		NoAnswer: true,
 	},
 	{
-		Type:     "deposit.status",
+		Type:     wire.TypeDepositStatus,
 		Summary:  answerNote + ": deposit.consume, deposit.unfreeze, deposit.query",
 		Fields:   wireFields(wire.DepositStatus{}, nil),
 		NoAnswer: true,
 	},
 	{
-		Type:    "print.job",
+		Type:    wire.TypePrintJob,
 		Summary: "print a document (print markup, protocol §6); once per job_id",
 		Fields: []field{
 			{Key: "job_id", Usage: "the job's id (default: a new one)"},
 			{Key: "copies", Kind: kindInt, Usage: "copies, 0-5"},
 			{Key: "doc", Usage: "the document, in print markup (<C>, <B>, <QR>…)"},
 		},
-		Answers: []string{"print.result"},
+		Answers: []string{wire.TypePrintResult},
 		Answer:  "print.result {job_id, status}: done (or queued, a job_id seen before); paper_out, cover_open, offline are told while the job waits",
 		Progress: func(typ string, b map[string]any) bool {
 			switch str(b, "status") {
@@ -249,7 +249,7 @@ var specs = []*spec{
 		Timeout: time.Minute,
 	},
 	{
-		Type:    "shift.start",
+		Type:    wire.TypeShiftStart,
 		Summary: "open a shift (closing any open one)",
 		Fields: []field{
 			{Key: "staff_id", Usage: "the staff member's id"},
@@ -259,39 +259,39 @@ var specs = []*spec{
 			{Key: "pin_hash", Usage: "their PIN's hash (posctl pin-hash): their roster entry"},
 			{Key: "roster", Kind: kindJSON, Usage: "a whole roster {version, staff:[…]} to replace the device's"},
 		},
-		Answers: []string{"shift.changed"},
+		Answers: []string{wire.TypeShiftChanged},
 		Answer:  "shift.changed {open, staff_id, staff_name, since}",
 	},
 	{
-		Type:    "shift.end",
+		Type:    wire.TypeShiftEnd,
 		Summary: "close the shift and print its handover summary",
 		Fields: []field{
 			{Key: "staff_id", Usage: "whose shift (must be the open one's)"},
 		},
-		Answers: []string{"shift.summary"},
-		Answer:  "shift.summary",
+		Answers: []string{wire.TypeShiftSummary},
+		Answer:  wire.TypeShiftSummary,
 	},
 	{
-		Type:    "staff.roster",
+		Type:    wire.TypeStaffRoster,
 		Summary: "replace the staff roster (rights and PIN hashes)",
 		Fields: []field{
 			{Key: "version", Kind: kindInt, Usage: "the roster's version (an older one is not applied)"},
 			{Key: "staff", Kind: kindJSON, Usage: `[{"staff_id","staff_name","refund","manager","pin_hash"}, …]`},
 		},
-		Answers: []string{"staff.roster.applied"},
+		Answers: []string{wire.TypeStaffRosterApplied},
 		Answer:  "staff.roster.applied {version, staff, applied}",
 	},
 	{
-		Type:    "device.volume",
+		Type:    wire.TypeDeviceVolume,
 		Summary: "set and keep the volume; the device says it (音量三)",
 		Fields: []field{
 			{Key: "level", Kind: kindInt, Usage: "0-10"},
 		},
-		Answers: []string{"device.state"},
+		Answers: []string{wire.TypeDeviceState},
 		Answer:  "device.state (the whole state document)",
 	},
 	{
-		Type:    "device.speak",
+		Type:    wire.TypeDeviceSpeak,
 		Summary: "say a text with the voice pack (digits, amounts, the phrase list)",
 		Fields: []field{
 			{Key: "text", Usage: "at most 120 characters the voice pack can say"},
@@ -299,16 +299,16 @@ var specs = []*spec{
 		NoAnswer: true,
 	},
 	{
-		Type:    "config.set",
+		Type:    wire.TypeConfigSet,
 		Summary: "apply a config patch; the previous config runs again if it cannot connect",
 		Fields: []field{
 			{Key: "version", Kind: kindInt, Usage: "the patch's version, above 0"},
 			{Key: "patch", Kind: kindJSON, Usage: `config-file keys, e.g. {"store":{"name":"新店"}}`},
 		},
-		Answers: []string{"config.applied", "config.rejected"},
+		Answers: []string{wire.TypeConfigApplied, wire.TypeConfigRejected},
 		Answer:  "config.applied, or config.rejected {reason} (exit 1)",
 		Failed: func(typ string, b map[string]any) string {
-			if typ == "config.rejected" {
+			if typ == wire.TypeConfigRejected {
 				return fmt.Sprintf("config rejected: %s %s", str(b, "reason"), str(b, "message"))
 			}
 			return ""
@@ -316,7 +316,7 @@ var specs = []*spec{
 		Timeout: 2 * time.Minute,
 	},
 	{
-		Type:    "ota.update",
+		Type:    wire.TypeOTAUpdate,
 		Summary: "install firmware (the body posctl ota-sign prints: -json \"$(posctl ota-sign …)\")",
 		Fields: []field{
 			{Key: "version", Usage: "the firmware's version"},
@@ -326,10 +326,10 @@ var specs = []*spec{
 			{Key: "sig", Usage: "the Ed25519 signature of the manifest"},
 			{Key: "allow_downgrade", Kind: kindBool, Usage: "signed: a device running a newer version installs it"},
 		},
-		Answers: []string{"ota.progress", "ota.result"},
+		Answers: []string{wire.TypeOTAProgress, wire.TypeOTAResult},
 		Answer:  "ota.progress, then ota.result {status}: ok or current; failed, rolled_back exit 1",
 		Progress: func(typ string, b map[string]any) bool {
-			return typ == "ota.progress"
+			return typ == wire.TypeOTAProgress
 		},
 		Failed: func(typ string, b map[string]any) string {
 			switch st := str(b, "status"); st {
@@ -342,7 +342,7 @@ var specs = []*spec{
 		Timeout: 10 * time.Minute,
 	},
 	{
-		Type:     "device.reboot",
+		Type:     wire.TypeDeviceReboot,
 		Summary:  "restart cleanly (protocol §3; this firmware answers error unsupported)",
 		NoAnswer: true,
 	},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"io"
 	"log/slog"
 	"net"
@@ -617,7 +618,7 @@ func indent(s string) string {
 
 // demoEvent is how the dev kit shows an event.
 func demoEvent(e platform.Event) string {
-	if e.Err == nil && e.Message.Type == "notify.done" {
+	if e.Err == nil && e.Message.Type == wire.TypeNotifyDone {
 		var d struct {
 			OrderID   string `json:"order_id"`
 			Said      string `json:"said"`

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"io"
 	"sort"
 	"strconv"
@@ -343,7 +344,7 @@ func awaitAnswer(ctx context.Context, events <-chan platform.Event, r *sendReq, 
 					return answerError(why)
 				}
 			}
-			if m.Type == "pay.progress" && str(b, "state") == "ATTENTION" {
+			if m.Type == wire.TypePayProgress && str(b, "state") == "ATTENTION" {
 				return answerError(payFailure(b) + ": it needs a person")
 			}
 			return nil

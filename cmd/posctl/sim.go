@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"io"
 	"log/slog"
 	"os/signal"
@@ -73,7 +74,7 @@ func cmdSim(args []string, stdout, stderr io.Writer) error {
 		// The Sim masks auth_code in the events it passes on.
 		OnEvent: func(e platform.Event) {
 			line(formatEvent(e))
-			if o := platform.Outcome(*refundOutcome); o != "" && e.Message.Type == "refund.request" {
+			if o := platform.Outcome(*refundOutcome); o != "" && e.Message.Type == wire.TypeRefundRequest {
 				var b struct {
 					OutRefundNo string `json:"out_refund_no"`
 				}

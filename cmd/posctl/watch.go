@@ -4,6 +4,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/posagent/posagent/wire"
 	"io"
 	"os/signal"
 	"syscall"
@@ -59,7 +60,7 @@ func formatEvent(e platform.Event) string {
 		ref = " ref=" + short(m.Ref, 8)
 	}
 	body := pretty(platform.RedactBody(m.Body))
-	if m.Type == "device.hello" {
+	if m.Type == wire.TypeDeviceHello {
 		body = "(firmware, board, serial and public key)"
 	}
 	return fmt.Sprintf("%s %s %s [%s]%s %s", ts, e.Dev, m.Type, m.Alg, ref, body)
