@@ -25,6 +25,8 @@ import (
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/printer"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 var (
@@ -81,23 +83,7 @@ type rig struct {
 }
 
 // lockedBuffer is a log sink the test reads while the agent writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  []byte
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b = append(l.b, p...)
-	return len(p), nil
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return string(l.b)
-}
+type lockedBuffer = testkit.Log
 
 func logSink() io.Writer {
 	if os.Getenv("POSAGENT_TEST_LOG") != "" {

@@ -16,6 +16,8 @@ import (
 	"github.com/posagent/posagent/drivers/keys"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // panelRig is the rig with keys and LEDs on gpiotest pins, driven through
@@ -84,11 +86,7 @@ func press(p *gpiotest.Pin, d time.Duration) {
 // eventually polls cond for up to 10 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-	}
+	testkit.WaitUntil(t, 10*time.Second, what, cond)
 }
 
 // takeWAV waits for name.wav, returns its samples and removes it, so the

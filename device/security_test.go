@@ -68,8 +68,9 @@ func TestLongLivedCommandRefused(t *testing.T) {
 	short.Body = json.RawMessage(`{"order_id":"o-short","amount":100,"wallet":"wechat"}`)
 	tok, _ = mqtt.Sign(short, key)
 	r.plat.Publish(devID, tok)
-	if ans := r.answer(short.ID, 10*time.Second); ans.Type != "notify.done" {
-		t.Fatalf("a 47-hour command answered %s %s", ans.Type, ans.Body)
+	done := r.answer(short.ID, 10*time.Second)
+	if done.Type != "notify.done" {
+		t.Fatalf("a 47-hour command answered %s %s", done.Type, done.Body)
 	}
 	r.stop()
 	// Eight days on, its jti and its order id have both been pruned; the
@@ -77,7 +78,10 @@ func TestLongLivedCommandRefused(t *testing.T) {
 	clk.advance(8 * 24 * time.Hour)
 	r.startWith(r.wavOut(), clk.now)
 	r.plat.Publish(devID, tok)
-	ans = r.answer(short.ID, 15*time.Second)
+	// The first answer may come again (events are at least once: its
+	// PUBACK can arrive after the stop); that copy has its own jti.
+	for ans = r.answer(short.ID, 15*time.Second); ans.ID == done.ID; ans = r.answer(short.ID, 15*time.Second) {
+	}
 	if eb := body[errorBody](t, ans); ans.Type != "error" || eb.Code != CodeExpired {
 		t.Fatalf("replay after pruning answered %s %s", ans.Type, ans.Body)
 	}

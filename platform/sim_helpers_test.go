@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -18,6 +17,8 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/posagent/posagent/mqtt"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // The test device's RSA key: made once, 2048-bit generation is slow.
@@ -289,24 +290,7 @@ func (d *testDevice) call(t *testing.T, typ string, body any, alg, wantType stri
 }
 
 // syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
+type syncBuffer = testkit.Log
 
 // code is a WeChat-like payment code, distinct per n.
 func code(n int) string { return fmt.Sprintf("1345%014d", 67890000+n) }

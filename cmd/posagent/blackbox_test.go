@@ -23,6 +23,8 @@ import (
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/platform/mosquittotest"
 	"github.com/posagent/posagent/printer"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // buildAgent builds the real binary once per test run, with the race
@@ -68,36 +70,7 @@ func (c *capture) bytes() []byte {
 }
 
 // syncBuffer is a log the test reads while the agent writes it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// waitFor reports whether the log holds s within d. The agent's output
-// reaches the buffer through a pipe copied by another goroutine, so a line
-// logged before an effect the test saw (a file, an event) may arrive after.
-func (b *syncBuffer) waitFor(s string, d time.Duration) bool {
-	for deadline := time.Now().Add(d); ; time.Sleep(10 * time.Millisecond) {
-		if strings.Contains(b.String(), s) {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-	}
-}
+type syncBuffer = testkit.Log
 
 // plays counts the announcements played ("played" log lines) by file name
 // (K001, or K001.replay when marked 补播) across the logs of every run of

@@ -178,7 +178,7 @@ func TestOTAUpdate(t *testing.T) {
 	if r := srv.requests("/old"); len(r) != 0 {
 		t.Errorf("a downgrade was downloaded: %q", r)
 	}
-	if !p.log.waitFor("reason=downgrade", 5*time.Second) {
+	if !p.log.Await("reason=downgrade", 5*time.Second) {
 		t.Errorf("the refused downgrade is not in the log")
 	}
 

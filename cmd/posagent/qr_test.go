@@ -293,7 +293,7 @@ func TestConfigQRThroughScanner(t *testing.T) {
 		if fi, err := os.Stat(wav); err != nil || fi.Size() != int64(44+2*len(pcm)) {
 			t.Errorf("%s: spoken prompt is not %q", tc.name, audio.ConfigFailed(tc.reason))
 		}
-		if !p.log.waitFor("reason="+tc.reason, 15*time.Second) {
+		if !p.log.Await("reason="+tc.reason, 15*time.Second) {
 			t.Errorf("%s: reason %s not in the log", tc.name, tc.reason)
 		}
 	}
@@ -309,7 +309,7 @@ func TestConfigQRThroughScanner(t *testing.T) {
 	e.scan(badQR)
 	waitFile(t, filepath.Join(e.wavDir, "config-restored-2.wav"), 20*time.Second, p.log)
 	waitEvent(t, ev2, "dev-qr2", "device.hello", 15*time.Second)
-	if !p.log.waitFor("reason=connect", 15*time.Second) {
+	if !p.log.Await("reason=connect", 15*time.Second) {
 		t.Errorf("fallback reason not logged:\n%s", p.log)
 	}
 	// The state says which config runs: version 1 again.

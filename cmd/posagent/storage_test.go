@@ -15,6 +15,8 @@ import (
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // The real binary, killed and its journal then damaged as storage damages
@@ -219,13 +221,4 @@ func hasCode(ms []mqtt.Message, code string) bool {
 	return false
 }
 
-func waitUntil(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("never: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
+var waitUntil = testkit.WaitUntil

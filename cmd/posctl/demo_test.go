@@ -19,25 +19,12 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+type lockedBuffer = testkit.Log
 
 func waitOutput(t *testing.T, b *lockedBuffer, want string, d time.Duration) {
 	t.Helper()

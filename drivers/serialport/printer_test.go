@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/printer"
+
+	"github.com/posagent/posagent/internal/testkit"
 )
 
 // fakePort is a printer on the other end of a line: what the host writes is
@@ -183,11 +185,5 @@ func TestPrinterClosesPortOnCancel(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testkit.WaitUntil(t, 5*time.Second, "the condition", cond)
 }
