@@ -7,7 +7,7 @@ LDFLAGS := -X github.com/posagent/posagent/device.Version=$(VERSION)
 # pkg-config), libasound2-data for alsa.conf and the file/plug/null PCMs the
 # ALSA capture test routes through (no sound card needed), sox to measure the
 # voice pack, espeak-ng to regenerate it and for the live-synthesis benchmark,
-# chromium for the web console's headless-browser test (device/web_test.go),
+# chromium for the web console's headless-browser test (e2e/console_test.go),
 # mosquitto (and its mosquitto_passwd) for the real-broker tests with TLS,
 # passwords and ACLs (platform/mosquittotest).
 DEB_PKGS := gcc libc6-dev pkg-config libasound2-dev libasound2-data sox espeak-ng chromium mosquitto curl fonts-wqy-microhei
@@ -33,10 +33,12 @@ deps:
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
 	@$(GO) mod download
+	@cd e2e && $(GO) mod download
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	cd e2e && $(GO) vet ./...
 
 # CGO_ENABLED=1: without cgo the ALSA output and its capture test would not
 # be built at all, and the real audio path would go untested without a word.
@@ -44,9 +46,13 @@ vet:
 # kept as artifacts of the run.
 POSAGENT_SCREENSHOTS ?= $(CURDIR)/artifacts/screenshots
 export POSAGENT_SCREENSHOTS
+# The product's packages, then the e2e module: the real binaries, the kill,
+# fault and bank tests, the browser (a module of its own, so that toxiproxy
+# and chromedp are no requirement of the product).
 test: deps vet
 	mkdir -p $(POSAGENT_SCREENSHOTS)
 	CGO_ENABLED=1 $(GO) test -count=1 -timeout 20m ./...
+	cd e2e && CGO_ENABLED=1 $(GO) test -count=1 -timeout 20m ./...
 	$(MAKE) test-arm
 	$(MAKE) --no-print-directory fuzz-ci
 
@@ -74,20 +80,20 @@ fuzz-ci:
 
 # soak runs the real binary for SOAK_DURATION at SOAK_RATE commands a
 # second, printing RSS, threads and goroutines over time and the ledger
-# comparison at the end (cmd/posagent/soak_test.go). Not part of make test.
+# comparison at the end (e2e/soak_test.go). Not part of make test.
 SOAK_DURATION ?= 10m
 SOAK_RATE ?= 10
 soak: deps
-	SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v ./cmd/posagent
+	cd e2e && SOAK_DURATION=$(SOAK_DURATION) SOAK_RATE=$(SOAK_RATE) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestSoak$$' -v .
 
-# bank runs the seeded bank test (cmd/posagent/bank_test.go): HISTORIES
+# bank runs the seeded bank test (e2e/bank_test.go): HISTORIES
 # histories of N operations from SEED (default: the time); the same seed
 # replays the same histories. make test runs a short one.
 SEED ?=
 N ?= 300
 HISTORIES ?= 5
 bank: deps
-	POSAGENT_BANK_SEED=$(SEED) POSAGENT_BANK_N=$(N) POSAGENT_BANK_HISTORIES=$(HISTORIES) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestBank$$' -v ./cmd/posagent
+	cd e2e && POSAGENT_BANK_SEED=$(SEED) POSAGENT_BANK_N=$(N) POSAGENT_BANK_HISTORIES=$(HISTORIES) CGO_ENABLED=1 $(GO) test -count=1 -timeout 0 -run '^TestBank$$' -v .
 
 clean:
 	rm -rf bin .devkit

@@ -47,7 +47,7 @@ func deviceKey(t testing.TB) *rsa.PrivateKey {
 }
 
 // jobs is the printer of these tests: it keeps each job's bytes. The real
-// serial path is covered by the black-box test in cmd/posagent.
+// serial path is covered by the black-box tests of the e2e module.
 type jobs struct {
 	mu   sync.Mutex
 	jobs [][]byte

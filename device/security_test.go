@@ -241,7 +241,7 @@ func TestAPINeverListensBeyondLoopback(t *testing.T) {
 // payment codes) appear in neither its log, at debug level, nor its journal
 // file, after a paid payment, a notification, a refused command and a
 // restart. (TestPaymentWithNoAnswerIsUnknown covers the code of an
-// UNKNOWN payment; the real binary's log is checked in cmd/posagent.)
+// UNKNOWN payment; the real binary's log is checked in the e2e module.)
 func TestSecretsNotInLogOrJournal(t *testing.T) {
 	r := newPayRig(t)
 	r.cfg.MQTT.Username, r.cfg.MQTT.Password = devID, "s3cret-mqtt-Pa55"

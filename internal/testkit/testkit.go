@@ -1,7 +1,7 @@
 // Package testkit is what the tests of every package share: a log the test
 // reads while the code under test writes it, and waiting for a condition.
-// Tests only: no product binary imports it (cmd/posagent
-// TestProductLinksNoTestCode).
+// Tests only, the e2e module's too: no product binary imports it
+// (cmd/posagent TestProductLinksNoTestCode).
 package testkit
 
 import (

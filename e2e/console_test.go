@@ -1,4 +1,4 @@
-package device
+package e2e
 
 import (
 	"bytes"
@@ -24,13 +24,15 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/internal/testkit"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
 )
 
 // The web console, tested as the cashier uses it: Debian's chromium,
 // headless, driven by chromedp, on a real agent with the embedded broker
-// and the platform simulator. make deps installs chromium; without it the
+// and the platform simulator (agentRig). make deps installs chromium; without it the
 // test fails in CI (CI=true) and is skipped elsewhere, saying why.
 
 const chromiumPath = "/usr/bin/chromium"
@@ -42,7 +44,7 @@ type browser struct {
 
 	mu       sync.Mutex
 	problems []string // script exceptions and CSP violations
-	out      *lockedBuffer
+	out      *testkit.Log
 }
 
 func newBrowser(t *testing.T) *browser {
@@ -62,7 +64,7 @@ func newBrowser(t *testing.T) *browser {
 		}
 		t.Log(msg)
 	}
-	b := &browser{t: t, out: &lockedBuffer{}}
+	b := &browser{t: t, out: &testkit.Log{}}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless,
@@ -240,9 +242,8 @@ func (b *browser) shownPayment() string {
 }
 
 func TestWebConsolePayments(t *testing.T) {
-	r := newPayRig(t)
-	sim := r.withSim(platform.Faults{})
-	r.start()
+	r := newAgentRig(t)
+	sim := r.sim
 	b := newBrowser(t)
 	b.open(r.agent.APIAddr(), r.agent.APIToken())
 
@@ -277,7 +278,7 @@ func TestWebConsolePayments(t *testing.T) {
 	if v := eval[string](b, `document.getElementById("amount").value`); v != "" {
 		t.Errorf("after 支付成功 the amount field still holds %q: not ready for the next sale", v)
 	}
-	if v := r.waitPayment(no, time.Second, func(v View) bool { return true }); v.State != Paid || v.Amount != 12850 {
+	if v := r.paymentView(no); v.State != device.Paid || v.Amount != 12850 {
 		t.Fatalf("the agent has %s %d fen", v.State, v.Amount)
 	}
 	if eval[int](b, `Number(document.body.dataset.paymentEvents || 0)`) == 0 {
@@ -367,9 +368,7 @@ func TestWebConsolePayments(t *testing.T) {
 }
 
 func TestWebConsoleDepositsAndShift(t *testing.T) {
-	r := newPayRig(t)
-	r.withSim(platform.Faults{})
-	r.start()
+	r := newAgentRig(t)
 	r.roster(1, person("s1", "张三", "1111", false, false), person("m1", "店长", "9999", false, true))
 	b := newBrowser(t)
 	b.open(r.agent.APIAddr(), r.agent.APIToken())
@@ -493,11 +492,10 @@ func TestWebConsoleDepositsAndShift(t *testing.T) {
 // the simulator's ledger as in the journal — it reads nothing, and the
 // console goes on working.
 func TestWebConsoleForeignPages(t *testing.T) {
-	r := newPayRig(t)
-	sim := r.withSim(platform.Faults{})
-	r.start()
+	r := newAgentRig(t)
+	sim := r.sim
 	r.shift("s1", "王芳", true, false)
-	v := r.pay(10000, "134567890123456611", 10*time.Second, nil)
+	v := r.pay(10000, "134567890123456611", false)
 	addr := r.agent.APIAddr()
 	b := newBrowser(t)
 	b.open(addr, r.agent.APIToken())
@@ -512,7 +510,7 @@ func TestWebConsoleForeignPages(t *testing.T) {
 	os.WriteFile(file, []byte(page), 0o644)
 	_, port, _ := net.SplitHostPort(evil.Listener.Addr().String())
 	for _, u := range []string{evil.URL, "http://localhost:" + port + "/", "file://" + file} {
-		before := r.agent.apiRefused.Load()
+		before := r.refused()
 		b.do(chromedp.Navigate(u))
 		deadline := time.Now().Add(20 * time.Second)
 		var title string
@@ -523,11 +521,11 @@ func TestWebConsoleForeignPages(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 			title = eval[string](b, `document.title`)
 		}
-		t.Logf("%s: %s; %d requests refused", u, title, r.agent.apiRefused.Load()-before)
+		t.Logf("%s: %s; %d requests refused", u, title, r.refused()-before)
 		if strings.Contains(title, "read:") || strings.Contains(title, "status:2") {
 			t.Errorf("%s got an answer from the API: %s", u, title)
 		}
-		if r.agent.apiRefused.Load() == before {
+		if r.refused() == before {
 			t.Errorf("%s: no request of the page reached the agent to be refused (the test proves nothing)", u)
 		}
 	}
@@ -536,7 +534,7 @@ func TestWebConsoleForeignPages(t *testing.T) {
 		t.Fatalf("the ledger has %d fen refunded by foreign pages", le.Refunded)
 	}
 	var refunds, orders int
-	r.agent.j.View(func(tx *journal.Tx) error {
+	r.j.View(func(tx *journal.Tx) error {
 		tx.ForEach(journal.Refunds, func(string, []byte) error { refunds++; return nil })
 		return tx.ForEach(journal.Orders, func(string, []byte) error { orders++; return nil })
 	})
@@ -581,8 +579,7 @@ const foreignPage = `<!DOCTYPE html><html><head><title>evil</title></head><body>
 // The console's files are served with their types and a strict CSP; other
 // paths are the API's JSON 404.
 func TestWebConsoleFiles(t *testing.T) {
-	r := newPayRig(t)
-	r.start()
+	r := newAgentRig(t)
 	for path, ct := range map[string]string{"/": "text/html", "/app.js": "text/javascript", "/style.css": "text/css"} {
 		resp, err := http.Get("http://" + r.agent.APIAddr() + path)
 		if err != nil {
@@ -595,7 +592,11 @@ func TestWebConsoleFiles(t *testing.T) {
 			t.Errorf("GET %s: %d %q %d bytes", path, resp.StatusCode, resp.Header.Get("Content-Type"), len(body))
 		}
 	}
-	var e apiError
+	var e struct {
+		Error struct {
+			Code string `json:"code"`
+		} `json:"error"`
+	}
 	if code := r.api("GET", "/v1/nothing", nil, &e); code != http.StatusNotFound || e.Error.Code != "not_found" {
 		t.Errorf("GET /v1/nothing: %d %+v", code, e)
 	}
@@ -628,12 +629,10 @@ type layout struct {
 // result, deposits and a summary shown: nothing wider than the screen, no
 // sideways scroll, every touch target at least 44 px.
 func TestWebConsoleFitsTheScreen(t *testing.T) {
-	r := newPayRig(t)
-	r.withSim(platform.Faults{})
-	r.start()
+	r := newAgentRig(t)
 	r.roster(1, person("s1", "张三", "1111", true, false))
 	r.shift("s1", "张三", true, false)
-	r.deposit(50000, "134567890123450961")
+	r.pay(50000, "134567890123450961", true)
 	b := newBrowser(t)
 	b.open(r.agent.APIAddr(), r.agent.APIToken())
 	b.see("#dep-rows", 5*time.Second, "冻结中")
@@ -661,13 +660,12 @@ func TestWebConsoleFitsTheScreen(t *testing.T) {
 // Today's orders in the console: found by number or by scanning the
 // receipt, refunded in part with the PIN (the ledger shows it), reprinted.
 func TestWebConsoleOrders(t *testing.T) {
-	r := newPayRig(t)
-	sim := r.withSim(platform.Faults{})
-	r.start()
+	r := newAgentRig(t)
+	sim := r.sim
 	r.roster(1, person("s1", "张三", testPIN, true, false))
 	r.shift("s1", "张三", true, false)
-	a := r.pay(12850, "134567890123450981", 10*time.Second, nil)
-	c := r.pay(2000, "134567890123450982", 10*time.Second, nil)
+	a := r.pay(12850, "134567890123450981", false)
+	c := r.pay(2000, "134567890123450982", false)
 	b := newBrowser(t)
 	b.open(r.agent.APIAddr(), r.agent.APIToken())
 	b.see("#ord-rows", 5*time.Second, a.OutTradeNo, c.OutTradeNo, "支付成功", "￥128.50")
@@ -707,36 +705,35 @@ func TestWebConsoleOrders(t *testing.T) {
 // says not to take cash, the cancel button exactly where the view offers
 // it, nothing past the screen's sides; each saved as a screenshot.
 func TestWebConsoleEveryState(t *testing.T) {
-	r := newPayRig(t)
-	r.start()
+	r := newAgentRig(t)
 	b := newBrowser(t)
 	b.open(r.agent.APIAddr(), r.agent.APIToken())
 	now := time.Now().UnixMilli()
-	states := []Payment{
-		{State: AwaitingCode, Amount: 12850},
-		{State: Submitted, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CodeTail: "6789"},
-		{State: Polling, Amount: 50000, SubmittedAt: now, Wallet: "alipay", Deposit: true},
-		{State: Polling, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
-		{State: Reversing, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
-		{State: Unknown, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
-		{State: Attention, Amount: 12850, SubmittedAt: now, Wallet: "wechat", ErrCode: "REVERSE_EXPIRE"},
-		{State: Paid, Amount: 12850, SubmittedAt: now, Wallet: "ecny", TransactionID: "4200002026120212345678"},
-		{State: Failed, Amount: 6604, SubmittedAt: now, Wallet: "wechat", ErrCode: "NOTENOUGH"},
-		{State: Reversed, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
-		{State: Cancelled, Amount: 500},
+	states := []device.Payment{
+		{State: device.AwaitingCode, Amount: 12850},
+		{State: device.Submitted, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CodeTail: "6789"},
+		{State: device.Polling, Amount: 50000, SubmittedAt: now, Wallet: "alipay", Deposit: true},
+		{State: device.Polling, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
+		{State: device.Reversing, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
+		{State: device.Unknown, Amount: 12850, SubmittedAt: now, Wallet: "wechat"},
+		{State: device.Attention, Amount: 12850, SubmittedAt: now, Wallet: "wechat", ErrCode: "REVERSE_EXPIRE"},
+		{State: device.Paid, Amount: 12850, SubmittedAt: now, Wallet: "ecny", TransactionID: "4200002026120212345678"},
+		{State: device.Failed, Amount: 6604, SubmittedAt: now, Wallet: "wechat", ErrCode: "NOTENOUGH"},
+		{State: device.Reversed, Amount: 12850, SubmittedAt: now, Wallet: "wechat", CancelAsked: true},
+		{State: device.Cancelled, Amount: 500},
 	}
 	for _, size := range [][2]int64{{360, 640}, {1280, 800}} {
 		b.do(chromedp.EmulateViewport(size[0], size[1]))
 		for i, p := range states {
 			p.OutTradeNo, p.CreatedAt, p.UpdatedAt = fmt.Sprintf("P2026120212000000%04d", i), now, now+int64(i)
-			v := PaymentView(p)
+			v := device.PaymentView(p)
 			js, _ := json.Marshal(v)
 			b.do(chromedp.Evaluate[chromedp.Void]("window.posConsole.show(" + string(js) + ")"))
 			got := b.see("#progress", 2*time.Second, v.Title)
-			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.DoNotTakeCash && !Terminal(p.State) {
+			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.DoNotTakeCash && !device.Terminal(p.State) {
 				t.Errorf("%s: the cash warning shown %v, the view says %v: %q", p.State, cash, v.DoNotTakeCash, got)
 			}
-			if cancel := eval[bool](b, `!document.getElementById("cancel").classList.contains("hidden")`); cancel != slices.Contains(v.Actions, ActCancel) {
+			if cancel := eval[bool](b, `!document.getElementById("cancel").classList.contains("hidden")`); cancel != slices.Contains(v.Actions, device.ActCancel) {
 				t.Errorf("%s: the cancel button shown %v, the view's actions %v", p.State, cancel, v.Actions)
 			}
 			if l := eval[layout](b, layoutJS); l.Scroll > l.Width || len(l.Out) > 0 {

@@ -1,42 +1,17 @@
-package main
+package e2e
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
-	"io"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/posagent/posagent/boards"
-	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/drivers/serialtest"
 )
-
-func TestBoardListAndPortsFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		code int
-		say  string
-	}{
-		{[]string{"-board", "list"}, 0, "smartpos\t"},
-		{[]string{"-board", "list"}, 0, "volume up GPIO17"},
-		{[]string{"-board", "rpi"}, 2, "-board list"},
-		{[]string{"-ports"}, 0, ""},
-	} {
-		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
-		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.say) {
-			t.Errorf("%v: exit %d, output %q%q; want %d and %q", tc.args, code, out.String(), errb.String(), tc.code, tc.say)
-		}
-	}
-}
 
 // The real binary under a stand-in for systemd: READY=1 once started,
 // WATCHDOG=1 pings at half of WATCHDOG_USEC, STOPPING=1 on SIGTERM, exit 0.
@@ -128,35 +103,3 @@ func TestScannerOfflineInState(t *testing.T) {
 	}
 	scanner("ok")
 }
-
-// The unit runs this binary the way systemdWatch expects (Type=notify, a
-// watchdog) with the default config path, and the example config is valid
-// but for the values an installer must change.
-func TestDeployFiles(t *testing.T) {
-	unit, err := os.ReadFile("../../deploy/posagent.service")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var def string
-	run([]string{"-h"}, io.Discard, &funcWriter{func(p []byte) { def += string(p) }})
-	if !strings.Contains(def, "/etc/posagent/config.json") {
-		t.Fatalf("default config path changed: %s", def)
-	}
-	for _, line := range []string{
-		"Type=notify", "Restart=on-failure", "WatchdogSec=", "StateDirectory=posagent",
-		"ExecStart=/usr/bin/posagent -config /etc/posagent/config.json",
-	} {
-		if !bytes.Contains(unit, []byte("\n"+line)) {
-			t.Errorf("unit lacks %q", line)
-		}
-	}
-	_, _, err = boards.LoadConfig("../../deploy/config.example.json")
-	var ke *config.KeyError
-	if !errors.As(err, &ke) || ke.Key != "auth_key" {
-		t.Errorf("example config: %v, want only the placeholder auth_key refused", err)
-	}
-}
-
-type funcWriter struct{ f func([]byte) }
-
-func (w *funcWriter) Write(p []byte) (int, error) { w.f(p); return len(p), nil }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bufio"
@@ -15,7 +15,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,12 +32,7 @@ import (
 // buildPosctl builds the installer's tool, which makes the QRs.
 func buildPosctl(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "posctl")
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build", "-o", bin, "../posctl").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build posctl: %v\n%s", err, out)
-	}
-	return bin
+	return buildProduct(t, "posctl")
 }
 
 func posctl(t *testing.T, bin string, args ...string) string {

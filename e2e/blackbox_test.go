@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	mrand "math/rand/v2"
 	"os"
 	"os/exec"
@@ -27,21 +28,44 @@ import (
 	"github.com/posagent/posagent/internal/testkit"
 )
 
-// buildAgent builds the real binary once per test run, with the race
-// detector when the tests have it (go test -race).
+// buildAgent builds the real binary, with the race detector when the
+// tests have it (go test -race).
 func buildAgent(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "posagent")
-	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
-	args := []string{"build", "-o", bin}
+	var flags []string
 	if raceBuild {
-		args = append(args, "-race")
+		flags = append(flags, "-race")
 	}
-	out, err := exec.Command(gobin, append(args, ".")...).CombinedOutput()
+	return buildProduct(t, "posagent", flags...)
+}
+
+// buildProduct builds ./cmd/<name> in the product's own module (the
+// parent directory), so that the binary tested is the one shipped, built
+// from the product's go.mod and not from this module's.
+func buildProduct(t *testing.T, name string, flags ...string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	gobin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	args := append([]string{"build", "-C", "..", "-o", bin}, flags...)
+	out, err := exec.Command(gobin, append(args, "./cmd/"+name)...).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", name, err, out)
 	}
 	return bin
+}
+
+// runBin runs bin with args to its end: its exit code.
+func runBin(bin string, stdout, stderr io.Writer, args ...string) int {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = stdout, stderr
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
 }
 
 // capture collects everything written to a PTY master.
@@ -377,40 +401,6 @@ func TestKillMinusNineLosesNothing(t *testing.T) {
 		t.Errorf("%d plays logged for %d orders and %d kills; %d said twice unmarked", total, orders, killed, twice)
 	}
 	t.Logf("%d orders, %d kills: %d announcement replays, %d said twice unmarked, %d reprints", orders, killed, replays, twice, reprints)
-}
-
-func TestConfigErrorsExitTwo(t *testing.T) {
-	dir := t.TempDir()
-	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`{"device_id":"d","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","printer":{"paper_mm":76}}`), 0o600)
-	unknownBoard := filepath.Join(dir, "board.json")
-	os.WriteFile(unknownBoard, []byte(`{"device_id":"d","board":"toaster","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}`), 0o600)
-	// A recorded voice pack that lacks a phrase: refused at start, naming it.
-	pack := filepath.Join(dir, "voice")
-	os.MkdirAll(pack, 0o700)
-	os.WriteFile(filepath.Join(pack, "manifest.json"), []byte(`{"sample_rate":16000,"clips":{"一":"yi.pcm"}}`), 0o600)
-	os.WriteFile(filepath.Join(pack, "yi.pcm"), make([]byte, 3200), 0o600)
-	voice := filepath.Join(dir, "voice.json")
-	os.WriteFile(voice, []byte(`{"device_id":"d","data_dir":"/tmp/x","mqtt":{"url":"tcp://127.0.0.1:1"},"auth_key":"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=","audio":{"voice_dir":"`+pack+`"}}`), 0o600)
-	tests := []struct {
-		args []string
-		code int
-		say  string
-	}{
-		{[]string{"-config", bad}, 2, "printer.paper_mm"},
-		{[]string{"-config", voice}, 2, "微信收款"},
-		{[]string{"-config", unknownBoard}, 2, "toaster"},
-		{[]string{"-config", filepath.Join(dir, "missing.json")}, 2, "no such file"},
-		{[]string{"-nonsense"}, 2, "flag provided but not defined"},
-		{[]string{"-version"}, 0, "posagent "},
-	}
-	for _, tc := range tests {
-		var out, errb bytes.Buffer
-		code := run(tc.args, &out, &errb)
-		if code != tc.code || !strings.Contains(out.String()+errb.String(), tc.say) {
-			t.Errorf("%v: exit %d, output %q%q; want %d and %q", tc.args, code, out.String(), errb.String(), tc.code, tc.say)
-		}
-	}
 }
 
 // A process that dies without a word leaves the broker to publish its will:

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -143,9 +143,9 @@ func TestDamagedJournalBlackBox(t *testing.T) {
 				return
 			}
 			// posagent -salvage on what was kept.
-			var out, errb bytes.Buffer
 			dst := filepath.Join(t.TempDir(), "salvaged.db")
-			if code := run([]string{"-salvage", kept, "-to", dst}, &out, &errb); code != exitOK {
+			var out, errb bytes.Buffer
+			if code := runBin(e.bin, &out, &errb, "-salvage", kept, "-to", dst); code != 0 {
 				t.Fatalf("salvage: exit %d %s", code, errb.String())
 			}
 			t.Logf("%s: %s", c.name, strings.TrimSpace(out.String()))
@@ -163,8 +163,8 @@ func TestStorageErrorExitThree(t *testing.T) {
 	os.RemoveAll(e.cfg.DataDir)
 	os.WriteFile(e.cfg.DataDir, []byte("not a directory"), 0o600)
 	var out, errb bytes.Buffer
-	code := run([]string{"-config", e.cfgPath}, &out, &errb)
-	if code != exitStorage || !strings.Contains(errb.String(), "data_dir") && !strings.Contains(errb.String(), "journal") {
+	code := runBin(e.bin, &out, &errb, "-config", e.cfgPath)
+	if code != 3 || !strings.Contains(errb.String(), "data_dir") && !strings.Contains(errb.String(), "journal") {
 		t.Fatalf("exit %d: %s", code, errb.String())
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -11,9 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,12 +26,7 @@ import (
 // update.
 func buildVersion(t *testing.T, v string) []byte {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "posagent-"+v)
-	out, err := exec.Command(filepath.Join(runtime.GOROOT(), "bin", "go"), "build",
-		"-ldflags", "-X github.com/posagent/posagent/device.Version="+v, "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build %s: %v\n%s", v, err, out)
-	}
+	bin := buildProduct(t, "posagent", "-ldflags", "-X github.com/posagent/posagent/device.Version="+v)
 	data, err := os.ReadFile(bin)
 	if err != nil {
 		t.Fatal(err)

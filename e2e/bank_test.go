@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"bytes"
@@ -18,9 +18,9 @@ import (
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/e2e/faults"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
-	"github.com/posagent/posagent/platform/faults"
 	"github.com/posagent/posagent/printer"
 )
 
