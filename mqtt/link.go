@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net"
+	"net/url"
 	"os"
 	"slices"
 	"sync"
@@ -46,6 +48,11 @@ type LinkConfig struct {
 	Log  *slog.Logger
 	// Now is the clock used to sign; default time.Now.
 	Now func() time.Time
+	// Dial, when set, makes the connection to the broker in place of a
+	// TCP (or TLS) dial of URL: a link over another transport, or the
+	// in-memory network of tests whose time is a bubble's
+	// (testing/synctest), where a real socket would not do.
+	Dial func() (net.Conn, error)
 }
 
 // Handlers are the link's callbacks into the device. They run on the link's
@@ -145,6 +152,9 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 			default:
 			}
 		})
+	if cfg.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) { return cfg.Dial() })
+	}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -44,6 +45,26 @@ func StartTLSBroker(addr string, tc *tls.Config, log *slog.Logger) (*Broker, err
 		scheme = "tls://"
 	}
 	return &Broker{srv: srv, addr: l.Address(), url: scheme + l.Address()}, nil
+}
+
+// ServeBroker is a broker on a listener of the caller's: another
+// transport, or the in-memory network of tests whose time is a bubble's
+// (testing/synctest). Its URL is "mem://" plus the listener's address;
+// clients reach it through their Dial option.
+func ServeBroker(ln net.Listener, log *slog.Logger) (*Broker, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := mochi.New(&mochi.Options{InlineClient: true, Logger: log})
+	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
+		return nil, err
+	}
+	l := listeners.NewNet("mem", ln)
+	if err := srv.AddListener(l); err != nil {
+		return nil, err
+	}
+	go srv.Serve()
+	return &Broker{srv: srv, addr: ln.Addr().String(), url: "mem://" + ln.Addr().String()}, nil
 }
 
 // Addr is the listening address (host:port).

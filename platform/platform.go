@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"github.com/posagent/posagent/wire"
 	"log/slog"
+	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -77,6 +79,9 @@ type Options struct {
 	// published while this client is away are queued for it by the broker,
 	// as a production platform worker needs; it requires a fixed ClientID.
 	Persistent bool
+	// Dial, when set, makes the connection in place of dialling URL (the
+	// in-memory network of ServeBroker's tests).
+	Dial func() (net.Conn, error)
 }
 
 // Dial connects to the broker with a clean session.
@@ -102,6 +107,9 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 		SetAutoReconnect(true).SetConnectTimeout(5 * time.Second).SetOrderMatters(true)
 	if o.TLS != nil {
 		opts.SetTLSConfig(o.TLS)
+	}
+	if o.Dial != nil {
+		opts.SetCustomOpenConnectionFn(func(*url.URL, paho.ClientOptions) (net.Conn, error) { return o.Dial() })
 	}
 	opts.SetOnConnectHandler(c.resubscribe)
 	c.c = paho.NewClient(opts)
