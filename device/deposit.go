@@ -302,7 +302,6 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 			st = &v
 		case <-timer.C:
 		}
-		timer.Stop()
 		var p Payment
 		err := a.j.Update(func(tx *journal.Tx) error {
 			if _, err := tx.Get(journal.Deposits, no, &d); err != nil {
@@ -349,9 +348,16 @@ func (a *Agent) runDepositOp(ctx context.Context, no string) error {
 			return a.saveDepositOp(tx, d, p)
 		})
 		if err != nil {
+			timer.Stop()
 			return err
 		}
 		a.link.Kick()
+		if st != nil && d.State == OpPending {
+			if err := paced(ctx, timer); err != nil {
+				return err
+			}
+		}
+		timer.Stop()
 	}
 	if d.State == OpSuccess {
 		a.completeOrder(d.OutRequestNo)

@@ -312,6 +312,26 @@ func reverseBackoff(n int, pc config.Pay) time.Duration {
 	return min(d, time.Minute)
 }
 
+// paced waits out timer, the wait after a money flow's last request,
+// when an answer came that leaves the flow open (a refund PROCESSING, a
+// SYSTEMERROR, a NOTFOUND): the next request goes one interval after the
+// last, as the payment loop's ticks do, not as soon as the answer came —
+// a provider that answers at once would otherwise be asked as fast as the
+// link carries the questions, and a flow bounded by its tries
+// (ReverseMaxTries) would spend them all in a few round trips. WeChat Pay
+// asks for a refund's status to be queried a minute apart, less often
+// after five minutes (查询单笔退款: "推荐每间隔1分钟调用该接口查询一次退款状态",
+// pay.weixin.qq.com/docs/merchant/apis/refund/refunds/query-by-out-refund-no.html).
+func paced(ctx context.Context, timer *time.Timer) error {
+	select {
+	case <-ctx.Done():
+		timer.Stop()
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
 // NewOutTradeNo makes a merchant order number: "P", the local time to the
 // second and six random digits. It starts with a letter so a scanned order
 // number is never taken for a payment code (which is all digits).

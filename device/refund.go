@@ -270,7 +270,6 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 			st = &v
 		case <-timer.C:
 		}
-		timer.Stop()
 		err = a.j.Update(func(tx *journal.Tx) error {
 			if _, err := tx.Get(journal.Refunds, no, &r); err != nil {
 				return err
@@ -298,9 +297,16 @@ func (a *Agent) runRefund(ctx context.Context, no string) error {
 			return a.saveRefund(tx, r)
 		})
 		if err != nil {
+			timer.Stop()
 			return err
 		}
 		a.link.Kick()
+		if st != nil && !refundFinal(r.State) {
+			if err := paced(ctx, timer); err != nil {
+				return err
+			}
+		}
+		timer.Stop()
 	}
 	switch r.State {
 	case RefundSuccess:

@@ -305,3 +305,66 @@ func TestCollectTimeoutUnderProductionTimings(t *testing.T) {
 		}
 	})
 }
+
+// A refund the provider takes as PROCESSING (WeChat: 退款处理中; the
+// result comes later): asked about every 5 s (pay.refund_poll_ms) until
+// SUCCESS, however soon each PROCESSING comes back (paced), the customer
+// refunded once on the provider's ledger.
+func TestRefundUnderProductionTimings(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		pay := config.Default().Pay
+		bb := newBubble(t, pay)
+		synctest.Wait()
+		no := "PT-REFUND"
+		bb.send(wire.TypePayCollect, map[string]any{"out_trade_no": no, "amount": 10000})
+		synctest.Wait()
+		bb.scans <- "134567890123450100"
+		if res := bb.result(no); res.State != Paid {
+			t.Fatalf("payment ended %s", res.State)
+		}
+		m := bb.send(wire.TypeShiftStart, map[string]any{"staff_id": "s1", "staff_name": "王芳", "refund": true, "pin_hash": testPINHash()})
+		if ans, err := platform.Await(context.Background(), bb.events, m.ID); err != nil || ans.Type != wire.TypeShiftChanged {
+			t.Fatalf("shift.start answered %s %v", ans.Type, err)
+		}
+		bb.sim.ScriptRefund("", platform.OutcomeRefundProcessing)
+		before := len(bb.requests())
+		ref, err := bb.agent.StartRefund(no, 3000, "s1", testPIN)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var res wire.RefundResult
+		for e := range bb.events {
+			if e.Err == nil && e.State == nil && e.Message.Type == wire.TypeRefundResult {
+				// PENDING first, as it is sent; then its end.
+				if res = body[wire.RefundResult](t, e.Message); res.OutRefundNo == ref.OutRefundNo && refundFinal(res.State) {
+					break
+				}
+			}
+		}
+		if res.State != RefundSuccess || res.Amount != 3000 {
+			t.Fatalf("refund.result %+v", res)
+		}
+		var got []string
+		var start time.Duration
+		for _, r := range bb.requests()[before:] {
+			if r.typ != wire.TypeRefundRequest && r.typ != wire.TypeRefundQuery {
+				continue // the device's events
+			}
+			if got == nil {
+				start = r.at
+			}
+			got = append(got, fmt.Sprintf("%s@%v", r.typ, r.at-start))
+		}
+		poll := config.MS(pay.RefundPollMS)
+		want := []string{wire.TypeRefundRequest + "@0s"}
+		for i := 1; i <= 3; i++ { // PROCESSING to the first two queries, SUCCESS to the third
+			want = append(want, fmt.Sprintf("%s@%v", wire.TypeRefundQuery, time.Duration(i)*poll))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("requests, from the refund's:\n got %v\nwant %v", got, want)
+		}
+		if e, _ := bb.sim.Provider.Entry(no); e.Refunded != 3000 || e.RefundCount != 1 || e.DoubleRefunds != 0 {
+			t.Fatalf("ledger %+v", e)
+		}
+	})
+}

@@ -26,7 +26,7 @@ func TestProductLinksNoTestCode(t *testing.T) {
 	}
 	for _, pkg := range strings.Fields(string(out)) {
 		if pkg == "testing" || strings.HasPrefix(pkg, "testing/") ||
-			strings.HasSuffix(pkg, "/mosquittotest") || strings.HasSuffix(pkg, "/internal/testkit") || strings.Contains(pkg, "/e2e") {
+			strings.HasSuffix(pkg, "/mosquittotest") || strings.HasSuffix(pkg, "/internal/testkit") || strings.HasSuffix(pkg, "/internal/memnet") || strings.Contains(pkg, "/e2e") {
 			t.Errorf("a product binary links %s", pkg)
 		}
 		for _, m := range testOnly {
