@@ -189,8 +189,15 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	p := Payment{OutTradeNo: NewOutTradeNo(a.now()), Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit, Source: "api"}
-	err := a.j.Update(func(tx *journal.Tx) error { return a.startPayment(tx, p) })
+	p := Payment{Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit, Source: "api"}
+	err := a.j.Update(func(tx *journal.Tx) error {
+		no, err := freshNumber(tx, journal.Orders, a.numberGen("P"))
+		if err != nil {
+			return err
+		}
+		p.OutTradeNo = no
+		return a.startPayment(tx, p)
+	})
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -218,8 +218,12 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 		default:
 			return fmt.Errorf("%w: unknown deposit operation %q", ErrInvalid, op)
 		}
+		rno, err := freshNumber(tx, journal.Deposits, a.numberGen("Q"))
+		if err != nil {
+			return err
+		}
 		now := a.now().UnixMilli()
-		d = DepositOp{OutRequestNo: "Q" + NewOutTradeNo(a.now())[1:], OutTradeNo: no, Op: op, Amount: amount,
+		d = DepositOp{OutRequestNo: rno, OutTradeNo: no, Op: op, Amount: amount,
 			StaffID: staffID, Wallet: p.Wallet, State: OpPending, CreatedAt: now, UpdatedAt: now}
 		return a.saveDepositOp(tx, d, p)
 	})

@@ -340,6 +340,28 @@ func NewOutTradeNo(now time.Time) string {
 	return fmt.Sprintf("P%s%06d", now.In(time.FixedZone("CST", 8*3600)).Format("20060102150405"), n.Int64())
 }
 
+// freshNumber is a number the device makes for a record of bucket (an
+// order, a refund, a deposit operation): gen's, drawn again while the
+// bucket already holds it. Two numbers made in one second share one chance
+// in a million; without the check the second payment would be refused as
+// a duplicate, or a refund journaled over another one (and its money
+// forgotten).
+func freshNumber(tx *journal.Tx, bucket string, gen func() string) (string, error) {
+	for {
+		no := gen()
+		var old json.RawMessage
+		ok, err := tx.Get(bucket, no, &old)
+		if err != nil || !ok {
+			return no, err
+		}
+	}
+}
+
+// numberGen makes numbers like NewOutTradeNo's, prefix first.
+func (a *Agent) numberGen(prefix string) func() string {
+	return func() string { return prefix + NewOutTradeNo(a.now())[1:] }
+}
+
 // Errors of starting and changing payments (the local API maps them to
 // HTTP statuses).
 var (

@@ -116,8 +116,12 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID, pin string
 			}
 			return say("退款金额须在 ￥0.01 至 ￥"+printer.FormatAmount(left)+"（可退余额）之间", fmt.Errorf("%w: amount must be 1..%d fen (what is left of the payment)", ErrInvalid, left))
 		}
+		no, err := freshNumber(tx, journal.Refunds, a.numberGen("R"))
+		if err != nil {
+			return err
+		}
 		now := a.now().UnixMilli()
-		r = Refund{OutRefundNo: "R" + NewOutTradeNo(a.now())[1:], OutTradeNo: outTradeNo, Amount: amount,
+		r = Refund{OutRefundNo: no, OutTradeNo: outTradeNo, Amount: amount,
 			StaffID: staffID, Wallet: p.Wallet, State: RefundPending, CreatedAt: now, UpdatedAt: now}
 		return a.saveRefund(tx, r)
 	})
