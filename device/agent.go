@@ -17,6 +17,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -87,13 +88,13 @@ type Agent struct {
 	payMu    sync.Mutex
 	awaiting string              // out_trade_no of the payment waiting for a code
 	sessions map[string]*session // running payments
-	refunds  map[string]chan refundStatus
-	// depositInbox holds the running deposit operations' inboxes.
-	depositInbox map[string]chan depositStatus
-	// reqs maps the jti of each money-flow request in flight to its flow
-	// and request type, so an answer that names only its ref (protocol §2)
-	// finds its flow, and an answer without op is known by its request.
-	reqs map[string]reqInfo
+	// refunds and depositInbox are the running refunds' and deposit
+	// operations' inboxes (package exchange).
+	refunds      exchange.Inboxes[refundStatus]
+	depositInbox exchange.Inboxes[depositStatus]
+	// reqs sends the money flows' requests and knows them by jti, so an
+	// answer that names only its ref (protocol §2) finds its flow.
+	reqs *exchange.Requests
 	// unconfirmed are the payments UNKNOWN or ATTENTION (noteUnconfirmed):
 	// a new sale needs the cashier's word while there is one.
 	unconfirmed map[string]openPayment
@@ -163,7 +164,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		notifyKick: make(chan struct{}, 1), sessions: map[string]*session{}, refunds: map[string]chan refundStatus{}, depositInbox: map[string]chan depositStatus{}, reqs: map[string]reqInfo{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		notifyKick: make(chan struct{}, 1), sessions: map[string]*session{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}
@@ -245,6 +246,7 @@ func New(o Options) (*Agent, error) {
 		return nil, err
 	}
 	a.link = link
+	a.reqs = exchange.NewRequests(link, a.cfg.DeviceID, func() time.Time { return a.now() })
 	return a, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -235,19 +236,15 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 	return d, nil
 }
 
+// startOp runs the deposit operation no; its inbox opens before the
+// goroutine starts, so an answer to its first request finds it.
 func (a *Agent) startOp(no string) {
-	a.payMu.Lock()
-	a.depositInbox[no] = make(chan depositStatus, 8)
-	a.payMu.Unlock()
+	inbox := a.depositInbox.Open(no)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer func() {
-			a.payMu.Lock()
-			delete(a.depositInbox, no)
-			a.payMu.Unlock()
-		}()
-		if err := a.runDepositOp(a.runCtx, no); err != nil && a.runCtx.Err() == nil {
+		defer a.depositInbox.Close(no)
+		if err := a.runDepositOp(a.runCtx, no, inbox); err != nil && a.runCtx.Err() == nil {
 			a.log.Error("deposit operation stopped", "out_request_no", no, "err", err)
 		}
 	}()
@@ -282,122 +279,151 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 // With no answer it asks deposit.query; a NOTFOUND (the request never
 // arrived) sends the operation again: same out_request_no, so the platform
 // does it at most once.
-func (a *Agent) runDepositOp(ctx context.Context, no string) error {
-	a.payMu.Lock()
-	inbox := a.depositInbox[no]
-	a.payMu.Unlock()
-	var d DepositOp
-	if err := a.j.View(func(tx *journal.Tx) error { _, err := tx.Get(journal.Deposits, no, &d); return err }); err != nil {
+func (a *Agent) runDepositOp(ctx context.Context, no string, inbox <-chan depositStatus) error {
+	defer a.reqs.Forget(no)
+	f := &depositFlow{a: a, no: no}
+	if err := a.j.View(func(tx *journal.Tx) error { _, err := tx.Get(journal.Deposits, no, &f.d); return err }); err != nil {
 		return err
 	}
-	send := "deposit." + d.Op
-	for d.State == OpPending {
-		body := wire.DepositRequest{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Amount: d.Amount, StaffID: d.StaffID}
-		if err := a.request(send, no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
-			a.log.Warn("deposit request not sent", "out_request_no", no, "err", err)
+	f.send = "deposit." + f.d.Op
+	if f.d.State == OpPending {
+		if err := exchange.Run(ctx, f, inbox, nil); err != nil {
+			return err
 		}
-		timer := time.NewTimer(reverseBackoff(d.Tries+1, a.cfg.Pay))
-		var st *depositStatus
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case v := <-inbox:
-			st = &v
-		case <-timer.C:
+	}
+	if f.d.State == OpSuccess {
+		a.completeOrder(f.d.OutRequestNo)
+	} else {
+		a.log.Warn("deposit operation failed", "out_request_no", no, "err_code", f.d.ErrCode)
+	}
+	return nil
+}
+
+// depositFlow is one deposit operation's steps (exchange.Flow): d as last
+// journaled, send the request to send next (deposit.consume,
+// deposit.unfreeze or deposit.query).
+type depositFlow struct {
+	a    *Agent
+	no   string
+	d    DepositOp
+	send string
+}
+
+// Send sends the next request; the wait is the backoff of its tries.
+func (f *depositFlow) Send() (time.Duration, error) {
+	d := f.d
+	body := wire.DepositRequest{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Amount: d.Amount, StaffID: d.StaffID}
+	if err := f.a.reqs.Send(f.send, f.no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		f.a.log.Warn("deposit request not sent", "out_request_no", f.no, "err", err)
+	}
+	return reverseBackoff(d.Tries+1, f.a.cfg.Pay), nil
+}
+
+// Answer journals an answer; one that leaves the operation pending waits
+// out the wait (paced).
+func (f *depositFlow) Answer(st depositStatus) (exchange.Next, error) { return f.apply(&st) }
+
+// Tick: after an answer, the paced request goes; with none, deposit.query
+// asks what became of the operation.
+func (f *depositFlow) Tick(answered bool) (exchange.Next, error) {
+	if answered {
+		return exchange.Send, nil
+	}
+	return f.apply(nil)
+}
+
+// apply journals one answer (nil: none came in time). A success moves the
+// deposit (consumed or released) and owes its announcement and receipt in
+// the same commit.
+func (f *depositFlow) apply(st *depositStatus) (exchange.Next, error) {
+	a, no := f.a, f.no
+	err := a.j.Update(func(tx *journal.Tx) error {
+		d := f.d
+		if _, err := tx.Get(journal.Deposits, no, &d); err != nil {
+			return err
 		}
 		var p Payment
-		err := a.j.Update(func(tx *journal.Tx) error {
-			if _, err := tx.Get(journal.Deposits, no, &d); err != nil {
+		if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
+			return err
+		}
+		d.Tries++
+		f.d = d
+		switch {
+		case st == nil:
+			f.send = wire.TypeDepositQuery // no answer: ask what became of it
+			return tx.Put(journal.Deposits, no, d)
+		case st.State == "NOTFOUND":
+			f.send = "deposit." + d.Op // never arrived: send it again
+			return tx.Put(journal.Deposits, no, d)
+		case st.State == OpSuccess:
+			d.State, d.Consumed, d.Released = OpSuccess, st.Consumed, st.Released
+			p.DepositState, p.Consumed, p.Released = DepositReleased, st.Consumed, st.Released
+			kind, amt := "unfreeze", st.Released
+			if d.Op == "consume" {
+				p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
+			}
+			if err := putOrder(tx, p); err != nil {
 				return err
 			}
-			if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
+			if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
+				OutTradeNo: d.OutTradeNo, Desc: p.Desc, Staff: a.staffName(tx, d.StaffID), TransactionID: p.TransactionID}); err != nil {
 				return err
 			}
-			d.Tries++
-			switch {
-			case st == nil:
-				send = wire.TypeDepositQuery // no answer: ask what became of it
-				return tx.Put(journal.Deposits, no, d)
-			case st.State == "NOTFOUND":
-				send = "deposit." + d.Op // never arrived: send it again
-				return tx.Put(journal.Deposits, no, d)
-			case st.State == OpSuccess:
-				d.State, d.Consumed, d.Released = OpSuccess, st.Consumed, st.Released
-				p.DepositState, p.Consumed, p.Released = DepositReleased, st.Consumed, st.Released
-				kind, amt := "unfreeze", st.Released
-				if d.Op == "consume" {
-					p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
-				}
+		case st.State == OpFail:
+			if st.ErrCode == "ORDER_FINISHED" && st.DepositState != "" {
+				// Another operation finished it (e.g. from another
+				// till): the deposit's state is the provider's.
+				p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
 				if err := putOrder(tx, p); err != nil {
 					return err
 				}
-				if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
-					OutTradeNo: d.OutTradeNo, Desc: p.Desc, Staff: a.staffName(tx, d.StaffID), TransactionID: p.TransactionID}); err != nil {
-					return err
-				}
-			case st.State == OpFail:
-				if st.ErrCode == "ORDER_FINISHED" && st.DepositState != "" {
-					// Another operation finished it (e.g. from another
-					// till): the deposit's state is the provider's.
-					p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
-					if err := putOrder(tx, p); err != nil {
-						return err
-					}
-				}
-				d.State, d.ErrCode, d.ErrMsg = OpFail, st.ErrCode, st.ErrMsg
-			default:
-				return tx.Put(journal.Deposits, no, d)
 			}
-			return a.saveDepositOp(tx, d, p)
-		})
-		if err != nil {
-			timer.Stop()
-			return err
+			d.State, d.ErrCode, d.ErrMsg = OpFail, st.ErrCode, st.ErrMsg
+		default:
+			return tx.Put(journal.Deposits, no, d)
 		}
-		a.link.Kick()
-		if st != nil && d.State == OpPending {
-			if err := paced(ctx, timer); err != nil {
-				return err
-			}
-		}
-		timer.Stop()
+		f.d = d
+		return a.saveDepositOp(tx, d, p)
+	})
+	if err != nil {
+		return exchange.Done, err
 	}
-	if d.State == OpSuccess {
-		a.completeOrder(d.OutRequestNo)
-	} else {
-		a.log.Warn("deposit operation failed", "out_request_no", no, "err_code", d.ErrCode)
+	a.link.Kick()
+	switch {
+	case f.d.State != OpPending:
+		return exchange.Done, nil
+	case st != nil:
+		return exchange.Wait, nil
 	}
-	return nil
+	return exchange.Send, nil
 }
 
 // acceptDepositStatus routes deposit.status: to its operation (by
 // out_request_no, or the ref of the request it answers), or, with neither,
 // as the answer to a deposit's state query (checkOldDeposits).
 func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	req, known := a.requestOf(m.Ref)
+	req, known := a.reqs.Of(m.Ref)
 	ok := func(st depositStatus) bool { return st.OutRequestNo != "" || validID(st.OutTradeNo) || known }
 	return acceptAnswer(a, m, ok, func(st depositStatus) {
 		switch {
 		case st.OutRequestNo != "":
-		case known && a.opRunning(req.key):
-			st.OutRequestNo = req.key
+		case known && a.opRunning(req.Key):
+			st.OutRequestNo = req.Key
 		default:
 			if st.OutTradeNo == "" && known {
-				st.OutTradeNo = req.key
+				st.OutTradeNo = req.Key
+			}
+			if known {
+				a.reqs.Forget(req.Key) // a state query: answered, no flow waits on it
 			}
 			a.depositStateAnswered(st)
 			return
 		}
-		deliver(a, a.depositInbox, st.OutRequestNo, st, wire.TypeDepositStatus)
+		deliver(a, &a.depositInbox, st.OutRequestNo, st, wire.TypeDepositStatus)
 	})
 }
 
-func (a *Agent) opRunning(no string) bool {
-	a.payMu.Lock()
-	defer a.payMu.Unlock()
-	return a.depositInbox[no] != nil
-}
+func (a *Agent) opRunning(no string) bool { return a.depositInbox.Running(no) }
 
 // checkOldDeposits asks the platform about every deposit still frozen
 // here after the provider's auto-release age (pay.deposit_release_after_ms;
@@ -420,7 +446,7 @@ func (a *Agent) checkOldDeposits() {
 		return
 	}
 	for _, no := range nos {
-		if err := a.request(wire.TypeDepositQuery, no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		if err := a.reqs.Send(wire.TypeDepositQuery, no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
 			a.log.Warn("deposit.query not sent", "out_trade_no", no, "err", err)
 		}
 	}

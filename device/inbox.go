@@ -1,6 +1,9 @@
 package device
 
 import (
+	"errors"
+
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -19,20 +22,14 @@ func acceptAnswer[T any](a *Agent, m mqtt.Message, ok func(T) bool, run func(T))
 	return nil, func() { run(v) }, nil
 }
 
-// deliver hands an answer to the running flow keyed key (under payMu), or
-// logs that none runs: the answer to a flow already finished, or to an
-// earlier copy of its request. A full inbox drops it: the flow asks again.
-func deliver[T any](a *Agent, inboxes map[string]chan T, key string, v T, what string) {
-	a.payMu.Lock()
-	inbox := inboxes[key]
-	a.payMu.Unlock()
-	if inbox == nil {
+// deliver hands an answer to the running flow keyed key, or logs why not:
+// none runs (the answer to a flow already finished, or to an earlier copy
+// of its request), or its inbox is full. Either way the flow asks again.
+func deliver[T any](a *Agent, inboxes *exchange.Inboxes[T], key string, v T, what string) {
+	switch err := inboxes.Deliver(key, v); {
+	case errors.Is(err, exchange.ErrNotRunning):
 		a.log.Info(what+" for a flow not running, ignored", "key", key)
-		return
-	}
-	select {
-	case inbox <- v:
-	default:
+	case err != nil:
 		a.log.Warn(what+" dropped: inbox full (the flow asks again)", "key", key)
 	}
 }

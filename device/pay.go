@@ -617,7 +617,7 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 			a.awaiting = ""
 		}
 		a.payMu.Unlock()
-		a.forgetRequests(no)
+		a.reqs.Forget(no)
 	}()
 	p, err := a.loadPayment(no)
 	if err != nil {
@@ -647,13 +647,13 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 				// out_trade_no and content; the platform is idempotent).
 				err = a.sendSubmit(p, s.code)
 			} else {
-				err = a.request(wire.TypePayQuery, no, wire.OrderRef{OutTradeNo: no})
+				err = a.reqs.Send(wire.TypePayQuery, no, wire.OrderRef{OutTradeNo: no})
 			}
 		case reverse:
 			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
 				return err
 			}
-			err = a.request(wire.TypePayReverse, no, wire.OrderRef{OutTradeNo: no})
+			err = a.reqs.Send(wire.TypePayReverse, no, wire.OrderRef{OutTradeNo: no})
 		case finished:
 			return a.finishPayment(p)
 		}
@@ -773,54 +773,10 @@ func (a *Agent) awaitCode(ctx context.Context, s *session, p Payment) (Payment, 
 // sendSubmit publishes pay.submit directly: it carries the payment code,
 // which must never reach the journal (so not the outbox either).
 func (a *Agent) sendSubmit(p Payment, code string) error {
-	return a.request(wire.TypePaySubmit, p.OutTradeNo, wire.PaySubmit{
+	return a.reqs.Send(wire.TypePaySubmit, p.OutTradeNo, wire.PaySubmit{
 		OutTradeNo: p.OutTradeNo, AuthCode: code, Amount: p.Amount,
 		Wallet: p.Wallet, Deposit: p.Deposit, Desc: p.Desc,
 	})
-}
-
-// reqInfo is a money-flow request in flight: its flow's business key and
-// its type (pay.reverse, refund.query, ...).
-type reqInfo struct{ key, typ string }
-
-// request sends a money-flow request now (not through the outbox: the
-// state machine re-sends it on its own schedule). key is the flow's
-// business key: an answer whose ref is this request's jti is routed there.
-func (a *Agent) request(typ, key string, body any) error {
-	alg, ok := wire.DeviceRequests[typ]
-	if !ok {
-		return fmt.Errorf("request %s: not a device request (wire.DeviceRequests)", typ)
-	}
-	raw, err := json.Marshal(body)
-	if err != nil {
-		return err
-	}
-	id := mqtt.NewID()
-	if key != "" {
-		a.payMu.Lock()
-		a.reqs[id] = reqInfo{key: key, typ: typ}
-		a.payMu.Unlock()
-	}
-	return a.link.Send(mqtt.Message{ID: id, Type: typ, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: raw, Alg: alg})
-}
-
-// requestOf is the request that ref answers, if this process sent it.
-func (a *Agent) requestOf(ref string) (reqInfo, bool) {
-	a.payMu.Lock()
-	defer a.payMu.Unlock()
-	r, ok := a.reqs[ref]
-	return r, ok
-}
-
-// forgetRequests drops the requests of the flow key once it has ended.
-func (a *Agent) forgetRequests(key string) {
-	a.payMu.Lock()
-	defer a.payMu.Unlock()
-	for id, r := range a.reqs {
-		if r.key == key {
-			delete(a.reqs, id)
-		}
-	}
 }
 
 // finishPayment completes a terminal payment: a paid one is announced and

@@ -98,14 +98,14 @@ func markCancel(p *Payment) {
 // by its ref; its op, when the platform sends none, is the type of the
 // request its ref names.
 func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	req, known := a.requestOf(m.Ref)
-	ok := func(st payStatus) bool { return st.OutTradeNo != "" || (known && validID(req.key)) }
+	req, known := a.reqs.Of(m.Ref)
+	ok := func(st payStatus) bool { return st.OutTradeNo != "" || (known && validID(req.Key)) }
 	return acceptAnswer(a, m, ok, func(st payStatus) {
 		if st.OutTradeNo == "" {
-			st.OutTradeNo = req.key
+			st.OutTradeNo = req.Key
 		}
-		if st.Op == "" && known && req.key == st.OutTradeNo {
-			st.Op = strings.TrimPrefix(req.typ, "pay.")
+		if st.Op == "" && known && req.Key == st.OutTradeNo {
+			st.Op = strings.TrimPrefix(req.Type, "pay.")
 		}
 		a.deliver(st)
 	})
@@ -296,7 +296,7 @@ func (a *Agent) onScan(line string) {
 		return
 	}
 	a.log.Info("补单: looking up scanned order", "out_trade_no", line, "state", p.State)
-	if err := a.request(wire.TypeOrderLookup, line, wire.OrderRef{OutTradeNo: line}); err != nil {
+	if err := a.reqs.Send(wire.TypeOrderLookup, "", wire.OrderRef{OutTradeNo: line}); err != nil {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}

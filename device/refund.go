@@ -7,6 +7,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -129,9 +130,6 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID, pin string
 		return r, err
 	}
 	a.link.Kick()
-	a.payMu.Lock()
-	a.refunds[r.OutRefundNo] = make(chan refundStatus, 8)
-	a.payMu.Unlock()
 	a.goRefund(a.runCtx, r.OutRefundNo)
 	return r, nil
 }
@@ -211,16 +209,15 @@ func (a *Agent) loadRefund(no string) (Refund, error) {
 	return r, err
 }
 
+// goRefund runs the refund no; its inbox opens before the goroutine starts,
+// so an answer to its first request finds it.
 func (a *Agent) goRefund(ctx context.Context, no string) {
+	inbox := a.refunds.Open(no)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer func() {
-			a.payMu.Lock()
-			delete(a.refunds, no)
-			a.payMu.Unlock()
-		}()
-		if err := a.runRefund(ctx, no); err != nil && ctx.Err() == nil {
+		defer a.refunds.Close(no)
+		if err := a.runRefund(ctx, no, inbox); err != nil && ctx.Err() == nil {
 			a.log.Error("refund stopped", "out_refund_no", no, "err", err)
 		}
 	}()
@@ -234,95 +231,119 @@ func (a *Agent) goRefund(ctx context.Context, no string) {
 // refund twice (WeChat: "请不要更换退款单号"). With no answer at all, query
 // and request alternate, so a platform that has no refund.query (an
 // extension of protocol §4) still settles it by the idempotent request.
-func (a *Agent) runRefund(ctx context.Context, no string) error {
-	a.payMu.Lock()
-	inbox := a.refunds[no]
-	a.payMu.Unlock()
-	defer a.forgetRequests(no)
+func (a *Agent) runRefund(ctx context.Context, no string, inbox <-chan refundStatus) error {
+	defer a.reqs.Forget(no)
 	r, err := a.loadRefund(no)
 	if err != nil {
 		return err
 	}
-	pc := a.cfg.Pay
-	send := wire.TypeRefundRequest
+	f := &refundFlow{a: a, no: no, r: r, send: wire.TypeRefundRequest}
 	if r.State == RefundProcessing {
-		send = wire.TypeRefundQuery
+		f.send = wire.TypeRefundQuery
 	}
-	for !refundFinal(r.State) {
-		var err error
-		if send == wire.TypeRefundQuery {
-			err = a.request(send, no, wire.RefundQuery{OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo})
-		} else {
-			err = a.request(send, no, wire.RefundRequest{
-				OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, Amount: r.Amount, StaffID: r.StaffID,
-			})
-		}
-		if err != nil {
-			a.log.Info(send+" not sent, will retry", "out_refund_no", no, "err", err)
-		}
-		wait := reverseBackoff(r.Tries, pc)
-		if r.State == RefundProcessing {
-			wait = config.MS(pc.RefundPollMS)
-		}
-		timer := time.NewTimer(wait)
-		var st *refundStatus
-		select {
-		case <-ctx.Done():
-			timer.Stop()
-			return ctx.Err()
-		case v := <-inbox:
-			st = &v
-		case <-timer.C:
-		}
-		err = a.j.Update(func(tx *journal.Tx) error {
-			if _, err := tx.Get(journal.Refunds, no, &r); err != nil {
-				return err
-			}
-			r.Tries++
-			var again string
-			r, again = applyRefundStatus(r, st, send, pc)
-			send = again
-			if r.State == RefundSuccess {
-				var p Payment
-				if _, err := tx.Get(journal.Orders, r.OutTradeNo, &p); err != nil {
-					return err
-				}
-				p.Refunded += r.Amount
-				if err := putOrder(tx, p); err != nil {
-					return err
-				}
-				// Announced (退款 + amount) and printed once, like a payment.
-				b := notifyBody{OrderID: r.OutRefundNo, Amount: r.Amount, Wallet: r.Wallet, Kind: "refund", Print: true, Copies: 1,
-					OutTradeNo: r.OutTradeNo, Staff: a.staffName(tx, r.StaffID), TransactionID: p.TransactionID}
-				if err := a.putCompletion(tx, b); err != nil {
-					return err
-				}
-			}
-			return a.saveRefund(tx, r)
-		})
-		if err != nil {
-			timer.Stop()
+	if !refundFinal(r.State) {
+		if err := exchange.Run(ctx, f, inbox, nil); err != nil {
 			return err
 		}
-		a.link.Kick()
-		if st != nil && !refundFinal(r.State) {
-			if err := paced(ctx, timer); err != nil {
-				return err
-			}
-		}
-		timer.Stop()
 	}
-	switch r.State {
+	switch f.r.State {
 	case RefundSuccess:
-		a.completeOrder(r.OutRefundNo)
+		a.completeOrder(f.r.OutRefundNo)
 	case RefundFail:
-		a.log.Warn("refund failed", "out_refund_no", no, "err_code", r.ErrCode)
-		a.payPrompt(refundFailedWords(r.ErrCode))
+		a.log.Warn("refund failed", "out_refund_no", no, "err_code", f.r.ErrCode)
+		a.payPrompt(refundFailedWords(f.r.ErrCode))
 	case RefundAttention:
-		a.log.Warn("refund needs a person", "out_refund_no", no, "err_code", r.ErrCode, "err_msg", r.ErrMsg)
+		a.log.Warn("refund needs a person", "out_refund_no", no, "err_code", f.r.ErrCode, "err_msg", f.r.ErrMsg)
 		a.payPrompt(audio.PhraseAttention)
 	}
 	return nil
+}
+
+// refundFlow is one refund's steps (exchange.Flow): r as last journaled,
+// send the request to send next.
+type refundFlow struct {
+	a    *Agent
+	no   string
+	r    Refund
+	send string
+}
+
+// Send sends refund.request or refund.query; the wait is the poll interval
+// for a refund PROCESSING, else the backoff of its tries.
+func (f *refundFlow) Send() (time.Duration, error) {
+	r, pc := f.r, f.a.cfg.Pay
+	var err error
+	if f.send == wire.TypeRefundQuery {
+		err = f.a.reqs.Send(f.send, f.no, wire.RefundQuery{OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo})
+	} else {
+		err = f.a.reqs.Send(f.send, f.no, wire.RefundRequest{
+			OutTradeNo: r.OutTradeNo, OutRefundNo: r.OutRefundNo, Amount: r.Amount, StaffID: r.StaffID,
+		})
+	}
+	if err != nil {
+		f.a.log.Info(f.send+" not sent, will retry", "out_refund_no", f.no, "err", err)
+	}
+	if r.State == RefundProcessing {
+		return config.MS(pc.RefundPollMS), nil
+	}
+	return reverseBackoff(r.Tries, pc), nil
+}
+
+// Answer journals an answer. One that leaves the refund open waits out the
+// wait: the next request is paced, not sent as fast as answers come.
+func (f *refundFlow) Answer(st refundStatus) (exchange.Next, error) { return f.apply(&st) }
+
+// Tick: after an answer, the paced request goes; with none, the silence
+// is journaled as a try and decides the next request.
+func (f *refundFlow) Tick(answered bool) (exchange.Next, error) {
+	if answered {
+		return exchange.Send, nil
+	}
+	return f.apply(nil)
+}
+
+// apply journals one answer (nil: none came in time) with what it makes
+// of the refund: a success adds to the order's refunded amount and owes
+// its announcement and receipt, in the same commit.
+func (f *refundFlow) apply(st *refundStatus) (exchange.Next, error) {
+	a, pc := f.a, f.a.cfg.Pay
+	err := a.j.Update(func(tx *journal.Tx) error {
+		r := f.r
+		if _, err := tx.Get(journal.Refunds, f.no, &r); err != nil {
+			return err
+		}
+		r.Tries++
+		r, f.send = applyRefundStatus(r, st, f.send, pc)
+		if r.State == RefundSuccess {
+			var p Payment
+			if _, err := tx.Get(journal.Orders, r.OutTradeNo, &p); err != nil {
+				return err
+			}
+			p.Refunded += r.Amount
+			if err := putOrder(tx, p); err != nil {
+				return err
+			}
+			// Announced (退款 + amount) and printed once, like a payment.
+			b := notifyBody{OrderID: r.OutRefundNo, Amount: r.Amount, Wallet: r.Wallet, Kind: "refund", Print: true, Copies: 1,
+				OutTradeNo: r.OutTradeNo, Staff: a.staffName(tx, r.StaffID), TransactionID: p.TransactionID}
+			if err := a.putCompletion(tx, b); err != nil {
+				return err
+			}
+		}
+		f.r = r
+		return a.saveRefund(tx, r)
+	})
+	if err != nil {
+		return exchange.Done, err
+	}
+	a.link.Kick()
+	switch {
+	case refundFinal(f.r.State):
+		return exchange.Done, nil
+	case st != nil:
+		return exchange.Wait, nil
+	}
+	return exchange.Send, nil
 }
 
 // refundFailedWords is what a failed refund says: 退款失败, and its reason
@@ -402,13 +423,13 @@ func applyRefundStatus(r Refund, st *refundStatus, sent string, pc config.Pay) (
 }
 
 func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	req, known := a.requestOf(m.Ref)
+	req, known := a.reqs.Of(m.Ref)
 	ok := func(st refundStatus) bool { return st.OutRefundNo != "" || known }
 	return acceptAnswer(a, m, ok, func(st refundStatus) {
 		if st.OutRefundNo == "" {
-			st.OutRefundNo = req.key
+			st.OutRefundNo = req.Key
 		}
-		deliver(a, a.refunds, st.OutRefundNo, st, wire.TypeRefundStatus)
+		deliver(a, &a.refunds, st.OutRefundNo, st, wire.TypeRefundStatus)
 	})
 }
 
@@ -416,9 +437,6 @@ func (a *Agent) acceptRefundStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Messag
 func (a *Agent) resumeRefunds(ctx context.Context) error {
 	open, err := openKeys[Refund](a.j, journal.Refunds)
 	for _, no := range open {
-		a.payMu.Lock()
-		a.refunds[no] = make(chan refundStatus, 8)
-		a.payMu.Unlock()
 		a.goRefund(ctx, no)
 	}
 	return err

@@ -64,6 +64,13 @@ type Client struct {
 	// topics are the live subscriptions, made again on every reconnect:
 	// the session is clean, so a broker restart forgets them.
 	topics map[string]paho.MessageHandler
+
+	// Close waits for the subscriptions' unsubscribes (unsubs) before it
+	// disconnects: paho blocks an Unsubscribe begun on a client that is
+	// then disconnected under it for its write timeout (30 s).
+	closeOnce sync.Once
+	closed    chan struct{}
+	unsubs    sync.WaitGroup
 }
 
 // Options configure a Client.
@@ -101,7 +108,7 @@ func Dial(ctx context.Context, o Options) (*Client, error) {
 	if o.CommandTTL <= 0 {
 		o.CommandTTL = 5 * time.Minute
 	}
-	c := &Client{prefix: o.Prefix, log: o.Log, now: o.Now, ttl: o.CommandTTL, devices: map[string]*Device{}, topics: map[string]paho.MessageHandler{}}
+	c := &Client{prefix: o.Prefix, log: o.Log, now: o.Now, ttl: o.CommandTTL, devices: map[string]*Device{}, topics: map[string]paho.MessageHandler{}, closed: make(chan struct{})}
 	opts := paho.NewClientOptions().AddBroker(o.URL).SetClientID(o.ClientID).
 		SetUsername(o.Username).SetPassword(o.Password).SetCleanSession(!o.Persistent).
 		SetAutoReconnect(true).SetConnectTimeout(5 * time.Second).SetOrderMatters(true)
@@ -140,7 +147,11 @@ func (c *Client) resubscribe(cl paho.Client) {
 }
 
 // Close disconnects.
-func (c *Client) Close() { c.c.Disconnect(100) }
+func (c *Client) Close() {
+	c.closeOnce.Do(func() { close(c.closed) })
+	c.unsubs.Wait()
+	c.c.Disconnect(100)
+}
 
 // AddDevice registers a device's keys.
 func (c *Client) AddDevice(d Device) {
@@ -263,8 +274,14 @@ func (c *Client) Subscribe(ctx context.Context, dev, share string) (<-chan Event
 		c.topics[topic] = handler
 		c.mu.Unlock()
 	}
+	c.unsubs.Add(1)
 	go func() {
-		<-ctx.Done()
+		defer c.unsubs.Done()
+		select {
+		case <-ctx.Done():
+		case <-c.closed:
+			return
+		}
 		c.mu.Lock()
 		delete(c.topics, evt)
 		delete(c.topics, state)
