@@ -12,6 +12,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -312,26 +313,6 @@ func reverseBackoff(n int, pc config.Pay) time.Duration {
 	return min(d, time.Minute)
 }
 
-// paced waits out timer, the wait after a money flow's last request,
-// when an answer came that leaves the flow open (a refund PROCESSING, a
-// SYSTEMERROR, a NOTFOUND): the next request goes one interval after the
-// last, as the payment loop's ticks do, not as soon as the answer came —
-// a provider that answers at once would otherwise be asked as fast as the
-// link carries the questions, and a flow bounded by its tries
-// (ReverseMaxTries) would spend them all in a few round trips. WeChat Pay
-// asks for a refund's status to be queried a minute apart, less often
-// after five minutes (查询单笔退款: "推荐每间隔1分钟调用该接口查询一次退款状态",
-// pay.weixin.qq.com/docs/merchant/apis/refund/refunds/query-by-out-refund-no.html).
-func paced(ctx context.Context, timer *time.Timer) error {
-	select {
-	case <-ctx.Done():
-		timer.Stop()
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
 // NewOutTradeNo makes a merchant order number: "P", the local time to the
 // second and six random digits. It starts with a letter so a scanned order
 // number is never taken for a payment code (which is all digits).
@@ -628,99 +609,121 @@ func (a *Agent) runPayment(ctx context.Context, no string) error {
 			return err
 		}
 	}
-	pc := a.cfg.Pay
-	step := query
+	f := &payFlow{a: a, no: no, s: s, p: p, step: query}
 	switch {
 	case s.code != "":
-		step = submit
+		f.step = submit
 	case p.State == Reversing:
-		step = reverse
+		f.step = reverse
 	}
-	for {
-		var err error
-		switch step {
-		case submit:
-			err = a.sendSubmit(p, s.code)
-		case query:
-			if s.code != "" && !p.Answered {
-				// No answer yet to the submit: send it again (same
-				// out_trade_no and content; the platform is idempotent).
-				err = a.sendSubmit(p, s.code)
-			} else {
-				err = a.reqs.Send(wire.TypePayQuery, no, wire.OrderRef{OutTradeNo: no})
-			}
-		case reverse:
-			if p, err = a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil }); err != nil {
-				return err
-			}
-			err = a.reqs.Send(wire.TypePayReverse, no, wire.OrderRef{OutTradeNo: no})
-		case finished:
-			return a.finishPayment(p)
-		}
-		if err != nil && !errors.Is(err, mqtt.ErrOffline) {
-			a.log.Warn("payment request not sent", "out_trade_no", no, "type", step, "err", err)
-		}
-		// The next tick is due one poll interval (or the reverse backoff)
-		// after the last request, however many answers come meanwhile.
-		wait := config.MS(pc.PollIntervalMS)
-		if step == reverse {
-			wait = reverseBackoff(p.ReverseTries, pc)
-		}
-		timer := time.NewTimer(wait)
-		step = idle
-		for step == idle {
-			var st *payStatus
-			select {
-			case <-ctx.Done():
-				timer.Stop()
-				return ctx.Err()
-			case v := <-s.answers:
-				st = &v
-			case <-s.wake:
-			case <-timer.C:
-			}
-			prev := p.State
-			sayNow := false
-			err := a.j.Update(func(tx *journal.Tx) error {
-				var cur Payment
-				if _, err := tx.Get(journal.Orders, no, &cur); err != nil {
-					return err
-				}
-				now := a.now()
-				if st != nil {
-					past := !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.PollTimeoutMS)))
-					cur, step = applyStatus(cur, *st, past, pc)
-					if step == idle && cur.NeedReverse && cur.State != Reversing && !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.ReverseAfterMS))) {
-						cur.State, step = Reversing, reverse
-					}
-					if cur.NeedReverse && !cur.FailSaid && payClass(cur.ErrCode) == wire.ClassDefinite {
-						// A decline with a reason: said now, while the
-						// reverse that closes the order waits its turn.
-						cur.FailSaid, sayNow = true, true
-					}
-				} else {
-					cur, step = tick(cur, now, pc)
-				}
-				p = cur
-				return a.savePayment(tx, cur)
-			})
-			if err != nil {
-				timer.Stop()
-				return err
-			}
-			a.link.Kick()
-			if sayNow {
-				a.payPrompt(failedWords(p.ErrCode))
-			}
-			if p.State != prev {
-				a.log.Info("payment", "out_trade_no", no, "state", p.State, "err_code", p.ErrCode)
-				if p.State == Unknown {
-					a.payPrompt(audio.PhraseUnknown)
-				}
-			}
-		}
-		timer.Stop()
+	if err := exchange.Run(ctx, f, s.answers, s.wake); err != nil {
+		return err
 	}
+	return a.finishPayment(f.p)
+}
+
+// payFlow is one payment's steps after its code (exchange.Flow): p as last
+// journaled, step the request to send next.
+type payFlow struct {
+	a    *Agent
+	no   string
+	s    *session
+	p    Payment
+	step next
+}
+
+// Send sends the step's request. The next tick is due one poll interval
+// (or the reverse backoff) after it, however many answers come meanwhile.
+func (f *payFlow) Send() (time.Duration, error) {
+	a, no, pc := f.a, f.no, f.a.cfg.Pay
+	var err error
+	switch f.step {
+	case submit:
+		err = a.sendSubmit(f.p, f.s.code)
+	case query:
+		if f.s.code != "" && !f.p.Answered {
+			// No answer yet to the submit: send it again (same
+			// out_trade_no and content; the platform is idempotent).
+			err = a.sendSubmit(f.p, f.s.code)
+		} else {
+			err = a.reqs.Send(wire.TypePayQuery, no, wire.OrderRef{OutTradeNo: no})
+		}
+	case reverse:
+		p, uerr := a.update(no, func(p *Payment) error { p.State = Reversing; p.ReverseTries++; return nil })
+		if uerr != nil {
+			return 0, uerr
+		}
+		f.p = p
+		err = a.reqs.Send(wire.TypePayReverse, no, wire.OrderRef{OutTradeNo: no})
+	}
+	if err != nil && !errors.Is(err, mqtt.ErrOffline) {
+		a.log.Warn("payment request not sent", "out_trade_no", no, "type", f.step, "err", err)
+	}
+	if f.step == reverse {
+		return reverseBackoff(f.p.ReverseTries, pc), nil
+	}
+	return config.MS(pc.PollIntervalMS), nil
+}
+
+// Answer journals an answer (applyStatus): it may settle the payment, ask
+// for a request now, or leave it to the tick.
+func (f *payFlow) Answer(st payStatus) (exchange.Next, error) { return f.apply(&st) }
+
+// Tick journals the tick (tick: poll on, reverse, or UNKNOWN). A wake —
+// a cancel asked, the link back — ticks at once.
+func (f *payFlow) Tick(bool) (exchange.Next, error) { return f.apply(nil) }
+
+// apply journals one answer, or a tick (nil), and says what comes next.
+func (f *payFlow) apply(st *payStatus) (exchange.Next, error) {
+	a, no, pc := f.a, f.no, f.a.cfg.Pay
+	prev := f.p.State
+	sayNow := false
+	step := idle
+	err := a.j.Update(func(tx *journal.Tx) error {
+		var cur Payment
+		if _, err := tx.Get(journal.Orders, no, &cur); err != nil {
+			return err
+		}
+		now := a.now()
+		if st != nil {
+			past := !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.PollTimeoutMS)))
+			cur, step = applyStatus(cur, *st, past, pc)
+			if step == idle && cur.NeedReverse && cur.State != Reversing && !now.Before(time.UnixMilli(cur.SubmittedAt).Add(config.MS(pc.ReverseAfterMS))) {
+				cur.State, step = Reversing, reverse
+			}
+			if cur.NeedReverse && !cur.FailSaid && payClass(cur.ErrCode) == wire.ClassDefinite {
+				// A decline with a reason: said now, while the
+				// reverse that closes the order waits its turn.
+				cur.FailSaid, sayNow = true, true
+			}
+		} else {
+			cur, step = tick(cur, now, pc)
+		}
+		f.p = cur
+		return a.savePayment(tx, cur)
+	})
+	if err != nil {
+		return exchange.Done, err
+	}
+	a.link.Kick()
+	p := f.p
+	if sayNow {
+		a.payPrompt(failedWords(p.ErrCode))
+	}
+	if p.State != prev {
+		a.log.Info("payment", "out_trade_no", no, "state", p.State, "err_code", p.ErrCode)
+		if p.State == Unknown {
+			a.payPrompt(audio.PhraseUnknown)
+		}
+	}
+	switch step {
+	case idle:
+		return exchange.Wait, nil
+	case finished:
+		return exchange.Done, nil
+	}
+	f.step = step
+	return exchange.Send, nil
 }
 
 // awaitCode asks for the customer's code and takes the next valid scan.
