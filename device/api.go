@@ -316,7 +316,7 @@ func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 		if err != nil {
 			return err
 		}
-		_, err = a.emit(tx, wire.TypeShiftChanged, "", map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
+		_, err = a.emit(tx, wire.TypeShiftChanged, "", wire.ShiftChanged{Open: true, StaffID: s.ID, StaffName: s.Name, Since: sh.Since})
 		return err
 	})
 	if err != nil {

@@ -309,16 +309,12 @@ func decodeBody(raw json.RawMessage, v any) error {
 func (a *Agent) hello() mqtt.Message {
 	der, _ := x509.MarshalPKIXPublicKey(&a.key.PublicKey)
 	pub := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
-	h := map[string]any{"fw": Version, "board": a.cfg.Board, "serial": a.cfg.Serial, "public_key": string(pub)}
-	if a.stateLocked().Key == "replaced" {
+	h := wire.DeviceHello{FW: Version, Board: a.cfg.Board, Serial: a.cfg.Serial, PublicKey: string(pub),
 		// The platform pinned the old key and will refuse this one until
 		// the device is re-bound: say so, so it can be told apart from an
 		// attacker announcing a key.
-		h["key_replaced"] = true
-	}
-	if st := a.storageState(); st != "" {
-		h["storage"] = st
-	}
+		KeyReplaced: a.stateLocked().Key == "replaced",
+		Storage:     a.storageState()}
 	body, _ := json.Marshal(h)
 	return mqtt.Message{ID: mqtt.NewID(), Type: wire.TypeDeviceHello, Dev: a.cfg.DeviceID, IssuedAt: a.now(), Body: body}
 }

@@ -149,7 +149,7 @@ func (a *Agent) acceptRoster(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return nil, nil, err
 	}
 	a.log.Info("staff roster", "version", r.Version, "staff", len(r.Staff), "applied", applied)
-	ans, err := a.emit(tx, wire.TypeStaffRosterApplied, m.ID, map[string]any{"version": r.Version, "staff": len(r.Staff), "applied": applied})
+	ans, err := a.emit(tx, wire.TypeStaffRosterApplied, m.ID, wire.StaffRosterApplied{Version: r.Version, Staff: len(r.Staff), Applied: applied})
 	return &ans, nil, err
 }
 

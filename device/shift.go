@@ -72,7 +72,7 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 	if err != nil {
 		return nil, nil, err
 	}
-	ans, err := a.emit(tx, wire.TypeShiftChanged, m.ID, map[string]any{"open": true, "staff_id": s.ID, "staff_name": s.Name, "since": sh.Since})
+	ans, err := a.emit(tx, wire.TypeShiftChanged, m.ID, wire.ShiftChanged{Open: true, StaffID: s.ID, StaffName: s.Name, Since: sh.Since})
 	return &ans, func() { a.afterShift(sh) }, err
 }
 

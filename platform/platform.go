@@ -325,10 +325,7 @@ func (c *Client) decode(topic string, payload []byte) Event {
 // auth key — which a config QR carries — could announce their own key and
 // then sign refunds as the device: PS256 would protect nothing.
 func (c *Client) learnKey(dev string, body json.RawMessage) {
-	var h struct {
-		PublicKey string `json:"public_key"`
-		KeyProof  string `json:"key_proof"`
-	}
+	var h wire.DeviceHello
 	if json.Unmarshal(body, &h) != nil {
 		return
 	}

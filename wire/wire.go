@@ -162,3 +162,34 @@ type DepositResult struct {
 	ErrCode      string `json:"err_code"`
 	ErrMsg       string `json:"err_msg"`
 }
+
+// DeviceHello is the body of device.hello, sent first on every connect
+// (docs/protocol.md §7.1). The platform pins PublicKey, which verifies the
+// device's PS256 requests.
+type DeviceHello struct {
+	FW          string `json:"fw"`
+	Board       string `json:"board"`
+	Serial      string `json:"serial"`
+	PublicKey   string `json:"public_key"`
+	KeyReplaced bool   `json:"key_replaced,omitempty"`
+	Storage     string `json:"storage,omitempty"`
+	KeyProof    string `json:"key_proof,omitempty"`
+}
+
+// ShiftChanged is the body of shift.changed, the answer to shift.start (and
+// news of a shift opened through the local API). Since is Unix seconds.
+type ShiftChanged struct {
+	Open      bool   `json:"open"`
+	StaffID   string `json:"staff_id"`
+	StaffName string `json:"staff_name"`
+	Since     int64  `json:"since"`
+}
+
+// StaffRosterApplied is the body of staff.roster.applied: the roster's
+// version, how many entries it had, and whether it was applied (false
+// when it was older than the one kept).
+type StaffRosterApplied struct {
+	Version int64 `json:"version"`
+	Staff   int   `json:"staff"`
+	Applied bool  `json:"applied"`
+}

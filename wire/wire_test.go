@@ -5,6 +5,7 @@ import (
 	"go/parser"
 	"go/token"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -77,4 +78,35 @@ func requestType(f *ast.File, spec ast.Spec) bool {
 		}
 	}
 	return false
+}
+
+// Every JSON field of every body here is in docs/protocol.md: a field
+// renamed in a struct (which both sides share, so both still build) breaks
+// a platform built from the docs, and this test.
+func TestBodyFieldsDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../docs/protocol.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bodies := []any{PaySubmit{}, PayStatus{}, OrderFound{}, RefundRequest{}, RefundStatus{}, DepositRequest{},
+		DepositStatus{}, OrderRef{}, RefundQuery{}, PayResult{}, PayProgress{}, RefundResult{}, DepositResult{},
+		DeviceHello{}, ShiftChanged{}, StaffRosterApplied{}}
+	n := 0
+	for _, b := range bodies {
+		rt := reflect.TypeOf(b)
+		for i := range rt.NumField() {
+			name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+			if name == "" || name == "-" {
+				t.Errorf("%s.%s has no JSON name", rt.Name(), rt.Field(i).Name)
+				continue
+			}
+			n++
+			if !strings.Contains(string(doc), "`"+name+"`") && !strings.Contains(string(doc), name+":") && !strings.Contains(string(doc), ", "+name) {
+				t.Errorf("%s field %q is not in docs/protocol.md", rt.Name(), name)
+			}
+		}
+	}
+	if n < 60 {
+		t.Fatalf("read %d fields", n)
+	}
 }
