@@ -79,9 +79,9 @@ type Agent struct {
 	// onConnected, if set before Run, is told of each link change (tests).
 	onConnected func(up bool)
 
-	// ctl is set by Serve: how a new config or firmware restarts the agent
-	// (config_serve.go); nil for an agent run alone.
-	ctl *control
+	// ctl is set by RunSupervised: how a new config or firmware restarts
+	// the agent (package device/supervisor); nil for an agent run alone.
+	ctl Control
 
 	runCtx   context.Context // Run's context, for flows started by commands
 	wg       sync.WaitGroup  // flows' goroutines

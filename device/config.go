@@ -52,7 +52,7 @@ func loadApplied(tx *journal.Tx) (ota.Applied, error) {
 // holds the broker password and auth key).
 func (a *Agent) onConfigQR(line string) {
 	if a.ctl == nil {
-		a.configRefused("qr", ota.Refused(ota.ReasonBusy, "this agent does not apply configuration (not run by Serve)"))
+		a.configRefused("qr", ota.Refused(ota.ReasonBusy, "this agent does not apply configuration (not run by a supervisor)"))
 		return
 	}
 	pub, _ := base64.StdEncoding.DecodeString(a.cfg.ProvisioningPubkey)
@@ -115,7 +115,7 @@ func (a *Agent) stageConfig(tx *journal.Tx, patch json.RawMessage, version int64
 	if err := ap.Stage(patch, version, t); err != nil {
 		return err
 	}
-	if _, err := ota.Merged(a.ctl.file, ap.Patch); err != nil {
+	if _, err := ota.Merged(a.ctl.File(), ap.Patch); err != nil {
 		return ota.Refused(ota.ReasonBadConfig, "%v", err)
 	}
 	return tx.Put(journal.Meta, metaApplied, ap)
@@ -168,7 +168,7 @@ func (a *Agent) applyWhenIdle() {
 	go func() {
 		defer a.wg.Done()
 		if a.waitPaymentsIdle(a.runCtx) {
-			a.ctl.restart("config")
+			a.ctl.Restart("config")
 		}
 	}()
 }

@@ -68,7 +68,7 @@ type otaResult struct {
 // acceptOTA checks an ota.update before anything is downloaded (form,
 // signature, https URL, one update at a time) and starts it.
 func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	if a.ctl == nil || a.ctl.binary == "" {
+	if a.ctl == nil || a.ctl.Binary() == "" {
 		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "ota.update: this agent cannot replace its binary"})
 		return &ans, nil, err
 	}
@@ -138,7 +138,7 @@ func (a *Agent) resumeOTA(ctx context.Context) {
 		return
 	}
 	switch {
-	case b.Ref == job.Ref && b.State == ota.StateTrial && slots.Which(a.ctl.binary) == b.Active:
+	case b.Ref == job.Ref && b.State == ota.StateTrial && slots.Which(a.ctl.Binary()) == b.Active:
 		a.healthCheck(ctx, job, slots, b)
 	case b.Ref == job.Ref && b.State == ota.StateOK && b.Active == job.Slot:
 		a.otaDone(job, "ok", "", "")
@@ -214,7 +214,7 @@ func (a *Agent) runOTA(ctx context.Context, job otaJob) {
 	}
 	base := b.Base
 	if base == "" {
-		base = a.ctl.binary
+		base = a.ctl.Binary()
 	}
 	job.State, job.Slot = otaSwitching, slot
 	if err := a.j.Update(func(tx *journal.Tx) error {
@@ -234,7 +234,7 @@ func (a *Agent) runOTA(ctx context.Context, job otaJob) {
 	}
 	a.link.Kick()
 	a.log.Info("switching firmware", "version", man.Version, "slot", slot)
-	a.ctl.execInto(&RestartError{Path: base, Args: append([]string{base}, a.ctl.args...), Reason: "firmware " + man.Version})
+	a.ctl.ExecInto(&RestartError{Path: base, Args: append([]string{base}, a.ctl.Args()...), Reason: "firmware " + man.Version})
 }
 
 // healthCheck is run by new firmware on trial: connected to the broker and
@@ -254,7 +254,7 @@ func (a *Agent) healthCheck(ctx context.Context, job otaJob, slots ota.Slots, b 
 			return
 		}
 		a.otaDone(job, "rolled_back", ota.FailHealth, msg)
-		a.ctl.execInto(&RestartError{Path: b.Base, Args: append([]string{b.Base}, a.ctl.args...), Reason: "rollback"})
+		a.ctl.ExecInto(&RestartError{Path: b.Base, Args: append([]string{b.Base}, a.ctl.Args()...), Reason: "rollback"})
 	}
 	if err := a.selfTest(job); err != nil {
 		rollback("self-test: " + err.Error())

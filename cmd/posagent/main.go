@@ -19,6 +19,7 @@ import (
 	"github.com/posagent/posagent/boards"
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/device/supervisor"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/ota"
 )
@@ -179,16 +180,16 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 
 	// Serve runs one agent per configuration (the file's with the patch
 	// applied over the air); build opens the hardware of each.
-	build := func(ctx context.Context, cfg config.Config) (device.Built, error) {
+	build := func(ctx context.Context, cfg config.Config) (supervisor.Built, error) {
 		hw, err := boards.Open(ctx, cfg, board, log)
 		if err != nil {
-			return device.Built{}, err
+			return supervisor.Built{}, err
 		}
 		opts := device.Options{Config: cfg, Journal: j, Key: key, Log: log, Audio: hw.Audio, Scans: hw.Scans}
 		if cfg.Audio.VoiceDir != "" {
 			if opts.Voice, err = audio.LoadVoiceDir(cfg.Audio.VoiceDir); err != nil {
 				hw.Close()
-				return device.Built{}, err
+				return supervisor.Built{}, err
 			}
 			log.Info("voice pack", "dir", cfg.Audio.VoiceDir)
 		}
@@ -205,11 +206,11 @@ func runAgent(cfg config.Config, board boards.Board, log *slog.Logger) error {
 			hw.OnScanner(agent.ScannerStatus)
 			sd.watch(agent)
 		}
-		return device.Built{Options: opts, Started: started, Release: func() { hw.Close() }}, nil
+		return supervisor.Built{Options: opts, Started: started, Release: func() { hw.Close() }}, nil
 	}
 	exe, _ := os.Executable()
 	log.Info("posagent starting", "version", device.Version, "device_id", cfg.DeviceID, "board", board.Name, "broker", cfg.MQTT.URL)
-	err = device.Serve(ctx, device.ServeOptions{File: cfg, Journal: j, Log: log, Build: build, Binary: exe, Args: os.Args[1:]})
+	err = supervisor.Serve(ctx, supervisor.Options{File: cfg, Journal: j, Log: log, Build: build, Binary: exe, Args: os.Args[1:]})
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}

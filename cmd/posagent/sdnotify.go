@@ -52,7 +52,7 @@ func watchdogInterval() time.Duration {
 
 // systemd tells systemd the agent is ready and pings its watchdog while
 // the agent answers. It lives as long as the process: the agent behind it is
-// replaced when a new configuration is applied (device.Serve), and that is
+// replaced when a new configuration is applied (supervisor.Serve), and that is
 // neither a stop nor a second start.
 type systemd struct {
 	log   *slog.Logger

@@ -1,4 +1,19 @@
-package device
+// Package supervisor runs the agent one configuration at a time, and is
+// the only part that restarts it or replaces the process: the flows
+// (package device) ask through device.Control.
+//
+// Invariants:
+//   - The Config of a running agent never changes: a new one (config QR or
+//     config.set) is tried by building a new agent, so no flow sees a
+//     device id, key or broker change under it.
+//   - A trial that cannot start, or does not connect in time, is rolled
+//     back to the previous config, which runs again.
+//   - The hardware (ports, audio) is opened again only when its keys
+//     change (HardwareKey): a new broker or auth key reuses the open
+//     ports, so no scan or print is lost to a port reopened too soon.
+//   - A firmware switch is a *device.RestartError returned to the caller,
+//     which execs the new binary: nothing here execs.
+package supervisor
 
 import (
 	"context"
@@ -7,15 +22,15 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/ota"
 )
 
-// ServeOptions are what Serve builds agents from.
-type ServeOptions struct {
+// Options are what Serve builds agents from.
+type Options struct {
 	// File is the config file's configuration, validated. Patches applied
 	// over the air (QR, config.set) are merged over it, never written to it.
 	File    config.Config
@@ -34,33 +49,20 @@ type ServeOptions struct {
 	Args   []string
 }
 
-// Built is what ServeOptions.Build returns for one configuration.
+// Built is what Options.Build returns for one configuration.
 type Built struct {
 	// Options build the agent; Options.Config is set to each config.
-	Options Options
+	Options device.Options
 	// Started, if set, is given each agent built from Options before it
 	// runs, with a context that ends with that agent (e.g. to wire
 	// hardware callbacks to it).
-	Started func(ctx context.Context, a *Agent)
+	Started func(ctx context.Context, a *device.Agent)
 	// Release, if set, releases what Build opened, after the last agent
 	// using it stopped.
 	Release func()
 }
 
-// RestartError is returned by Serve when the process must be replaced by
-// another binary (firmware switch or rollback, ota.go): the caller closes
-// what it opened and execs Path with Args (Args[0] included).
-type RestartError struct {
-	Path   string
-	Args   []string
-	Reason string
-}
-
-func (e *RestartError) Error() string { return "restart into " + e.Path + ": " + e.Reason }
-
-// control is how an agent run by Serve asks for what only Serve can do:
-// end this configuration and run the next (a config change or rollback),
-// or replace the process (firmware).
+// control is the device.Control of one agent run by Serve.
 type control struct {
 	file   config.Config
 	cancel context.CancelFunc
@@ -69,12 +71,12 @@ type control struct {
 
 	mu     sync.Mutex
 	reason string
-	exec   *RestartError
+	exec   *device.RestartError
 }
 
-// restart ends the running agent; Serve then builds the next one from the
+// Restart ends the running agent; Serve then builds the next one from the
 // journal's applied config.
-func (c *control) restart(reason string) {
+func (c *control) Restart(reason string) {
 	c.mu.Lock()
 	if c.reason == "" {
 		c.reason = reason
@@ -83,19 +85,23 @@ func (c *control) restart(reason string) {
 	c.cancel()
 }
 
-// execInto ends the running agent and makes Serve return e.
-func (c *control) execInto(e *RestartError) {
+// ExecInto ends the running agent and makes Serve return e.
+func (c *control) ExecInto(e *device.RestartError) {
 	c.mu.Lock()
 	c.exec = e
 	c.mu.Unlock()
-	c.restart("exec")
+	c.Restart("exec")
 }
 
-func (c *control) state() (string, *RestartError) {
+func (c *control) state() (string, *device.RestartError) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.reason, c.exec
 }
+
+func (c *control) File() config.Config { return c.file }
+func (c *control) Binary() string      { return c.binary }
+func (c *control) Args() []string      { return c.args }
 
 // Serve runs the agent until ctx is done, one configuration at a time: the
 // config file's with the journal's applied patch over it. A new config (QR
@@ -106,25 +112,21 @@ func (c *control) state() (string, *RestartError) {
 // config is restored and run again (配置失败，已恢复原配置, config.rejected
 // with the reason). A trial cut off by a crash is run again at the next
 // start.
-func Serve(ctx context.Context, o ServeOptions) error {
+func Serve(ctx context.Context, o Options) error {
 	if o.Log == nil {
 		o.Log = slog.Default()
 	}
 	var hw hardware
 	defer hw.release()
 	for {
-		var ap ota.Applied
-		if err := o.Journal.View(func(tx *journal.Tx) error {
-			var err error
-			ap, err = loadApplied(tx)
-			return err
-		}); err != nil {
+		ap, err := device.LoadApplied(o.Journal)
+		if err != nil {
 			return fmt.Errorf("applied config: %w", err)
 		}
 		cfg, err := ota.Merged(o.File, ap.Patch)
 		if err != nil {
 			if ap.Trial != nil {
-				if err := rollbackTrial(o, ota.ReasonBadConfig, err.Error()); err != nil {
+				if err := device.RollbackTrial(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
 					return err
 				}
 				continue
@@ -141,28 +143,16 @@ func Serve(ctx context.Context, o ServeOptions) error {
 			cancel()
 			if ap.Trial != nil {
 				o.Log.Warn("new config cannot start", "err", err)
-				if err := rollbackTrial(o, ota.ReasonBadConfig, err.Error()); err != nil {
+				if err := device.RollbackTrial(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
 					return err
 				}
 				continue
 			}
 			return err
 		}
-		a.ctl = ctl
-		a.state.Cfg = int(ap.Version)
-		o.Log.Info("agent starting", "version", Version, "device_id", cfg.DeviceID, "broker", cfg.MQTT.URL, "config_version", ap.Version, "trial", ap.Trial != nil)
-		var wg sync.WaitGroup
-		if ap.Trial != nil {
-			wg.Add(1)
-			go func() { defer wg.Done(); a.watchTrial(gctx, config.MS(cfg.ConfigApply.ApplyTimeoutMS)) }()
-		} else if ap.Report != nil {
-			a.reportConfig()
-		}
-		wg.Add(1)
-		go func() { defer wg.Done(); a.resumeOTA(gctx) }()
-		err = a.Run(gctx)
+		o.Log.Info("agent starting", "version", device.Version, "device_id", cfg.DeviceID, "broker", cfg.MQTT.URL, "config_version", ap.Version, "trial", ap.Trial != nil)
+		err = a.RunSupervised(gctx, ctl, ap)
 		cancel()
-		wg.Wait()
 		reason, exec := ctl.state()
 		switch {
 		case ctx.Err() != nil:
@@ -199,7 +189,7 @@ func (h *hardware) release() {
 
 // agent builds the agent of cfg, opening the hardware again only when its
 // keys changed; gctx is the agent's context.
-func (h *hardware) agent(ctx, gctx context.Context, o ServeOptions, cfg config.Config) (*Agent, error) {
+func (h *hardware) agent(ctx, gctx context.Context, o Options, cfg config.Config) (*device.Agent, error) {
 	key := HardwareKey(cfg)
 	if h.built == nil || h.key != key {
 		h.release()
@@ -216,7 +206,7 @@ func (h *hardware) agent(ctx, gctx context.Context, o ServeOptions, cfg config.C
 	if opts.Journal == nil {
 		opts.Journal = o.Journal
 	}
-	a, err := New(opts)
+	a, err := device.New(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -231,52 +221,4 @@ func (h *hardware) agent(ctx, gctx context.Context, o ServeOptions, cfg config.C
 func HardwareKey(c config.Config) string {
 	b, _ := json.Marshal([]any{c.Board, c.Scanner, c.Printer, c.Audio.Out, c.Hardware})
 	return string(b)
-}
-
-// rollbackTrial ends a trial that could not even start.
-func rollbackTrial(o ServeOptions, reason, msg string) error {
-	return o.Journal.Update(func(tx *journal.Tx) error {
-		ap, err := loadApplied(tx)
-		if err != nil {
-			return err
-		}
-		if err := ap.Rollback(reason, msg); err != nil {
-			return err
-		}
-		return tx.Put(journal.Meta, metaApplied, ap)
-	})
-}
-
-// watchTrial gives the config under trial until timeout to connect: then
-// it is committed and told, or rolled back and the agent restarted with the
-// previous one (which tells it).
-func (a *Agent) watchTrial(ctx context.Context, timeout time.Duration) {
-	deadline := time.NewTimer(timeout)
-	defer deadline.Stop()
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return // stopped: the trial runs again at the next start
-		case <-tick.C:
-			if !a.link.Connected() {
-				continue
-			}
-			if err := a.endTrial(true, "", ""); err != nil && !errors.Is(err, errNoTrial) {
-				a.log.Error("config trial not committed", "err", err)
-				return
-			}
-			a.reportConfig()
-			return
-		case <-deadline.C:
-			msg := fmt.Sprintf("no connection to %s within %s", a.cfg.MQTT.URL, timeout)
-			if err := a.endTrial(false, ota.ReasonConnect, msg); err != nil && !errors.Is(err, errNoTrial) {
-				a.log.Error("config trial not rolled back", "err", err)
-				return
-			}
-			a.ctl.restart("config fallback")
-			return
-		}
-	}
 }
