@@ -6,10 +6,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
 	"github.com/mochi-mqtt/server/v2/listeners"
+	"github.com/mochi-mqtt/server/v2/packets"
 )
 
 // Broker is an embedded MQTT broker (mochi-mqtt) for the dev kit and tests.
@@ -74,4 +76,30 @@ func (b *Broker) Addr() string { return b.addr }
 func (b *Broker) URL() string { return b.url }
 
 // Close stops the broker and drops every connection.
-func (b *Broker) Close() error { return b.srv.Close() }
+//
+// mochi v2.7.9's own Close can wait for ever: Clients.GetByListener takes
+// the clients' read lock and, under it, again (Clients.Len); a client
+// leaving at that moment queues Delete's write lock between the two, and
+// both wait on each other (seen once in the device tests: 11 minutes, every
+// goroutine parked). So the clients are dropped first, given a moment to
+// leave, and mochi's Close gets closeWait to end; past that it is left
+// behind (the listener is closed by then) and Close says so.
+func (b *Broker) Close() error {
+	for _, cl := range b.srv.Clients.GetAll() {
+		if !cl.Net.Inline && !cl.Closed() {
+			b.srv.DisconnectClient(cl, packets.ErrServerShuttingDown) // as mochi's Close does
+		}
+	}
+	time.Sleep(10 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() { done <- b.srv.Close() }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(closeWait):
+		return fmt.Errorf("broker %s: close still waiting after %v (mochi's clients lock)", b.addr, closeWait)
+	}
+}
+
+// closeWait bounds Close.
+const closeWait = 10 * time.Second
