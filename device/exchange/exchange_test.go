@@ -36,22 +36,22 @@ func (s *script) Send() (time.Duration, error) {
 }
 
 func (s *script) Answer(v string) (Next, error) {
-	s.steps = append(s.steps, fmt.Sprintf("answer %s@%v", v, s.at()))
-	if len(s.answers) == 0 {
-		return Done, s.err
-	}
-	n := s.answers[0]
-	s.answers = s.answers[1:]
-	return n, nil
+	return s.step(&s.answers, fmt.Sprintf("answer %s", v))
 }
 
 func (s *script) Tick(answered bool) (Next, error) {
-	s.steps = append(s.steps, fmt.Sprintf("tick %v@%v", answered, s.at()))
-	if len(s.ticks) == 0 {
+	return s.step(&s.ticks, fmt.Sprintf("tick %v", answered))
+}
+
+// step records what came and returns the next of its scripted results;
+// past them, Done with s.err.
+func (s *script) step(results *[]Next, what string) (Next, error) {
+	s.steps = append(s.steps, fmt.Sprintf("%s@%v", what, s.at()))
+	if len(*results) == 0 {
 		return Done, s.err
 	}
-	n := s.ticks[0]
-	s.ticks = s.ticks[1:]
+	n := (*results)[0]
+	*results = (*results)[1:]
 	return n, nil
 }
 
