@@ -18,6 +18,7 @@ import (
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -90,7 +91,7 @@ type Agent struct {
 	sessions map[string]*session // running payments
 	// refunds and depositInbox are the running refunds' and deposit
 	// operations' inboxes (package exchange).
-	refunds      exchange.Inboxes[refundStatus]
+	refunds      *refund.Runner
 	depositInbox exchange.Inboxes[depositStatus]
 	// reqs sends the money flows' requests and knows them by jti, so an
 	// answer that names only its ref (protocol §2) finds its flow.
@@ -247,6 +248,7 @@ func New(o Options) (*Agent, error) {
 	}
 	a.link = link
 	a.reqs = exchange.NewRequests(link, a.cfg.DeviceID, func() time.Time { return a.now() })
+	a.refunds = a.newRefunds()
 	return a, nil
 }
 

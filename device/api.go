@@ -7,7 +7,6 @@ import (
 	"errors"
 	"expvar"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"io"
 	"net"
 	"net/http"
@@ -15,6 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/printer"
@@ -191,7 +193,7 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 	}
 	p := Payment{Amount: b.Amount, Desc: b.Desc, Deposit: b.Deposit, Source: "api"}
 	err := a.j.Update(func(tx *journal.Tx) error {
-		no, err := freshNumber(tx, journal.Orders, a.numberGen("P"))
+		no, err := orders.FreshNumber(tx, journal.Orders, a.numberGen("P"))
 		if err != nil {
 			return err
 		}
@@ -240,7 +242,7 @@ func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
 func (a *Agent) apiOpenPayments(w http.ResponseWriter, r *http.Request) {
 	out := []View{}
 	err := a.j.View(func(tx *journal.Tx) error {
-		return openOrders(tx, func(p Payment) error {
+		return orders.EachOpen(tx, func(p Payment) error {
 			if !Terminal(p.State) {
 				out = append(out, PaymentView(p))
 			}
@@ -273,7 +275,7 @@ func (a *Agent) apiRefund(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *Agent) apiGetRefund(w http.ResponseWriter, r *http.Request) {
-	ref, err := a.loadRefund(r.PathValue("no"))
+	ref, err := a.refunds.Load(r.PathValue("no"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -550,12 +552,12 @@ func (a *Agent) apiOrders(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	start, limit, err := pageParams(r, timeKey(to.UnixMilli(), ""))
+	start, limit, err := pageParams(r, orders.TimeKey(to.UnixMilli(), ""))
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	floor := timeKey(from.UnixMilli(), "")
+	floor := orders.TimeKey(from.UnixMilli(), "")
 	out := []View{}
 	next := ""
 	err = a.j.View(func(tx *journal.Tx) error {
@@ -615,7 +617,7 @@ func pageParams(r *http.Request, top string) (start string, limit int, err error
 }
 
 // last is the time key of the last view of a page.
-func last(out []View) string { v := out[len(out)-1]; return timeKey(v.CreatedAt, v.OutTradeNo) }
+func last(out []View) string { v := out[len(out)-1]; return orders.TimeKey(v.CreatedAt, v.OutTradeNo) }
 
 // apiDays lists the summaries of the days whose orders were retired
 // (retire.go): ?from=YYYY-MM-DD&to=YYYY-MM-DD, both inclusive, default all.

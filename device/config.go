@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"

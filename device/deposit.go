@@ -6,11 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -22,42 +22,6 @@ import (
 // frozen). It then ends in exactly one final step, each PS256-signed and
 // idempotent by out_request_no: consume (take 0 < amount ≤ frozen, release
 // the rest) or unfreeze (release all; only before any consume).
-
-// Deposit states of a frozen payment, in Payment.DepositState.
-const (
-	DepositFrozen   = "FROZEN"
-	DepositConsumed = "CONSUMED"
-	DepositReleased = "RELEASED"
-)
-
-// Deposit operation states.
-const (
-	OpPending = "PENDING"
-	OpSuccess = "SUCCESS"
-	OpFail    = "FAIL"
-)
-
-// DepositOp is one consume or unfreeze, journaled under its out_request_no
-// before the request leaves.
-type DepositOp struct {
-	OutRequestNo string `json:"out_request_no"`
-	OutTradeNo   string `json:"out_trade_no"`
-	Op           string `json:"op"`     // consume or unfreeze
-	Amount       int64  `json:"amount"` // consume: what to take
-	StaffID      string `json:"staff_id"`
-	Wallet       string `json:"wallet,omitempty"`
-	State        string `json:"state"`
-	ErrCode      string `json:"err_code,omitempty"`
-	ErrMsg       string `json:"err_msg,omitempty"`
-	Consumed     int64  `json:"consumed"`
-	Released     int64  `json:"released"`
-	Tries        int    `json:"tries,omitempty"`
-	CreatedAt    int64  `json:"created_at"`
-	UpdatedAt    int64  `json:"updated_at"`
-}
-
-// Open: a pending operation is resumed at start (journal.Opener).
-func (d DepositOp) Open() bool { return d.State == OpPending }
 
 // depositStatus is deposit.status's body (package wire).
 type depositStatus = wire.DepositStatus
@@ -88,7 +52,7 @@ func depositView(p Payment, ops []DepositOp) DepositView {
 func (a *Agent) Deposits() ([]DepositView, error) {
 	var out []DepositView
 	err := a.j.View(func(tx *journal.Tx) error {
-		return openOrders(tx, func(p Payment) error {
+		return orders.EachOpen(tx, func(p Payment) error {
 			if dv := depositView(p, nil); p.Deposit && dv.State == DepositFrozen {
 				out = append(out, dv)
 			}
@@ -142,30 +106,11 @@ func (a *Agent) Deposit(no string) (DepositView, error) {
 		if !ok || !p.Deposit {
 			return ErrNotFound
 		}
-		ops, err := depositOps(tx, no)
+		ops, err := orders.OpsOf(tx, no)
 		dv = depositView(p, ops)
 		return err
 	})
 	return dv, err
-}
-
-func depositOps(tx *journal.Tx, no string) ([]DepositOp, error) {
-	var ops []DepositOp
-	prefix := no + "/"
-	err := tx.Seek(journal.DepositsByOrder, prefix, func(k string, _ []byte) (bool, error) {
-		id, ok := strings.CutPrefix(k, prefix)
-		if !ok {
-			return false, nil
-		}
-		var op DepositOp
-		if found, err := tx.Get(journal.Deposits, id, &op); err != nil || !found {
-			return err == nil, err
-		}
-		ops = append(ops, op)
-		return true, nil
-	})
-	sort.Slice(ops, func(i, j int) bool { return ops[i].CreatedAt < ops[j].CreatedAt })
-	return ops, err
 }
 
 // StartDepositOp journals a consume or unfreeze of a frozen deposit and
@@ -200,7 +145,7 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 		if p.State != Paid || p.DepositState != DepositFrozen {
 			return say("该押金不在冻结中，不能消费或解冻", fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State)))
 		}
-		ops, err := depositOps(tx, no)
+		ops, err := orders.OpsOf(tx, no)
 		if err != nil {
 			return err
 		}
@@ -219,7 +164,7 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 		default:
 			return fmt.Errorf("%w: unknown deposit operation %q", ErrInvalid, op)
 		}
-		rno, err := freshNumber(tx, journal.Deposits, a.numberGen("Q"))
+		rno, err := orders.FreshNumber(tx, journal.Deposits, a.numberGen("Q"))
 		if err != nil {
 			return err
 		}
@@ -258,7 +203,7 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	if err := tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo); err != nil {
 		return err
 	}
-	if err := fileOpDone(tx, d); err != nil {
+	if err := orders.FileOpDone(tx, d); err != nil {
 		return err
 	}
 	body := wire.DepositResult{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Op: d.Op,
@@ -266,7 +211,7 @@ func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
 	if _, err := a.emit(tx, wire.TypeDepositResult, "", body); err != nil {
 		return err
 	}
-	ops, err := depositOps(tx, d.OutTradeNo)
+	ops, err := orders.OpsOf(tx, d.OutTradeNo)
 	if err != nil {
 		return err
 	}
@@ -362,11 +307,11 @@ func (f *depositFlow) apply(st *depositStatus) (exchange.Next, error) {
 			if d.Op == "consume" {
 				p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
 			}
-			if err := putOrder(tx, p); err != nil {
+			if err := orders.Put(tx, p); err != nil {
 				return err
 			}
-			if err := a.putCompletion(tx, notifyBody{OrderID: d.OutRequestNo, Amount: amt, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
-				OutTradeNo: d.OutTradeNo, Desc: p.Desc, Staff: a.staffName(tx, d.StaffID), TransactionID: p.TransactionID}); err != nil {
+			if err := a.owe(tx, orders.Completion{OrderID: d.OutRequestNo, Kind: kind, Amount: amt, Wallet: p.Wallet,
+				OutTradeNo: d.OutTradeNo, Desc: p.Desc, StaffID: d.StaffID, TransactionID: p.TransactionID}); err != nil {
 				return err
 			}
 		case st.State == OpFail:
@@ -374,7 +319,7 @@ func (f *depositFlow) apply(st *depositStatus) (exchange.Next, error) {
 				// Another operation finished it (e.g. from another
 				// till): the deposit's state is the provider's.
 				p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
-				if err := putOrder(tx, p); err != nil {
+				if err := orders.Put(tx, p); err != nil {
 					return err
 				}
 			}
@@ -433,7 +378,7 @@ func (a *Agent) checkOldDeposits() {
 	cutoff := a.now().Add(-config.MS(a.cfg.Pay.DepositReleaseAfterMS))
 	var nos []string
 	err := a.j.View(func(tx *journal.Tx) error {
-		return openOrders(tx, func(p Payment) error {
+		return orders.EachOpen(tx, func(p Payment) error {
 			if p.Deposit && p.State == Paid && firstNonEmpty(p.DepositState, DepositFrozen) == DepositFrozen &&
 				time.UnixMilli(firstPositive(p.ConfirmedAt, p.CreatedAt)).Before(cutoff) {
 				nos = append(nos, p.OutTradeNo)
@@ -465,7 +410,7 @@ func (a *Agent) depositStateAnswered(st depositStatus) {
 		if err != nil || !ok || !p.Deposit || p.DepositState != DepositFrozen {
 			return err
 		}
-		ops, err := depositOps(tx, st.OutTradeNo)
+		ops, err := orders.OpsOf(tx, st.OutTradeNo)
 		if err != nil {
 			return err
 		}
@@ -478,7 +423,7 @@ func (a *Agent) depositStateAnswered(st depositStatus) {
 		if st.Released > 0 {
 			p.Released = st.Released
 		}
-		if err := putOrder(tx, p); err != nil {
+		if err := orders.Put(tx, p); err != nil {
 			return err
 		}
 		dv := depositView(p, ops)
@@ -496,7 +441,7 @@ func (a *Agent) depositStateAnswered(st depositStatus) {
 
 // resumeDepositOps restarts every pending operation.
 func (a *Agent) resumeDepositOps() error {
-	open, err := openKeys[DepositOp](a.j, journal.Deposits)
+	open, err := orders.OpenKeys[DepositOp](a.j, journal.Deposits)
 	for _, no := range open {
 		a.startOp(no)
 	}

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"

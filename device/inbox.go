@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/posagent/posagent/device/exchange"
-	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
 
@@ -25,28 +24,11 @@ func acceptAnswer[T any](a *Agent, m mqtt.Message, ok func(T) bool, run func(T))
 // deliver hands an answer to the running flow keyed key, or logs why not:
 // none runs (the answer to a flow already finished, or to an earlier copy
 // of its request), or its inbox is full. Either way the flow asks again.
-func deliver[T any](a *Agent, inboxes *exchange.Inboxes[T], key string, v T, what string) {
+func deliver[T any](a *Agent, inboxes interface{ Deliver(string, T) error }, key string, v T, what string) {
 	switch err := inboxes.Deliver(key, v); {
 	case errors.Is(err, exchange.ErrNotRunning):
 		a.log.Info(what+" for a flow not running, ignored", "key", key)
 	case err != nil:
 		a.log.Warn(what+" dropped: inbox full (the flow asks again)", "key", key)
 	}
-}
-
-// openKeys lists the keys of bucket whose record (decoded as T) is still
-// open, for a flow to resume them after a restart. It reads the open
-// index (journal.OpenRecords), not the bucket's finished records.
-func openKeys[T journal.Opener](j *journal.Journal, bucket string) ([]string, error) {
-	var keys []string
-	err := j.View(func(tx *journal.Tx) error {
-		return tx.OpenKeys(bucket, func(k string) error {
-			var rec T
-			if ok, err := tx.Get(bucket, k, &rec); err == nil && ok && rec.Open() {
-				keys = append(keys, k)
-			}
-			return nil
-		})
-	})
-	return keys, err
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -27,7 +29,7 @@ func fill(tb testing.TB, a *Agent, n int, end time.Time) []Payment {
 			for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
 				at := end.Add(-time.Duration(i+1) * time.Minute).UnixMilli()
 				p := Payment{OutTradeNo: fmt.Sprintf("P%010d", i), Amount: 100, State: Paid, Wallet: "wechat", CreatedAt: at, ConfirmedAt: at}
-				if err := putOrder(tx, p); err != nil {
+				if err := orders.Put(tx, p); err != nil {
 					return err
 				}
 				ps = append(ps, p)
@@ -151,7 +153,7 @@ func TestIndexesBuiltForOldJournal(t *testing.T) {
 	r.agent.j.View(func(tx *journal.Tx) error {
 		var p Payment
 		tx.Get(journal.Orders, "P-OLD", &p)
-		left, n, err := refundable(tx, p)
+		left, n, err := refund.Refundable(tx, p)
 		if err != nil || left != 299 || n != 2 { // the pending refund counts against what is left
 			t.Fatalf("refundable: %d left, %d refunds, %v", left, n, err)
 		}
@@ -189,7 +191,7 @@ func BenchmarkRefundable(b *testing.B) {
 				for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
 					r := Refund{OutRefundNo: fmt.Sprintf("R%010d", i), OutTradeNo: ps[i].OutTradeNo, Amount: 10, State: RefundSuccess}
 					tx.Put(journal.Refunds, r.OutRefundNo, r)
-					putRefundIndex(tx, r)
+					orders.FileRefund(tx, r)
 				}
 				return nil
 			})
@@ -197,7 +199,7 @@ func BenchmarkRefundable(b *testing.B) {
 		b.Run(fmt.Sprint(n), func(b *testing.B) {
 			for i := 0; i < b.N; i++ {
 				a.j.View(func(tx *journal.Tx) error {
-					left, _, err := refundable(tx, ps[i%n])
+					left, _, err := refund.Refundable(tx, ps[i%n])
 					if err != nil || left != 90 {
 						b.Fatalf("left %d %v", left, err)
 					}
@@ -253,7 +255,7 @@ func BenchmarkStart(b *testing.B) {
 			for i := 0; i < 2000; i++ {
 				r := Refund{OutRefundNo: fmt.Sprintf("R%010d", i), OutTradeNo: ps[i%len(ps)].OutTradeNo, Amount: 1, State: RefundSuccess}
 				tx.Put(journal.Refunds, r.OutRefundNo, r)
-				putRefundIndex(tx, r)
+				orders.FileRefund(tx, r)
 			}
 			return nil
 		})
@@ -329,7 +331,7 @@ func TestDepositsPaged(t *testing.T) {
 				st = DepositReleased
 			}
 			at := end.Add(-time.Duration(i)*time.Minute - 30*time.Second).UnixMilli()
-			if err := putOrder(tx, Payment{OutTradeNo: fmt.Sprintf("D%03d", i), Amount: 100, State: Paid, Deposit: true, DepositState: st, CreatedAt: at}); err != nil {
+			if err := orders.Put(tx, Payment{OutTradeNo: fmt.Sprintf("D%03d", i), Amount: 100, State: Paid, Deposit: true, DepositState: st, CreatedAt: at}); err != nil {
 				return err
 			}
 		}
@@ -432,7 +434,7 @@ func TestFreshNumberSkipsTaken(t *testing.T) {
 		n := 0
 		var got string
 		err := j.Update(func(tx *journal.Tx) (err error) {
-			got, err = freshNumber(tx, bucket, func() string { n++; return draws[n-1] })
+			got, err = orders.FreshNumber(tx, bucket, func() string { n++; return draws[n-1] })
 			return err
 		})
 		if err != nil || got != "X2" || n != 3 {

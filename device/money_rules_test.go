@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/printer"
@@ -84,7 +85,7 @@ func TestLookupOnlyOwnOrders(t *testing.T) {
 	now := time.Now().UnixMilli()
 	own := Payment{OutTradeNo: "P-OWN-1", Amount: 4400, Source: "api", State: Failed, Wallet: "wechat", ErrCode: "SYSTEMERROR",
 		CreatedAt: now, SubmittedAt: now, UpdatedAt: now}
-	if err := r.agent.j.Update(func(tx *journal.Tx) error { return putOrder(tx, own) }); err != nil {
+	if err := r.agent.j.Update(func(tx *journal.Tx) error { return orders.Put(tx, own) }); err != nil {
 		t.Fatal(err)
 	}
 	if st := sim.Provider.Submit(devID, platform.PaySubmit{OutTradeNo: "P-OWN-1", AuthCode: "134567890123453333", Amount: 4400, Wallet: "wechat"}); st.State != "SUCCESS" {

@@ -3,10 +3,11 @@ package device
 import (
 	"context"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"sync"
 	"time"
 	"unicode"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/journal"

@@ -6,10 +6,11 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"

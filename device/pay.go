@@ -3,7 +3,6 @@ package device
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -13,102 +12,12 @@ import (
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
-
-// Payment states (protocol §3, pay.progress and pay.result), and
-// ATTENTION, this agent's: the attempt cannot be settled by the device
-// alone (an answer whose amount is not the order's, a reverse the provider
-// can no longer make). It stops running, is said and shown, and is sent to
-// the platform as pay.progress; a person settles it by 补单 (scanning its
-// order number asks the platform again) or on the platform.
-const (
-	AwaitingCode = "AWAITING_CODE"
-	Submitted    = "SUBMITTED"
-	Polling      = "POLLING"
-	Reversing    = "REVERSING"
-	Unknown      = "UNKNOWN"
-	Attention    = "ATTENTION"
-	Paid         = "PAID"
-	Failed       = "FAILED"
-	Reversed     = "REVERSED"
-	Cancelled    = "CANCELLED"
-)
-
-// Terminal reports whether a payment in state s is finished.
-func Terminal(s string) bool {
-	return s == Paid || s == Failed || s == Reversed || s == Cancelled
-}
-
-// Settled reports whether the device has stopped running a payment in
-// state s: finished, or waiting for a person (ATTENTION).
-func Settled(s string) bool { return Terminal(s) || s == Attention }
-
-// Payment is one attempt, journaled under its out_trade_no before anything
-// about it leaves the device. It never holds the payment code: only its
-// wallet and last four digits once it was scanned.
-type Payment struct {
-	OutTradeNo string `json:"out_trade_no"`
-	Amount     int64  `json:"amount"`
-	Desc       string `json:"desc,omitempty"`
-	Deposit    bool   `json:"deposit,omitempty"`
-	Source     string `json:"source"`                // platform or api
-	CollectRef string `json:"collect_ref,omitempty"` // jti of pay.collect, ref of pay.result
-	TimeoutMS  int64  `json:"timeout_ms"`            // to scan a code
-
-	State    string `json:"state"`
-	Wallet   string `json:"wallet,omitempty"`
-	CodeTail string `json:"code_tail,omitempty"`
-
-	CreatedAt   int64 `json:"created_at"`   // Unix ms
-	SubmittedAt int64 `json:"submitted_at"` // Unix ms; 0 before the code is scanned
-	UpdatedAt   int64 `json:"updated_at"`
-
-	// Answered is set by the first answer after submit: a payment with
-	// no answer at all by the deadline is UNKNOWN, not reversed blind.
-	Answered bool `json:"answered,omitempty"`
-	// NeedReverse: unpaid past the deadline, PAYERROR, or cancelled.
-	NeedReverse bool `json:"need_reverse,omitempty"`
-	// NoReverse: the platform saw this out_trade_no with other content
-	// (DUPLICATE_CONTENT); reversing could close someone else's payment.
-	NoReverse    bool `json:"no_reverse,omitempty"`
-	ReverseTries int  `json:"reverse_tries,omitempty"`
-	// ReverseRefusals counts reverse answers that did not close the order
-	// (recall included); at pay.reverse_max_tries it asks a person.
-	ReverseRefusals int  `json:"reverse_refusals,omitempty"`
-	CancelAsked     bool `json:"cancel_asked,omitempty"`
-	// FailSaid: the decline's reason was said when it came; the reverse that
-	// closes the order afterwards does not say it again.
-	FailSaid bool `json:"fail_said,omitempty"`
-
-	TransactionID string `json:"transaction_id,omitempty"`
-	PaidAt        int64  `json:"paid_at,omitempty"`
-	ErrCode       string `json:"err_code,omitempty"`
-	ErrMsg        string `json:"err_msg,omitempty"`
-	Refunded      int64  `json:"refunded,omitempty"` // fen refunded so far
-	// ConfirmedAt is when the device learnt it was paid (Unix ms): the
-	// payment belongs to the shift and the day of that instant, so one
-	// UNKNOWN at a handover and paid later is in the next shift's books.
-	ConfirmedAt int64  `json:"confirmed_at,omitempty"`
-	Staff       string `json:"staff,omitempty"` // on shift when it started
-
-	// A deposit's state once frozen (deposit.go), and its final step.
-	DepositState string `json:"deposit_state,omitempty"`
-	Consumed     int64  `json:"consumed,omitempty"`
-	Released     int64  `json:"released,omitempty"`
-	// ReleasedAt is when the device learnt that the provider released the
-	// deposit by itself (WeChat after 30 days), Unix ms.
-	ReleasedAt int64 `json:"released_at,omitempty"`
-}
-
-// DoNotTakeCash is true while the customer may have been charged: the
-// cashier must not take cash for this order (protocol §4.6).
-func (p Payment) DoNotTakeCash() bool {
-	return p.State == Paid || (!Terminal(p.State) && p.SubmittedAt != 0)
-}
 
 // payStatus is the body of pay.status (package wire).
 type payStatus = wire.PayStatus
@@ -306,11 +215,7 @@ func tick(p Payment, now time.Time, pc config.Pay) (Payment, next) {
 
 // reverseBackoff is the wait before reverse attempt n (from 1).
 func reverseBackoff(n int, pc config.Pay) time.Duration {
-	d := config.MS(pc.PollIntervalMS)
-	for i := 1; i < n && d < time.Minute; i++ {
-		d *= 2
-	}
-	return min(d, time.Minute)
+	return exchange.Backoff(n, config.MS(pc.PollIntervalMS))
 }
 
 // NewOutTradeNo makes a merchant order number: "P", the local time to the
@@ -321,37 +226,10 @@ func NewOutTradeNo(now time.Time) string {
 	return fmt.Sprintf("P%s%06d", now.In(time.FixedZone("CST", 8*3600)).Format("20060102150405"), n.Int64())
 }
 
-// freshNumber is a number the device makes for a record of bucket (an
-// order, a refund, a deposit operation): gen's, drawn again while the
-// bucket already holds it. Two numbers made in one second share one chance
-// in a million; without the check the second payment would be refused as
-// a duplicate, or a refund journaled over another one (and its money
-// forgotten).
-func freshNumber(tx *journal.Tx, bucket string, gen func() string) (string, error) {
-	for {
-		no := gen()
-		var old json.RawMessage
-		ok, err := tx.Get(bucket, no, &old)
-		if err != nil || !ok {
-			return no, err
-		}
-	}
-}
-
 // numberGen makes numbers like NewOutTradeNo's, prefix first.
 func (a *Agent) numberGen(prefix string) func() string {
 	return func() string { return prefix + NewOutTradeNo(a.now())[1:] }
 }
-
-// Errors of starting and changing payments (the local API maps them to
-// HTTP statuses).
-var (
-	ErrBusy     = errors.New("another payment is waiting for a code")
-	ErrNotFound = errors.New("no such payment")
-	ErrInvalid  = errors.New("invalid request")
-	ErrConflict = errors.New("conflicts with the payment's state")
-	ErrDenied   = errors.New("not allowed")
-)
 
 // session is a payment being run: its goroutine's inbox.
 type session struct {
@@ -422,7 +300,7 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 	if p.State == Paid && p.ConfirmedAt == 0 {
 		p.ConfirmedAt = p.UpdatedAt
 	}
-	if err := putOrder(tx, p); err != nil {
+	if err := orders.Put(tx, p); err != nil {
 		return err
 	}
 	if had && old.State == p.State {
@@ -444,14 +322,14 @@ func (a *Agent) savePayment(tx *journal.Tx, p Payment) error {
 			kind = "deposit"
 			if p.DepositState == "" {
 				p.DepositState = DepositFrozen
-				if err := putOrder(tx, p); err != nil {
+				if err := orders.Put(tx, p); err != nil {
 					return err
 				}
 			}
 		}
-		b := notifyBody{OrderID: p.OutTradeNo, Amount: p.Amount, Wallet: p.Wallet, Kind: kind, Print: true, Copies: 1,
-			Desc: p.Desc, Staff: a.staffName(tx, p.Staff), TransactionID: p.TransactionID}
-		if err := a.putCompletion(tx, b); err != nil {
+		c := orders.Completion{OrderID: p.OutTradeNo, Kind: kind, Amount: p.Amount, Wallet: p.Wallet,
+			Desc: p.Desc, StaffID: p.Staff, TransactionID: p.TransactionID}
+		if err := a.owe(tx, c); err != nil {
 			return err
 		}
 	}
@@ -541,7 +419,7 @@ func (a *Agent) update(no string, f func(*Payment) error) (Payment, error) {
 func (a *Agent) resumePayments(ctx context.Context) error {
 	var open []Payment
 	err := a.j.View(func(tx *journal.Tx) error {
-		return openOrders(tx, func(p Payment) error {
+		return orders.EachOpen(tx, func(p Payment) error {
 			a.noteUnconfirmed(p)
 			if !Settled(p.State) {
 				open = append(open, p)
@@ -804,6 +682,13 @@ func (a *Agent) finishPayment(p Payment) error {
 // refund). The notification record was written with the state change (see
 // putCompletion); running it again is harmless: runNotify skips one done.
 func (a *Agent) completeOrder(string) { a.kickNotify() }
+
+// owe journals what a flow that succeeded owes (c): its announcement and
+// one printed receipt, with the name of the staff member who took it.
+func (a *Agent) owe(tx *journal.Tx, c orders.Completion) error {
+	return a.putCompletion(tx, notifyBody{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
+		OutTradeNo: c.OutTradeNo, Desc: c.Desc, Staff: a.staffName(tx, c.StaffID), TransactionID: c.TransactionID})
+}
 
 // putCompletion journals, in the transaction that makes an order paid (or
 // a refund successful), the notification that announces and prints it,

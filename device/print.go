@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"image/png"
 	"os"
 	"strconv"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"

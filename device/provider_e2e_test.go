@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/platform"
 )
 
@@ -135,7 +136,7 @@ func TestRefundSystemErrorRefundedOnce(t *testing.T) {
 	r, sim, no := refundRig(t, func(s *platform.Sim) {}, 10000, "134567890123450305")
 	sim.ScriptRefund("", platform.OutcomeRefundSystemError)
 	ref := r.refund(no, 10000)
-	got := r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return refundFinal(x.State) })
+	got := r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return orders.RefundFinal(x.State) })
 	if got.State != RefundSuccess || got.OutRefundNo != ref.OutRefundNo {
 		t.Fatalf("%+v", got)
 	}
@@ -156,7 +157,7 @@ func TestRefundProcessingAndAbnormal(t *testing.T) {
 	r, sim, no := refundRig(t, func(s *platform.Sim) {}, 10000, "134567890123450306")
 	sim.ScriptRefund("", platform.OutcomeRefundProcessing)
 	ref := r.refund(no, 3000)
-	if got := r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return refundFinal(x.State) }); got.State != RefundSuccess {
+	if got := r.waitRefund(ref.OutRefundNo, func(x Refund) bool { return orders.RefundFinal(x.State) }); got.State != RefundSuccess {
 		t.Fatalf("%+v", got)
 	}
 	if n := sim.Counts()["refund.query"]; n < 1 {
@@ -164,7 +165,7 @@ func TestRefundProcessingAndAbnormal(t *testing.T) {
 	}
 	sim.ScriptRefund("", platform.OutcomeRefundAbnormal)
 	ab := r.refund(no, 7000)
-	if got := r.waitRefund(ab.OutRefundNo, func(x Refund) bool { return refundFinal(x.State) }); got.State != RefundAttention {
+	if got := r.waitRefund(ab.OutRefundNo, func(x Refund) bool { return orders.RefundFinal(x.State) }); got.State != RefundAttention {
 		t.Fatalf("%+v", got)
 	}
 	waitTrue(t, 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "text=需人工处理") })

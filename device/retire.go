@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 )
 
@@ -53,7 +54,7 @@ func (a *Agent) retention() time.Duration {
 // retire folds and drops the settled orders created before cutoff and
 // says how many went.
 func (a *Agent) retire(cutoff time.Time) (int, error) {
-	end := timeKey(cutoff.UnixMilli(), "")
+	end := orders.TimeKey(cutoff.UnixMilli(), "")
 	from, total := "", 0
 	for {
 		var keys []string
@@ -170,14 +171,14 @@ func (a *Agent) retireOrder(tx *journal.Tx, k string) (bool, error) {
 	}
 	var refunds []Refund
 	settled := true
-	if err := refundsOf(tx, no, func(r Refund) error {
+	if err := orders.RefundsOf(tx, no, func(r Refund) error {
 		settled = settled && (r.State == RefundSuccess || r.State == RefundFail)
 		refunds = append(refunds, r)
 		return nil
 	}); err != nil {
 		return false, err
 	}
-	ops, err := depositOps(tx, no)
+	ops, err := orders.OpsOf(tx, no)
 	if err != nil {
 		return false, err
 	}
@@ -276,3 +277,6 @@ func (a *Agent) days(from, to string) ([]DaySummary, error) {
 	})
 	return out, err
 }
+
+// chinaTime is the time a person in the shop reads.
+var chinaTime = time.FixedZone("CST", 8*3600)

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 )
 
@@ -33,7 +34,7 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 			if err := tx.Put(journal.Refunds, r.OutRefundNo, r); err != nil {
 				return err
 			}
-			if err := putRefundIndex(tx, r); err != nil {
+			if err := orders.FileRefund(tx, r); err != nil {
 				return err
 			}
 		}
@@ -52,7 +53,7 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 			{OutTradeNo: "P-FAILED", Amount: 800, State: Failed, CreatedAt: at},
 			{OutTradeNo: "P-NEW", Amount: 900, State: Paid, Wallet: "alipay", CreatedAt: now.UnixMilli()},
 		} {
-			if err := putOrder(tx, p); err != nil {
+			if err := orders.Put(tx, p); err != nil {
 				return err
 			}
 		}
@@ -125,7 +126,7 @@ func TestJournalBoundedOverAYear(t *testing.T) {
 				at := end.Add(-time.Duration(i+1) * time.Minute).UnixMilli()
 				p := Payment{OutTradeNo: fmt.Sprintf("P%03d%04d", day, i), Amount: 100, State: Paid, Wallet: "wechat", CreatedAt: at, ConfirmedAt: at,
 					Desc: "咖啡 两杯"}
-				if err := putOrder(tx, p); err != nil {
+				if err := orders.Put(tx, p); err != nil {
 					return err
 				}
 			}

@@ -4,9 +4,10 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"sync"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"

@@ -1,8 +1,9 @@
 package device
 
 import (
-	"github.com/posagent/posagent/wire"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"

@@ -6,9 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"syscall"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/journal"

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
@@ -109,7 +110,7 @@ func TestDamagedRecordWarned(t *testing.T) {
 	}
 	j.Update(func(tx *journal.Tx) error {
 		// An order as the flows file it, then its value torn.
-		if err := putOrder(tx, Payment{OutTradeNo: "P-TORN", Amount: 1, State: Paid, CreatedAt: time.Now().UnixMilli()}); err != nil {
+		if err := orders.Put(tx, Payment{OutTradeNo: "P-TORN", Amount: 1, State: Paid, CreatedAt: time.Now().UnixMilli()}); err != nil {
 			return err
 		}
 		return tx.PutRaw(journal.Orders, "P-TORN", []byte(`{"out_trade_no":"P-TORN","amou`))

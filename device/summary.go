@@ -2,10 +2,12 @@ package device
 
 import (
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"sort"
 	"strconv"
 	"time"
+
+	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -39,9 +41,9 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 		ok, err := tx.Get(journal.Orders, no, &p)
 		return p, ok && p.State == Paid, err
 	}
-	err := doneIn(tx, from, to, func(kind, id string) error {
+	err := orders.DoneIn(tx, from, to, func(kind, id string) error {
 		switch kind {
-		case doneRelease:
+		case orders.DoneRelease:
 			p, ok, err := order(id)
 			if err != nil || !ok {
 				return err
@@ -50,7 +52,7 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 				s.UnfreezeCount++
 				s.UnfreezeAmount += p.Released
 			}
-		case donePay:
+		case orders.DonePay:
 			p, ok, err := order(id)
 			if err != nil || !ok || !in(firstPositive(p.ConfirmedAt, p.CreatedAt)) {
 				return err
@@ -63,7 +65,7 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 			s.PayCount++
 			s.PayAmount += p.Amount
 			income(p.Wallet, p.Amount)
-		case doneRefund:
+		case orders.DoneRefund:
 			var r Refund
 			ok, err := tx.Get(journal.Refunds, id, &r)
 			if err == nil && ok && r.State == RefundSuccess && in(r.UpdatedAt) {
@@ -71,7 +73,7 @@ func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSumm
 				s.RefundAmount += r.Amount
 			}
 			return err
-		case doneOp:
+		case orders.DoneOp:
 			var d DepositOp
 			ok, err := tx.Get(journal.Deposits, id, &d)
 			if err != nil || !ok || d.State != OpSuccess || !in(d.UpdatedAt) {

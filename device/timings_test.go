@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/internal/memnet"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -336,7 +337,7 @@ func TestRefundUnderProductionTimings(t *testing.T) {
 		for e := range bb.events {
 			if e.Err == nil && e.State == nil && e.Message.Type == wire.TypeRefundResult {
 				// PENDING first, as it is sent; then its end.
-				if res = body[wire.RefundResult](t, e.Message); res.OutRefundNo == ref.OutRefundNo && refundFinal(res.State) {
+				if res = body[wire.RefundResult](t, e.Message); res.OutRefundNo == ref.OutRefundNo && orders.RefundFinal(res.State) {
 					break
 				}
 			}

@@ -1,29 +1,14 @@
 package device
 
-import "errors"
+import "github.com/posagent/posagent/device/orders"
 
-// The local API's errors carry, beside the developer's message, the words
-// a person at the till reads (error.text, in Chinese): a cashier app or
-// the console shows them as they are, never an English message behind a
-// Chinese prefix.
-
-// worded is an error with its words for a person.
-type worded struct {
-	err   error
-	words string
-}
-
-func (e worded) Error() string { return e.err.Error() }
-func (e worded) Unwrap() error { return e.err }
-
-// say gives err the words a person reads.
-func say(words string, err error) error { return worded{err, words} }
+// say gives err the words a person reads (orders.Say).
+func say(words string, err error) error { return orders.Say(words, err) }
 
 // wordsOf are err's own words, or the words of its code.
 func wordsOf(err error, code string) string {
-	var w worded
-	if errors.As(err, &w) {
-		return w.words
+	if w := orders.Words(err); w != "" {
+		return w
 	}
 	return codeWords[code]
 }

@@ -117,6 +117,17 @@ func Run[A any](ctx context.Context, f Flow[A], answers <-chan A, wake <-chan st
 	}
 }
 
+// Backoff is the wait before attempt n (from 1) of a request that went
+// unanswered or unsettled: first, doubled for each attempt, at most a
+// minute — a provider that is down is not asked faster than it recovers.
+func Backoff(n int, first time.Duration) time.Duration {
+	d := first
+	for i := 1; i < n && d < time.Minute; i++ {
+		d *= 2
+	}
+	return min(d, time.Minute)
+}
+
 // Sender carries a message now, not through the outbox (the mqtt.Link).
 type Sender interface {
 	Send(m mqtt.Message) error
