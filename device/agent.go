@@ -17,6 +17,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
@@ -89,10 +90,10 @@ type Agent struct {
 	payMu    sync.Mutex
 	awaiting string              // out_trade_no of the payment waiting for a code
 	sessions map[string]*session // running payments
-	// refunds and depositInbox are the running refunds' and deposit
-	// operations' inboxes (package exchange).
-	refunds      *refund.Runner
-	depositInbox exchange.Inboxes[depositStatus]
+	// refunds and deposits run the refunds and the deposit operations
+	// (packages device/refund, device/deposit).
+	refunds  *refund.Runner
+	deposits *deposit.Runner
 	// reqs sends the money flows' requests and knows them by jti, so an
 	// answer that names only its ref (protocol §2) finds its flow.
 	reqs *exchange.Requests
@@ -233,7 +234,7 @@ func New(o Options) (*Agent, error) {
 			// lost the network: the shop owner knows announcements stop.
 			if up {
 				a.wakeAll()
-				a.checkOldDeposits()
+				a.deposits.CheckOld()
 				a.prompt("network", audio.PhraseNetUp)
 			} else {
 				a.prompt("network", audio.PhraseNetDown)
@@ -249,6 +250,7 @@ func New(o Options) (*Agent, error) {
 	a.link = link
 	a.reqs = exchange.NewRequests(link, a.cfg.DeviceID, func() time.Time { return a.now() })
 	a.refunds = a.newRefunds()
+	a.deposits = a.newDeposits()
 	return a, nil
 }
 
@@ -339,7 +341,7 @@ func (a *Agent) housekeeping(ctx context.Context) {
 		case <-t.C:
 			a.prune()
 			a.retireNow()
-			a.checkOldDeposits()
+			a.deposits.CheckOld()
 			a.publishState()
 		case <-a.stateKick:
 			a.publishState()

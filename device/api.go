@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"encoding/hex"
 	"encoding/json"
@@ -304,7 +305,7 @@ func (a *Agent) apiShiftStart(w http.ResponseWriter, r *http.Request) {
 	known, err := a.authStaff(b.ID, b.PIN)
 	switch {
 	case err == nil:
-		s.Name = firstNonEmpty(known.Name, b.Name)
+		s.Name = cmp.Or(known.Name, b.Name)
 	case errors.Is(err, ErrNoRoster):
 		// The bare contract: no roster, nothing to check (and no rights).
 	default:

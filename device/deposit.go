@@ -1,27 +1,19 @@
 package device
 
 import (
-	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"sort"
-	"time"
 
-	"github.com/posagent/posagent/config"
-	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
-	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
 
-// Deposits (押金): a payment started with deposit:true freezes the money
-// through the same closed loop as a payment (its Payment is PAID once
-// frozen). It then ends in exactly one final step, each PS256-signed and
-// idempotent by out_request_no: consume (take 0 < amount ≤ frozen, release
-// the rest) or unfreeze (release all; only before any consume).
+// Deposit operations run in device/deposit; the agent checks who may do
+// them, routes deposit.status to them and shows the deposits.
 
 // depositStatus is deposit.status's body (package wire).
 type depositStatus = wire.DepositStatus
@@ -126,52 +118,13 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 		return d, err
 	}
 	err = a.j.Update(func(tx *journal.Tx) error {
-		var p Payment
-		ok, err := tx.Get(journal.Orders, no, &p)
-		if err != nil {
-			return err
-		}
-		if !ok || !p.Deposit {
-			return ErrNotFound
-		}
-		if op == "unfreeze" || amount < p.Amount {
-			err = a.mayRefund(tx, s)
-		} else {
-			err = a.onShift(tx, s)
-		}
-		if err != nil {
-			return err
-		}
-		if p.State != Paid || p.DepositState != DepositFrozen {
-			return say("该押金不在冻结中，不能消费或解冻", fmt.Errorf("%w: the deposit is %s, not frozen", ErrConflict, firstNonEmpty(p.DepositState, p.State)))
-		}
-		ops, err := orders.OpsOf(tx, no)
-		if err != nil {
-			return err
-		}
-		for _, o := range ops {
-			if o.State == OpPending {
-				return say("该押金有操作正在进行，请稍候", fmt.Errorf("%w: %s %s is still in progress", ErrConflict, o.Op, o.OutRequestNo))
+		d, err = a.deposits.Create(tx, no, op, amount, staffID, func(refundRight bool) error {
+			if refundRight {
+				return a.mayRefund(tx, s)
 			}
-		}
-		switch op {
-		case "consume":
-			if amount <= 0 || amount > p.Amount {
-				return say("消费金额须在 ￥0.01 至 ￥"+printer.FormatAmount(p.Amount)+"（押金）之间，其余退还", fmt.Errorf("%w: a consume must be 1..%d fen (the deposit); the rest is released", ErrInvalid, p.Amount))
-			}
-		case "unfreeze":
-			amount = 0
-		default:
-			return fmt.Errorf("%w: unknown deposit operation %q", ErrInvalid, op)
-		}
-		rno, err := orders.FreshNumber(tx, journal.Deposits, a.numberGen("Q"))
-		if err != nil {
-			return err
-		}
-		now := a.now().UnixMilli()
-		d = DepositOp{OutRequestNo: rno, OutTradeNo: no, Op: op, Amount: amount,
-			StaffID: staffID, Wallet: p.Wallet, State: OpPending, CreatedAt: now, UpdatedAt: now}
-		return a.saveDepositOp(tx, d, p)
+			return a.onShift(tx, s)
+		})
+		return err
 	})
 	if err != nil {
 		return d, err
@@ -181,178 +134,44 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 	return d, nil
 }
 
-// startOp runs the deposit operation no; its inbox opens before the
-// goroutine starts, so an answer to its first request finds it.
+// newDeposits wires the deposit operations to the agent.
+func (a *Agent) newDeposits() *deposit.Runner {
+	return &deposit.Runner{
+		Journal: a.j, Requests: a.reqs, Pay: a.cfg.Pay, Now: a.now, Log: a.log,
+		Number: a.numberGen("Q"),
+		Emit: func(tx *journal.Tx, typ string, body any) error {
+			_, err := a.emit(tx, typ, "", body)
+			return err
+		},
+		Kick:      a.link.Kick,
+		Owe:       a.owe,
+		Changed:   func(p Payment, ops []DepositOp) { a.publishLocal("deposit", depositView(p, ops)) },
+		Completed: a.completeOrder,
+	}
+}
+
+// startOp runs the deposit operation no on a goroutine of the agent's.
 func (a *Agent) startOp(no string) {
-	inbox := a.depositInbox.Open(no)
+	run := a.deposits.Open(no)
 	a.wg.Add(1)
 	go func() {
 		defer a.wg.Done()
-		defer a.depositInbox.Close(no)
-		if err := a.runDepositOp(a.runCtx, no, inbox); err != nil && a.runCtx.Err() == nil {
+		if err := run(a.runCtx); err != nil && a.runCtx.Err() == nil {
 			a.log.Error("deposit operation stopped", "out_request_no", no, "err", err)
 		}
 	}()
 }
 
-func (a *Agent) saveDepositOp(tx *journal.Tx, d DepositOp, p Payment) error {
-	d.UpdatedAt = a.now().UnixMilli()
-	if err := tx.Put(journal.Deposits, d.OutRequestNo, d); err != nil {
-		return err
-	}
-	if err := tx.PutKey(journal.DepositsByOrder, d.OutTradeNo+"/"+d.OutRequestNo); err != nil {
-		return err
-	}
-	if err := orders.FileOpDone(tx, d); err != nil {
-		return err
-	}
-	body := wire.DepositResult{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Op: d.Op,
-		State: d.State, Consumed: d.Consumed, Released: d.Released, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg}
-	if _, err := a.emit(tx, wire.TypeDepositResult, "", body); err != nil {
-		return err
-	}
-	ops, err := orders.OpsOf(tx, d.OutTradeNo)
-	if err != nil {
-		return err
-	}
-	dv := depositView(p, ops)
-	tx.OnCommit(func() { a.publishLocal("deposit", dv) })
-	return nil
-}
-
-// runDepositOp sends the operation until it is answered SUCCESS or FAIL.
-// With no answer it asks deposit.query; a NOTFOUND (the request never
-// arrived) sends the operation again: same out_request_no, so the platform
-// does it at most once.
-func (a *Agent) runDepositOp(ctx context.Context, no string, inbox <-chan depositStatus) error {
-	defer a.reqs.Forget(no)
-	f := &depositFlow{a: a, no: no}
-	if err := a.j.View(func(tx *journal.Tx) error { _, err := tx.Get(journal.Deposits, no, &f.d); return err }); err != nil {
-		return err
-	}
-	f.send = "deposit." + f.d.Op
-	if f.d.State == OpPending {
-		if err := exchange.Run(ctx, f, inbox, nil); err != nil {
-			return err
-		}
-	}
-	if f.d.State == OpSuccess {
-		a.completeOrder(f.d.OutRequestNo)
-	} else {
-		a.log.Warn("deposit operation failed", "out_request_no", no, "err_code", f.d.ErrCode)
-	}
-	return nil
-}
-
-// depositFlow is one deposit operation's steps (exchange.Flow): d as last
-// journaled, send the request to send next (deposit.consume,
-// deposit.unfreeze or deposit.query).
-type depositFlow struct {
-	a    *Agent
-	no   string
-	d    DepositOp
-	send string
-}
-
-// Send sends the next request; the wait is the backoff of its tries.
-func (f *depositFlow) Send() (time.Duration, error) {
-	d := f.d
-	body := wire.DepositRequest{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Amount: d.Amount, StaffID: d.StaffID}
-	if err := f.a.reqs.Send(f.send, f.no, body); err != nil && !errors.Is(err, mqtt.ErrOffline) {
-		f.a.log.Warn("deposit request not sent", "out_request_no", f.no, "err", err)
-	}
-	return reverseBackoff(d.Tries+1, f.a.cfg.Pay), nil
-}
-
-// Answer journals an answer; one that leaves the operation pending waits
-// out the wait (paced).
-func (f *depositFlow) Answer(st depositStatus) (exchange.Next, error) { return f.apply(&st) }
-
-// Tick: after an answer, the paced request goes; with none, deposit.query
-// asks what became of the operation.
-func (f *depositFlow) Tick(answered bool) (exchange.Next, error) {
-	if answered {
-		return exchange.Send, nil
-	}
-	return f.apply(nil)
-}
-
-// apply journals one answer (nil: none came in time). A success moves the
-// deposit (consumed or released) and owes its announcement and receipt in
-// the same commit.
-func (f *depositFlow) apply(st *depositStatus) (exchange.Next, error) {
-	a, no := f.a, f.no
-	err := a.j.Update(func(tx *journal.Tx) error {
-		d := f.d
-		if _, err := tx.Get(journal.Deposits, no, &d); err != nil {
-			return err
-		}
-		var p Payment
-		if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
-			return err
-		}
-		d.Tries++
-		f.d = d
-		switch {
-		case st == nil:
-			f.send = wire.TypeDepositQuery // no answer: ask what became of it
-			return tx.Put(journal.Deposits, no, d)
-		case st.State == "NOTFOUND":
-			f.send = "deposit." + d.Op // never arrived: send it again
-			return tx.Put(journal.Deposits, no, d)
-		case st.State == OpSuccess:
-			d.State, d.Consumed, d.Released = OpSuccess, st.Consumed, st.Released
-			p.DepositState, p.Consumed, p.Released = DepositReleased, st.Consumed, st.Released
-			kind, amt := "unfreeze", st.Released
-			if d.Op == "consume" {
-				p.DepositState, kind, amt = DepositConsumed, "consume", st.Consumed
-			}
-			if err := orders.Put(tx, p); err != nil {
-				return err
-			}
-			if err := a.owe(tx, orders.Completion{OrderID: d.OutRequestNo, Kind: kind, Amount: amt, Wallet: p.Wallet,
-				OutTradeNo: d.OutTradeNo, Desc: p.Desc, StaffID: d.StaffID, TransactionID: p.TransactionID}); err != nil {
-				return err
-			}
-		case st.State == OpFail:
-			if st.ErrCode == "ORDER_FINISHED" && st.DepositState != "" {
-				// Another operation finished it (e.g. from another
-				// till): the deposit's state is the provider's.
-				p.DepositState, p.Consumed, p.Released = st.DepositState, st.Consumed, st.Released
-				if err := orders.Put(tx, p); err != nil {
-					return err
-				}
-			}
-			d.State, d.ErrCode, d.ErrMsg = OpFail, st.ErrCode, st.ErrMsg
-		default:
-			return tx.Put(journal.Deposits, no, d)
-		}
-		f.d = d
-		return a.saveDepositOp(tx, d, p)
-	})
-	if err != nil {
-		return exchange.Done, err
-	}
-	a.link.Kick()
-	switch {
-	case f.d.State != OpPending:
-		return exchange.Done, nil
-	case st != nil:
-		return exchange.Wait, nil
-	}
-	return exchange.Send, nil
-}
-
 // acceptDepositStatus routes deposit.status: to its operation (by
 // out_request_no, or the ref of the request it answers), or, with neither,
-// as the answer to a deposit's state query (checkOldDeposits).
+// as the answer to a deposit's state query (deposit.Runner.CheckOld).
 func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
 	req, known := a.reqs.Of(m.Ref)
 	ok := func(st depositStatus) bool { return st.OutRequestNo != "" || validID(st.OutTradeNo) || known }
 	return acceptAnswer(a, m, ok, func(st depositStatus) {
 		switch {
 		case st.OutRequestNo != "":
-		case known && a.opRunning(req.Key):
+		case known && a.deposits.Running(req.Key):
 			st.OutRequestNo = req.Key
 		default:
 			if st.OutTradeNo == "" && known {
@@ -361,82 +180,11 @@ func (a *Agent) acceptDepositStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Messa
 			if known {
 				a.reqs.Forget(req.Key) // a state query: answered, no flow waits on it
 			}
-			a.depositStateAnswered(st)
+			a.deposits.Released(st)
 			return
 		}
-		deliver(a, &a.depositInbox, st.OutRequestNo, st, wire.TypeDepositStatus)
+		deliver(a, a.deposits, st.OutRequestNo, st, wire.TypeDepositStatus)
 	})
-}
-
-func (a *Agent) opRunning(no string) bool { return a.depositInbox.Running(no) }
-
-// checkOldDeposits asks the platform about every deposit still frozen
-// here after the provider's auto-release age (pay.deposit_release_after_ms;
-// WeChat releases a deposit left 30 days, docs/provider-codes.md): one the
-// provider released is shown released, never left FROZEN forever.
-func (a *Agent) checkOldDeposits() {
-	cutoff := a.now().Add(-config.MS(a.cfg.Pay.DepositReleaseAfterMS))
-	var nos []string
-	err := a.j.View(func(tx *journal.Tx) error {
-		return orders.EachOpen(tx, func(p Payment) error {
-			if p.Deposit && p.State == Paid && firstNonEmpty(p.DepositState, DepositFrozen) == DepositFrozen &&
-				time.UnixMilli(firstPositive(p.ConfirmedAt, p.CreatedAt)).Before(cutoff) {
-				nos = append(nos, p.OutTradeNo)
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		a.log.Error("old deposits not read", "err", err)
-		return
-	}
-	for _, no := range nos {
-		if err := a.reqs.Send(wire.TypeDepositQuery, no, wire.OrderRef{OutTradeNo: no}); err != nil && !errors.Is(err, mqtt.ErrOffline) {
-			a.log.Warn("deposit.query not sent", "out_trade_no", no, "err", err)
-		}
-	}
-}
-
-// depositStateAnswered records a deposit the provider released by itself.
-// Any other state of a deposit frozen here changes nothing: its own
-// operations (consume, unfreeze) settle it.
-func (a *Agent) depositStateAnswered(st depositStatus) {
-	if st.DepositState != DepositReleased {
-		return
-	}
-	var p Payment
-	err := a.j.Update(func(tx *journal.Tx) error {
-		ok, err := tx.Get(journal.Orders, st.OutTradeNo, &p)
-		if err != nil || !ok || !p.Deposit || p.DepositState != DepositFrozen {
-			return err
-		}
-		ops, err := orders.OpsOf(tx, st.OutTradeNo)
-		if err != nil {
-			return err
-		}
-		for _, o := range ops {
-			if o.State == OpPending {
-				return nil // its operation's answer decides
-			}
-		}
-		p.DepositState, p.Released, p.ReleasedAt = DepositReleased, p.Amount, a.now().UnixMilli()
-		if st.Released > 0 {
-			p.Released = st.Released
-		}
-		if err := orders.Put(tx, p); err != nil {
-			return err
-		}
-		dv := depositView(p, ops)
-		tx.OnCommit(func() { a.publishLocal("deposit", dv) })
-		return nil
-	})
-	if err != nil {
-		a.log.Error("deposit release not recorded", "out_trade_no", st.OutTradeNo, "err", err)
-		return
-	}
-	if p.ReleasedAt > 0 {
-		a.log.Info("deposit released by the provider", "out_trade_no", st.OutTradeNo, "released", p.Released)
-	}
 }
 
 // resumeDepositOps restarts every pending operation.

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -83,10 +84,10 @@ func applyStatus(p Payment, st payStatus, pastDeadline bool, pc config.Pay) (Pay
 		p.State = Polling
 		return p, query
 	case st.ErrCode == "ORDERREVERSED" || st.State == "REVOKED":
-		p.State, p.ErrCode, p.ErrMsg = Reversed, firstNonEmpty(st.ErrCode, "ORDERREVERSED"), st.ErrMsg
+		p.State, p.ErrCode, p.ErrMsg = Reversed, cmp.Or(st.ErrCode, "ORDERREVERSED"), st.ErrMsg
 		return p, finished
 	case class == wire.ClassDefinite || st.State == "CLOSED":
-		p.ErrCode, p.ErrMsg = firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+		p.ErrCode, p.ErrMsg = cmp.Or(st.ErrCode, st.State), st.ErrMsg
 		if st.State == "PAYERROR" && !p.NoReverse {
 			// Declined, but WeChat leaves a PAYERROR order open: close it
 			// by reverse (its reference: "支付交易返回失败 … 调用该接口撤销
@@ -104,7 +105,7 @@ func applyStatus(p Payment, st payStatus, pastDeadline bool, pc config.Pay) (Pay
 		if !p.NoReverse {
 			p.NeedReverse = true
 		}
-		p.ErrCode, p.ErrMsg = firstNonEmpty(st.ErrCode, st.State), st.ErrMsg
+		p.ErrCode, p.ErrMsg = cmp.Or(st.ErrCode, st.State), st.ErrMsg
 		p.State = Polling
 		return p, idle
 	}
@@ -125,7 +126,7 @@ func applyStatus(p Payment, st payStatus, pastDeadline bool, pc config.Pay) (Pay
 func applyReverse(p Payment, st payStatus, pc config.Pay) (Payment, next) {
 	if st.State == "REVOKED" || st.ErrCode == "ORDERREVERSED" {
 		p.State = Reversed
-		p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
+		p.ErrCode, p.ErrMsg = cmp.Or(p.ErrCode, st.ErrCode), cmp.Or(p.ErrMsg, st.ErrMsg)
 		return p, finished
 	}
 	if st.Op != "reverse" {
@@ -139,18 +140,18 @@ func applyReverse(p Payment, st payStatus, pc config.Pay) (Payment, next) {
 		// The provider can no longer reverse (WeChat REVERSE_EXPIRE,
 		// Alipay ACQ.TRADE_CANCEL_TIME_OUT…): the customer may be charged
 		// and only a person (refund, or 补单 if it is a sale) can settle it.
-		return attention(p, st.ErrCode, firstNonEmpty(st.ErrMsg, "the provider can no longer reverse this payment")), finished
+		return attention(p, st.ErrCode, cmp.Or(st.ErrMsg, "the provider can no longer reverse this payment")), finished
 	case st.State == "SUCCESS" || st.State == "REFUND":
 		return paid(p, st), finished
 	case st.State == "CLOSED" || info.Class == wire.ClassNotFound:
 		p.State = Reversed
-		p.ErrCode, p.ErrMsg = firstNonEmpty(p.ErrCode, st.ErrCode), firstNonEmpty(p.ErrMsg, st.ErrMsg)
+		p.ErrCode, p.ErrMsg = cmp.Or(p.ErrCode, st.ErrCode), cmp.Or(p.ErrMsg, st.ErrMsg)
 		return p, finished
 	default:
 		p.ReverseRefusals++
 	}
 	if max := pc.ReverseMaxTries; max > 0 && int64(p.ReverseRefusals) >= max {
-		return attention(p, firstNonEmpty(st.ErrCode, "REVERSE_FAILED"), fmt.Sprintf("the reverse did not take after %d answers", p.ReverseRefusals)), finished
+		return attention(p, cmp.Or(st.ErrCode, "REVERSE_FAILED"), fmt.Sprintf("the reverse did not take after %d answers", p.ReverseRefusals)), finished
 	}
 	// Not taken: again, but after the backoff (the timer), never at once.
 	return p, idle
@@ -169,13 +170,6 @@ func paid(p Payment, st payStatus) Payment {
 		p.Wallet = st.Wallet
 	}
 	return p
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // tick moves p when its timer fires with no answer. now and the timings

@@ -1,6 +1,7 @@
 package device
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"strings"
@@ -210,7 +211,7 @@ func (a *Agent) lookupAnswered(f orderFound) {
 			return nil
 		default:
 			a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
-			say = failedWords(firstNonEmpty(f.ErrCode, f.State))
+			say = failedWords(cmp.Or(f.ErrCode, f.State))
 			return nil
 		}
 		return a.savePayment(tx, p)
