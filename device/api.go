@@ -101,6 +101,17 @@ type apiError struct {
 	} `json:"error"`
 }
 
+// unconfirmedError is the unconfirmed_payment error: an apiError with the
+// payments that may have charged the customer.
+type unconfirmedError struct {
+	Error struct {
+		Code    string        `json:"code"`
+		Message string        `json:"message"`
+		Text    string        `json:"text"`
+		Open    []openPayment `json:"open"`
+	} `json:"error"`
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
@@ -188,7 +199,9 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 			o := open[0]
 			msg := fmt.Sprintf("单号 %s（￥%s）%s：顾客可能已付款，请先核对顾客的付款记录；确认未付款后再发起新的收款", o.OutTradeNo,
 				printer.FormatAmount(o.Amount), map[bool]string{true: "需人工处理", false: "结果待确认"}[o.State == Attention])
-			writeJSON(w, http.StatusConflict, map[string]any{"error": map[string]any{"code": "unconfirmed_payment", "message": msg, "text": msg, "open": open}})
+			var e unconfirmedError
+			e.Error.Code, e.Error.Message, e.Error.Text, e.Error.Open = "unconfirmed_payment", msg, msg, open
+			writeJSON(w, http.StatusConflict, e)
 			return
 		}
 	}
@@ -376,15 +389,18 @@ func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 // it: start and end in Unix seconds, as the contract has every time, with
 // start_ms and end_ms to the millisecond (where one shift's end meets the
 // next one's start), and the computed net.
-func summaryJSON(s printer.ShiftSummary) map[string]any {
-	b, _ := json.Marshal(s)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	m["start"], m["end"] = s.Start.Unix(), s.End.Unix()
-	m["start_ms"], m["end_ms"] = s.Start.UnixMilli(), s.End.UnixMilli()
-	m["net"] = s.Net()
-	m["wallets"] = m["by_wallet"]
-	return m
+func summaryJSON(s printer.ShiftSummary) wire.ShiftSummary {
+	var wallets []wire.WalletTotal
+	for _, w := range s.ByWallet {
+		wallets = append(wallets, wire.WalletTotal(w))
+	}
+	return wire.ShiftSummary{Store: s.Store, Device: s.Device, StaffID: s.StaffID, StaffName: s.StaffName,
+		Start: s.Start.Unix(), End: s.End.Unix(), StartMS: s.Start.UnixMilli(), EndMS: s.End.UnixMilli(),
+		PayCount: s.PayCount, PayAmount: s.PayAmount, RefundCount: s.RefundCount, RefundAmount: s.RefundAmount,
+		DepositCount: s.DepositCount, DepositAmount: s.DepositAmount, ConsumeCount: s.ConsumeCount, ConsumeAmount: s.ConsumeAmount,
+		UnfreezeCount: s.UnfreezeCount, UnfreezeAmount: s.UnfreezeAmount,
+		ConsumeReleasedCount: s.ConsumeReleasedCount, ConsumeReleased: s.ConsumeReleased,
+		ByWallet: wallets, Reprint: s.Reprint, Net: s.Net(), Wallets: wallets}
 }
 
 func (a *Agent) apiShiftSummary(w http.ResponseWriter, r *http.Request) {
@@ -429,20 +445,17 @@ func (a *Agent) apiSummary(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, unixTimes(s, map[string]time.Time{"from": s.From, "to": s.To, "printed": s.Printed}))
+	writeJSON(w, http.StatusOK, summaryBody{s, s.From.Unix(), s.To.Unix(), s.Printed.Unix()})
 }
 
-// unixTimes is v as JSON with the named times in Unix seconds, as the
-// contract has every time (a printer summary keeps time.Time for its
-// layout).
-func unixTimes(v any, times map[string]time.Time) map[string]any {
-	b, _ := json.Marshal(v)
-	var m map[string]any
-	json.Unmarshal(b, &m)
-	for k, t := range times {
-		m[k] = t.Unix()
-	}
-	return m
+// summaryBody is /v1/summary's body: the printed summary with its times
+// in Unix seconds, as the contract has every time (the printer's keeps
+// time.Time for its layout; these fields, shallower, replace its own).
+type summaryBody struct {
+	printer.TransactionSummary
+	From    int64 `json:"from"`
+	To      int64 `json:"to"`
+	Printed int64 `json:"printed"`
 }
 
 func (a *Agent) apiSummaryPrint(w http.ResponseWriter, r *http.Request) {

@@ -9,6 +9,7 @@ import (
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
 
@@ -26,6 +27,7 @@ type DepositView struct {
 	Consumed   int64       `json:"consumed"`
 	Released   int64       `json:"released"`
 	Wallet     string      `json:"wallet"`
+	WalletName string      `json:"wallet_name,omitempty"` // as the receipt names it
 	CreatedAt  int64       `json:"created_at"`
 	Ops        []DepositOp `json:"ops,omitempty"`
 }
@@ -35,8 +37,12 @@ func depositView(p Payment, ops []DepositOp) DepositView {
 	if st == "" {
 		st = p.State
 	}
-	return DepositView{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: st, Consumed: p.Consumed,
+	dv := DepositView{OutTradeNo: p.OutTradeNo, Amount: p.Amount, State: st, Consumed: p.Consumed,
 		Released: p.Released, Wallet: p.Wallet, CreatedAt: p.CreatedAt, Ops: ops}
+	if p.Wallet != "" {
+		dv.WalletName = printer.WalletName(p.Wallet)
+	}
+	return dv
 }
 
 // Deposits lists the frozen deposits, newest first: they are open, all of

@@ -759,6 +759,15 @@ type View struct {
 	// the customer is or may be charged.
 	DoNotTakeCash bool   `json:"do_not_take_cash"`
 	Message       string `json:"message"`
+	// Settled: the device has stopped running it (Settled: finished, or
+	// waiting for a person). CashWarning: a screen says 请勿收取现金 now —
+	// the outcome is unknown or waits for a person, or the customer may be
+	// charged and the outcome is not in. WalletName is the wallet as the
+	// receipt names it (微信, 支付宝 …). A screen reads these rather than
+	// knowing the rules.
+	Settled     bool   `json:"settled"`
+	CashWarning bool   `json:"cash_warning"`
+	WalletName  string `json:"wallet_name,omitempty"`
 	// How a screen shows it, so every screen shows a state alike and only
 	// renders: Title (支付中, 已取消 …), Tone (waiting, busy, unknown, ok,
 	// bad, muted) and the Actions the API takes for it now (cancel,
@@ -777,7 +786,11 @@ const (
 
 // PaymentView is the view of p.
 func PaymentView(p Payment) View {
-	v := View{Payment: p, DoNotTakeCash: p.DoNotTakeCash()}
+	v := View{Payment: p, DoNotTakeCash: p.DoNotTakeCash(), Settled: Settled(p.State)}
+	v.CashWarning = p.State == Unknown || p.State == Attention || (v.DoNotTakeCash && !v.Settled)
+	if p.Wallet != "" {
+		v.WalletName = printer.WalletName(p.Wallet)
+	}
 	switch p.State {
 	case AwaitingCode:
 		v.Message = "请出示付款码 ￥" + printer.FormatAmount(p.Amount)

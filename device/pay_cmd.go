@@ -287,7 +287,7 @@ func (a *Agent) onScan(line string) {
 		// A receipt of this till scanned (a deposit's Code128/QR): the
 		// cashier app opens it; nothing to look up.
 		a.log.Info("scanned an order of this device", "out_trade_no", line, "state", p.State)
-		a.publishLocal("scan", map[string]any{"out_trade_no": line, "deposit": p.Deposit, "state": p.State})
+		a.publishLocal("scan", scanEvent{OutTradeNo: line, Deposit: p.Deposit, State: p.State})
 		if say := lookupSay(p); say != "" {
 			a.payPrompt(say)
 		}
@@ -321,3 +321,11 @@ func scanClass(line string) string {
 // payPrompt queues a payment prompt as a status prompt: if several come
 // before the speaker is free, only the latest is said.
 func (a *Agent) payPrompt(text string) { a.prompt("payment", text) }
+
+// scanEvent is the local "scan" event: an order of this device scanned at
+// the till (its receipt), for the cashier app to open.
+type scanEvent struct {
+	OutTradeNo string `json:"out_trade_no"`
+	Deposit    bool   `json:"deposit"`
+	State      string `json:"state"`
+}

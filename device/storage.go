@@ -2,6 +2,7 @@ package device
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -110,14 +111,11 @@ func (a *Agent) decodeRecord(bucket, key string, v []byte, dst any) bool {
 }
 
 // storageBody is device.storage's body.
-func (a *Agent) storageBody() map[string]any {
-	b := map[string]any{"state": a.storageState()}
-	if b["state"] == "" {
-		b["state"] = "ok"
-	}
+func (a *Agent) storageBody() wire.DeviceStorage {
+	b := wire.DeviceStorage{State: cmp.Or(a.storageState(), "ok")}
 	if a.lost != nil {
-		b["lost"] = map[string]any{"cause": a.lost.Cause, "kept": a.lost.Kept, "reason": a.lost.Reason,
-			"at": a.lost.At, "refuse_before": a.lost.At}
+		b.Lost = &wire.StorageLost{Cause: a.lost.Cause, Kept: a.lost.Kept, Reason: a.lost.Reason,
+			At: a.lost.At, RefuseBefore: a.lost.At}
 	}
 	return b
 }

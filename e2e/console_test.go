@@ -730,8 +730,8 @@ func TestWebConsoleEveryState(t *testing.T) {
 			js, _ := json.Marshal(v)
 			b.do(chromedp.Evaluate[chromedp.Void]("window.posConsole.show(" + string(js) + ")"))
 			got := b.see("#progress", 2*time.Second, v.Title)
-			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.DoNotTakeCash && !device.Terminal(p.State) {
-				t.Errorf("%s: the cash warning shown %v, the view says %v: %q", p.State, cash, v.DoNotTakeCash, got)
+			if cash := eval[bool](b, `!document.getElementById("pg-cash").classList.contains("hidden")`); cash != v.CashWarning {
+				t.Errorf("%s: the cash warning shown %v, the view says %v: %q", p.State, cash, v.CashWarning, got)
 			}
 			if cancel := eval[bool](b, `!document.getElementById("cancel").classList.contains("hidden")`); cancel != slices.Contains(v.Actions, device.ActCancel) {
 				t.Errorf("%s: the cancel button shown %v, the view's actions %v", p.State, cancel, v.Actions)

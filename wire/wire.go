@@ -176,6 +176,65 @@ type DeviceHello struct {
 	KeyProof    string `json:"key_proof,omitempty"`
 }
 
+// ShiftSummary is the body of shift.summary (docs/protocol.md §7.8), the
+// handover summary of a shift, as the local API gives it too. Start and
+// End are Unix seconds, as the contract has every time; StartMS and EndMS
+// the same to the millisecond. Net and Wallets are extensions.
+type ShiftSummary struct {
+	Store     string `json:"store,omitempty"`
+	Device    string `json:"device,omitempty"`
+	StaffID   string `json:"staff_id"`
+	StaffName string `json:"staff_name,omitempty"`
+	Start     int64  `json:"start"`
+	End       int64  `json:"end"`
+	StartMS   int64  `json:"start_ms"`
+	EndMS     int64  `json:"end_ms"`
+
+	PayCount             int   `json:"pay_count"`
+	PayAmount            int64 `json:"pay_amount"`
+	RefundCount          int   `json:"refund_count"`
+	RefundAmount         int64 `json:"refund_amount"`
+	DepositCount         int   `json:"deposit_count"`
+	DepositAmount        int64 `json:"deposit_amount"`
+	ConsumeCount         int   `json:"consume_count"`
+	ConsumeAmount        int64 `json:"consume_amount"`
+	UnfreezeCount        int   `json:"unfreeze_count"`
+	UnfreezeAmount       int64 `json:"unfreeze_amount"`
+	ConsumeReleasedCount int   `json:"consume_released_count"`
+	ConsumeReleased      int64 `json:"consume_released"`
+
+	ByWallet []WalletTotal `json:"by_wallet,omitempty"`
+	Reprint  bool          `json:"reprint,omitempty"`
+	Net      int64         `json:"net"`
+	Wallets  []WalletTotal `json:"wallets"` // a copy of ByWallet; null when none
+}
+
+// WalletTotal is one wallet's income in a ShiftSummary.
+type WalletTotal struct {
+	Wallet string `json:"wallet"`
+	Count  int    `json:"count"`
+	Amount int64  `json:"amount"`
+}
+
+// DeviceStorage is the body of device.storage (docs/protocol.md §7.3),
+// sent once after the device started on a new journal because the old one
+// was lost.
+type DeviceStorage struct {
+	State string       `json:"state"`
+	Lost  *StorageLost `json:"lost,omitempty"`
+}
+
+// StorageLost is what device.storage says of the lost journal. At and
+// RefuseBefore are Unix ms: commands issued at or before RefuseBefore are
+// refused journal_lost.
+type StorageLost struct {
+	Cause        string `json:"cause"`
+	Kept         string `json:"kept"`
+	Reason       string `json:"reason"`
+	At           int64  `json:"at"`
+	RefuseBefore int64  `json:"refuse_before"`
+}
+
 // ShiftChanged is the body of shift.changed, the answer to shift.start (and
 // news of a shift opened through the local API). Since is Unix seconds.
 type ShiftChanged struct {

@@ -7,7 +7,6 @@
 
   const WALLETS = { wechat: '微信', alipay: '支付宝', unionpay: '云闪付', bestpay: '翼支付', ecny: '数字人民币' };
   // ATTENTION: the agent stopped and a person settles it; the till may go on.
-  const TERMINAL = { PAID: true, FAILED: true, REVERSED: true, CANCELLED: true, ATTENTION: true };
   const ERROR_WORDS = {
     busy: '设备正忙', conflict: '当前状态不允许此操作', forbidden: '没有权限', not_found: '未找到',
     staff_auth: '身份验证失败', pin_locked: '已锁定', no_roster: '无法验证员工',
@@ -39,8 +38,10 @@
     return (n < 0 ? '-' : '') + '￥' + Math.floor(a / 100) + '.' + String(a % 100).padStart(2, '0');
   }
 
-  function walletName(w) {
-    return WALLETS[w] || w || '—';
+  // walletName is the agent's name for a view's wallet (wallet_name), or
+  // the summary rows' (which carry only the code).
+  function walletName(v) {
+    return v.wallet_name || WALLETS[v.wallet] || v.wallet || '—';
   }
 
   // when shows a time in China time (UTC+8, no daylight saving) whatever
@@ -252,8 +253,9 @@
   let cur = null; // the payment shown
   const watched = new Set(); // payments shown as UNKNOWN: their outcome is told when it comes
 
+  // terminal: the agent has stopped running the payment (View.settled).
   function terminal(v) {
-    return !!TERMINAL[v.state];
+    return !!v.settled;
   }
 
   // title is the agent's title and tone for the view (View.title, .tone);
@@ -334,11 +336,11 @@
     $('pg-amount').textContent = yuan(v.amount) + (v.deposit ? '（押金）' : '');
     // Not to take cash: while the customer is or may be charged and the
     // result is not in, above all when it is unknown (protocol §4.6).
-    show($('pg-cash'), v.state === 'UNKNOWN' || v.state === 'ATTENTION' || (v.do_not_take_cash && !terminal(v)));
+    show($('pg-cash'), !!v.cash_warning);
     $('pg-message').textContent = v.message && v.message !== t ? v.message : '';
     const meta = ['单号 ' + v.out_trade_no];
     if (v.wallet) {
-      meta.push(walletName(v.wallet));
+      meta.push(walletName(v));
     }
     if (v.code_tail) {
       meta.push('付款码尾号 ' + v.code_tail);
@@ -485,7 +487,7 @@
     }
     tr.cells[0].textContent = d.out_trade_no;
     tr.cells[1].textContent = yuan(d.amount);
-    tr.cells[2].textContent = walletName(d.wallet);
+    tr.cells[2].textContent = walletName(d);
     tr.cells[3].textContent = when(d.created_at);
     tr.cells[4].textContent = depositState(d);
     tr.className = d.state === 'FROZEN' ? '' : 'done';
@@ -635,7 +637,7 @@
     tr.dataset.no = v.out_trade_no;
     tr.dataset.state = v.state;
     const amount = yuan(v.amount) + (v.refunded ? '（已退 ' + yuan(v.refunded) + '）' : '');
-    for (const [i, text] of [v.out_trade_no, amount, walletName(v.wallet), when(v.created_at), title(v)[0]].entries()) {
+    for (const [i, text] of [v.out_trade_no, amount, walletName(v), when(v.created_at), title(v)[0]].entries()) {
       const td = document.createElement('td');
       td.textContent = text;
       if (i === 0) {
@@ -896,7 +898,7 @@
     $('sum-rows').replaceChildren(...rows);
     wallets = wallets || [];
     $('sum-wallet-rows').replaceChildren(...(wallets.length
-      ? wallets.map((w) => cellRow([walletName(w.wallet), (w.count ?? '—') + ' 笔', yuan(w.amount)]))
+      ? wallets.map((w) => cellRow([walletName(w), (w.count ?? '—') + ' 笔', yuan(w.amount)]))
       : [cellRow(['本班无收款', '—'])]));
     show($('summary'), true);
   }
