@@ -34,12 +34,6 @@ const qrSeenPrefixOld = "qr:"
 
 // CodeConfig* are config.rejected's reasons: the ota.Reason* strings.
 
-// configSetBody is config.set's body (protocol §3).
-type configSetBody struct {
-	Version int64           `json:"version"`
-	Patch   json.RawMessage `json:"patch"`
-}
-
 // loadApplied reads the applied-config record within tx.
 func loadApplied(tx *journal.Tx) (ota.Applied, error) {
 	var ap ota.Applied
@@ -130,7 +124,7 @@ func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, 
 		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "config.set: this agent does not apply configuration"})
 		return &ans, nil, err
 	}
-	var b configSetBody
+	var b wire.ConfigSet
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "config.set: %v", err)
 	}

@@ -322,9 +322,7 @@ func (a *Agent) hello() mqtt.Message {
 
 // acceptVolume sets and persists the volume and answers device.state.
 func (a *Agent) acceptVolume(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b struct {
-		Level *int `json:"level"`
-	}
+	var b wire.DeviceVolume
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "device.volume: %v", err)
 	}

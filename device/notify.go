@@ -14,25 +14,6 @@ import (
 	"github.com/posagent/posagent/mqtt"
 )
 
-// notifyBody is notify.payment's body (protocol §3).
-type notifyBody struct {
-	OrderID string `json:"order_id"`
-	Amount  int64  `json:"amount"`
-	Wallet  string `json:"wallet"`
-	Kind    string `json:"kind"`
-	Print   bool   `json:"print"`
-	Copies  int    `json:"copies"`
-	// Printed on the receipt when given (optional; the device fills them
-	// for its own payments, refunds and deposit operations): the order a
-	// refund or deposit operation belongs to (order_id is then the refund
-	// or request number), what was sold, who took it, the provider's
-	// transaction number.
-	OutTradeNo    string `json:"out_trade_no,omitempty"`
-	Desc          string `json:"desc,omitempty"`
-	Staff         string `json:"staff,omitempty"`
-	TransactionID string `json:"transaction_id,omitempty"`
-}
-
 // notifyDone is the answer's body.
 type notifyDone struct {
 	OrderID   string `json:"order_id"`
@@ -47,16 +28,16 @@ type notifyDone struct {
 // a crash a step that may have half-happened is redone marked as a replay
 // (补播 / 重打印) rather than silently repeated or lost.
 type notifyRecord struct {
-	At              int64      `json:"at"`
-	Seq             uint64     `json:"seq"`
-	Jti             string     `json:"jti"`
-	Body            notifyBody `json:"body"`
-	AnnounceStarted bool       `json:"announce_started,omitempty"`
-	Announced       bool       `json:"announced,omitempty"`
-	Said            string     `json:"said,omitempty"`
-	PrintStarted    bool       `json:"print_started,omitempty"`
-	Printed         bool       `json:"printed,omitempty"`
-	Done            bool       `json:"done,omitempty"`
+	At              int64              `json:"at"`
+	Seq             uint64             `json:"seq"`
+	Jti             string             `json:"jti"`
+	Body            wire.NotifyPayment `json:"body"`
+	AnnounceStarted bool               `json:"announce_started,omitempty"`
+	Announced       bool               `json:"announced,omitempty"`
+	Said            string             `json:"said,omitempty"`
+	PrintStarted    bool               `json:"print_started,omitempty"`
+	Printed         bool               `json:"printed,omitempty"`
+	Done            bool               `json:"done,omitempty"`
 	// AnnounceFails counts announcements that failed (MaxAnnounceTries).
 	AnnounceFails int `json:"announce_fails,omitempty"`
 }
@@ -87,7 +68,7 @@ func validID(s string) bool {
 }
 
 func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b notifyBody
+	var b wire.NotifyPayment
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "notify.payment: %v", err)
 	}

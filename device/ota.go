@@ -37,17 +37,6 @@ type otaJob struct {
 	From     string       `json:"from"` // the version that took the update
 }
 
-// otaBody is ota.update's body (protocol §3).
-type otaBody struct {
-	Version string `json:"version"`
-	URL     string `json:"url"`
-	Size    int64  `json:"size"`
-	SHA256  string `json:"sha256"`
-	Sig     string `json:"sig"`
-	// AllowDowngrade (signed with the rest) lets an older version in.
-	AllowDowngrade bool `json:"allow_downgrade"`
-}
-
 // otaProgress is ota.progress's body; otaResult ota.result's
 // (docs/protocol.md §14).
 type otaProgress struct {
@@ -73,7 +62,7 @@ func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func()
 		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "ota.update: this agent cannot replace its binary"})
 		return &ans, nil, err
 	}
-	var b otaBody
+	var b wire.OTAUpdate
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "ota.update: %v", err)
 	}

@@ -680,7 +680,7 @@ func (a *Agent) completeOrder(string) { a.kickNotify() }
 // owe journals what a flow that succeeded owes (c): its announcement and
 // one printed receipt, with the name of the staff member who took it.
 func (a *Agent) owe(tx *journal.Tx, c orders.Completion) error {
-	return a.putCompletion(tx, notifyBody{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
+	return a.putCompletion(tx, wire.NotifyPayment{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
 		OutTradeNo: c.OutTradeNo, Desc: c.Desc, Staff: a.staffName(tx, c.StaffID), TransactionID: c.TransactionID})
 }
 
@@ -688,7 +688,7 @@ func (a *Agent) owe(tx *journal.Tx, c orders.Completion) error {
 // a refund successful), the notification that announces and prints it,
 // keyed by its number: it is done exactly once, after a crash too, and a
 // notify.payment or 补单 for the same order is a duplicate of it.
-func (a *Agent) putCompletion(tx *journal.Tx, b notifyBody) error {
+func (a *Agent) putCompletion(tx *journal.Tx, b wire.NotifyPayment) error {
 	var prev notifyRecord
 	if ok, err := tx.Get(journal.Notify, b.OrderID, &prev); err != nil || ok {
 		return err

@@ -16,17 +16,8 @@ import (
 // CodeBusy answers a pay.collect while another payment waits for its code.
 const CodeBusy = "busy"
 
-// collectBody is pay.collect's body.
-type collectBody struct {
-	OutTradeNo string `json:"out_trade_no"`
-	Amount     int64  `json:"amount"`
-	Desc       string `json:"desc"`
-	Deposit    bool   `json:"deposit"`
-	TimeoutS   int64  `json:"timeout_s"`
-}
-
 func (a *Agent) acceptCollect(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b collectBody
+	var b wire.PayCollect
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "pay.collect: %v", err)
 	}
@@ -55,9 +46,7 @@ func (a *Agent) acceptCollect(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fu
 
 // acceptCancel cancels a collect not yet scanned, and reverses one in doubt.
 func (a *Agent) acceptCancel(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b struct {
-		OutTradeNo string `json:"out_trade_no"`
-	}
+	var b wire.OrderRef
 	if err := decodeBody(m.Body, &b); err != nil || !validID(b.OutTradeNo) {
 		return a.badRequest(tx, m, "pay.cancel: out_trade_no is required")
 	}

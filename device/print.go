@@ -104,13 +104,6 @@ type printResult struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// printJobBody is print.job's body (protocol §3).
-type printJobBody struct {
-	JobID  string `json:"job_id"`
-	Copies int    `json:"copies"`
-	Doc    string `json:"doc"`
-}
-
 // printQueue is the print worker's state: it alone talks to the printer.
 type printQueue struct {
 	poll    time.Duration
@@ -270,7 +263,7 @@ func (a *Agent) PrintProfile() printer.Profile { return a.pq.profile }
 // acceptPrintJob queues a print.job durably; its print.result answers it
 // when the job is done. A job_id seen before is not printed again.
 func (a *Agent) acceptPrintJob(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b printJobBody
+	var b wire.PrintJob
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "print.job: %v", err)
 	}
@@ -369,7 +362,7 @@ func (a *Agent) Reprint(orderID string) (string, error) {
 // receiptOf is the receipt of a notification. A refund's or deposit
 // operation's receipt names the order it belongs to as 订单号 and its own
 // number apart.
-func (a *Agent) receiptOf(b notifyBody, at time.Time) printer.Receipt {
+func (a *Agent) receiptOf(b wire.NotifyPayment, at time.Time) printer.Receipt {
 	r := printer.Receipt{
 		Kind: b.Kind, Store: a.cfg.Store.Name, Merchant: a.cfg.Store.Merchant, Device: a.cfg.DeviceID,
 		OrderID: b.OrderID, Desc: b.Desc, Staff: b.Staff, TransactionID: b.TransactionID,

@@ -7,16 +7,12 @@ import (
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/wire"
 )
 
 // MaxSpeakRunes bounds device.speak's text: a minute of speech at most, so
 // one command cannot hold the speaker for long while payments wait behind it.
 const MaxSpeakRunes = 120
-
-// speakBody is device.speak's body (protocol §3).
-type speakBody struct {
-	Text *string `json:"text"`
-}
 
 // acceptSpeak checks that the voice pack can say the text (ASCII numbers are
 // read as Mandarin first, see audio.Normalize) and owes it as an
@@ -25,7 +21,7 @@ type speakBody struct {
 // answers nothing on success (protocol §3); a text the pack cannot say is a
 // bad_request naming the character.
 func (a *Agent) acceptSpeak(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b speakBody
+	var b wire.DeviceSpeak
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "device.speak: %v", err)
 	}

@@ -206,9 +206,7 @@ func (a *Agent) TransactionSummary(from, to time.Time) (printer.TransactionSumma
 // acceptShiftEndSummary is shift.end: it closes the shift and answers the
 // handover summary (protocol §3), which is also printed.
 func (a *Agent) acceptShiftEndSummary(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b struct {
-		StaffID string `json:"staff_id"`
-	}
+	var b wire.ShiftEnd
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "shift.end: %v", err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/wire"
 )
 
 // testClock is the agent's injected clock, moved by the test.
@@ -159,7 +160,7 @@ func TestSaidBeforeCrashNotSaidAgain(t *testing.T) {
 	jti := mqtt.NewID()
 	err = j.Update(func(tx *journal.Tx) error {
 		rec := notifyRecord{At: since.Unix(), Seq: 1, Jti: jti, AnnounceStarted: true,
-			Body: notifyBody{OrderID: "o-said", Amount: 100, Wallet: "wechat", Kind: "pay"}}
+			Body: wire.NotifyPayment{OrderID: "o-said", Amount: 100, Wallet: "wechat", Kind: "pay"}}
 		if err := tx.Put(journal.Notify, "o-said", rec); err != nil {
 			return err
 		}

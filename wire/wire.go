@@ -82,7 +82,8 @@ type DepositStatus struct {
 }
 
 // OrderRef is the body of the requests that name only an order: pay.query,
-// pay.reverse, order.lookup, and deposit.query by order.
+// pay.reverse, order.lookup, and deposit.query by order; and of the
+// command pay.cancel.
 type OrderRef struct {
 	OutTradeNo string `json:"out_trade_no"`
 }

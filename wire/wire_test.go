@@ -90,7 +90,8 @@ func TestBodyFieldsDocumented(t *testing.T) {
 	}
 	bodies := []any{PaySubmit{}, PayStatus{}, OrderFound{}, RefundRequest{}, RefundStatus{}, DepositRequest{},
 		DepositStatus{}, OrderRef{}, RefundQuery{}, PayResult{}, PayProgress{}, RefundResult{}, DepositResult{},
-		DeviceHello{}, ShiftChanged{}, StaffRosterApplied{}, DeviceStorage{}, StorageLost{}, ShiftSummary{}, WalletTotal{}}
+		DeviceHello{}, ShiftChanged{}, StaffRosterApplied{}, DeviceStorage{}, StorageLost{}, ShiftSummary{}, WalletTotal{},
+		PayCollect{}, NotifyPayment{}, PrintJob{}, DeviceSpeak{}, DeviceVolume{}, ShiftEnd{}, ConfigSet{}, OTAUpdate{}}
 	n := 0
 	for _, b := range bodies {
 		rt := reflect.TypeOf(b)
