@@ -2,119 +2,16 @@ package device
 
 import (
 	"fmt"
-	"sort"
 	"strconv"
 	"time"
 
-	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/books"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
 )
-
-// summarize adds up, from the journal, what happened in [from, to): paid
-// payments and frozen deposits by the time the device confirmed them,
-// refunds and deposit operations by the time they succeeded, deposits the
-// provider released by itself by the time the device learnt it. Income by
-// wallet holds payments and deposit consumption, so its counts and amounts
-// add up to PayCount+ConsumeCount and PayAmount+ConsumeAmount; released
-// money is never income.
-func (a *Agent) summarize(tx *journal.Tx, from, to time.Time) (printer.ShiftSummary, error) {
-	s := printer.ShiftSummary{Store: a.cfg.Store.Name, Device: a.cfg.DeviceID, Start: from, End: to}
-	in := func(ms int64) bool { t := time.UnixMilli(ms); return !t.Before(from) && t.Before(to) }
-	wallets := map[string]*printer.WalletTotal{}
-	income := func(wallet string, amount int64) {
-		w := wallets[wallet]
-		if w == nil {
-			w = &printer.WalletTotal{Wallet: wallet}
-			wallets[wallet] = w
-		}
-		w.Count++
-		w.Amount += amount
-	}
-	// Only what was filed under a time in the window is read (index.go);
-	// each record is then checked by its own current times.
-	order := func(no string) (Payment, bool, error) {
-		var p Payment
-		ok, err := tx.Get(journal.Orders, no, &p)
-		return p, ok && p.State == Paid, err
-	}
-	err := orders.DoneIn(tx, from, to, func(kind, id string) error {
-		switch kind {
-		case orders.DoneRelease:
-			p, ok, err := order(id)
-			if err != nil || !ok {
-				return err
-			}
-			if p.Deposit && p.ReleasedAt > 0 && in(p.ReleasedAt) {
-				s.UnfreezeCount++
-				s.UnfreezeAmount += p.Released
-			}
-		case orders.DonePay:
-			p, ok, err := order(id)
-			if err != nil || !ok || !in(firstPositive(p.ConfirmedAt, p.CreatedAt)) {
-				return err
-			}
-			if p.Deposit {
-				s.DepositCount++
-				s.DepositAmount += p.Amount
-				return nil
-			}
-			s.PayCount++
-			s.PayAmount += p.Amount
-			income(p.Wallet, p.Amount)
-		case orders.DoneRefund:
-			var r Refund
-			ok, err := tx.Get(journal.Refunds, id, &r)
-			if err == nil && ok && r.State == RefundSuccess && in(r.UpdatedAt) {
-				s.RefundCount++
-				s.RefundAmount += r.Amount
-			}
-			return err
-		case orders.DoneOp:
-			var d DepositOp
-			ok, err := tx.Get(journal.Deposits, id, &d)
-			if err != nil || !ok || d.State != OpSuccess || !in(d.UpdatedAt) {
-				return err
-			}
-			if d.Op == "consume" {
-				s.ConsumeCount++
-				s.ConsumeAmount += d.Consumed
-				if d.Released > 0 {
-					s.ConsumeReleasedCount++
-					s.ConsumeReleased += d.Released
-				}
-				wallet := d.Wallet
-				if wallet == "" {
-					var p Payment
-					if _, err := tx.Get(journal.Orders, d.OutTradeNo, &p); err != nil {
-						return err
-					}
-					wallet = p.Wallet
-				}
-				income(wallet, d.Consumed)
-			} else {
-				s.UnfreezeCount++
-				s.UnfreezeAmount += d.Released
-			}
-		}
-		return nil
-	})
-	for _, w := range wallets {
-		s.ByWallet = append(s.ByWallet, *w)
-	}
-	sort.Slice(s.ByWallet, func(i, j int) bool { return s.ByWallet[i].Wallet < s.ByWallet[j].Wallet })
-	return s, err
-}
-
-func firstPositive(a, b int64) int64 {
-	if a > 0 {
-		return a
-	}
-	return b
-}
 
 // closeShift ends the open shift in tx: its summary is kept, printed
 // (queued durably) and returned; the caller sends it as shift.summary. staffID, when given, must be the one on
@@ -131,7 +28,7 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 	// To the millisecond, as records and the next shift's start are: the
 	// next window begins at or after this end, never inside it.
 	now := time.UnixMilli(a.now().UnixMilli())
-	sum, err := a.summarize(tx, sh.start(), now)
+	sum, err := books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.start(), now)
 	if err != nil {
 		return sum, err
 	}
@@ -181,7 +78,7 @@ func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
 		if !ok {
 			return say("当前没有人当班", fmt.Errorf("%w: no shift is open", ErrNotFound))
 		}
-		sum, err = a.summarize(tx, sh.start(), a.now())
+		sum, err = books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.start(), a.now())
 		sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
 		return err
 	})
@@ -192,7 +89,7 @@ func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
 func (a *Agent) TransactionSummary(from, to time.Time) (printer.TransactionSummary, error) {
 	var t printer.TransactionSummary
 	err := a.j.View(func(tx *journal.Tx) error {
-		s, err := a.summarize(tx, from, to)
+		s, err := books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, from, to)
 		t = printer.TransactionSummary{Store: s.Store, Device: s.Device, From: from, To: to,
 			Count: s.PayCount + s.ConsumeCount, Amount: s.PayAmount + s.ConsumeAmount, Settled: s.PayAmount + s.ConsumeAmount,
 			RefundCount: s.RefundCount, Refunded: s.RefundAmount, ByWallet: s.ByWallet, Printed: a.now(),
