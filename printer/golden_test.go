@@ -35,10 +35,10 @@ func templates() map[string]func(cols int) string {
 		Start: goldenTime.Add(-8 * time.Hour), End: goldenTime, PayCount: 42, PayAmount: 523400,
 		RefundCount: 1, RefundAmount: 1200, DepositCount: 3, DepositAmount: 150000, ConsumeCount: 2, ConsumeAmount: 56000,
 		UnfreezeCount: 1, UnfreezeAmount: 50000,
-		ByWallet: []WalletTotal{{"wechat", 30, 400000}, {"alipay", 12, 123400}}}
+		ByWallet: []WalletTotal{{"wechat", 30, 400000, ""}, {"alipay", 12, 123400, ""}}}
 	tx := TransactionSummary{Store: "老王小卖部", Device: "SN0001", From: goldenTime.Add(-24 * time.Hour), To: goldenTime,
 		Count: 120, Amount: 1520000, Discount: 20000, Settled: 1500000, RefundCount: 2, Refunded: 3000,
-		ByWallet: []WalletTotal{{"wechat", 80, 1000000}, {"alipay", 40, 500000}}, Printed: goldenTime}
+		ByWallet: []WalletTotal{{"wechat", 80, 1000000, ""}, {"alipay", 40, 500000, ""}}, Printed: goldenTime}
 	return map[string]func(int) string{
 		"pay":      kind(KindPay, nil),
 		"pay-copy": kind(KindPay, func(x *Receipt) { x.Copy, x.Copies, x.Reprint = 2, 2, true }),

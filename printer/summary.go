@@ -11,6 +11,9 @@ type WalletTotal struct {
 	Wallet string `json:"wallet"`
 	Count  int    `json:"count"`
 	Amount int64  `json:"amount"`
+	// WalletName is the wallet as the receipt names it (WalletName), for
+	// a screen to show; the slip prints its own.
+	WalletName string `json:"wallet_name,omitempty"`
 }
 
 // ShiftSummary is the handover slip (交接班) printed when a shift ends: what

@@ -212,9 +212,10 @@ type ShiftSummary struct {
 
 // WalletTotal is one wallet's income in a ShiftSummary.
 type WalletTotal struct {
-	Wallet string `json:"wallet"`
-	Count  int    `json:"count"`
-	Amount int64  `json:"amount"`
+	Wallet     string `json:"wallet"`
+	Count      int    `json:"count"`
+	Amount     int64  `json:"amount"`
+	WalletName string `json:"wallet_name,omitempty"` // an extension: as the receipt names it
 }
 
 // DeviceStorage is the body of device.storage (docs/protocol.md §7.3),

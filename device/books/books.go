@@ -34,7 +34,7 @@ func Summarize(tx *journal.Tx, store, device string, from, to time.Time) (printe
 	income := func(wallet string, amount int64) {
 		w := wallets[wallet]
 		if w == nil {
-			w = &printer.WalletTotal{Wallet: wallet}
+			w = &printer.WalletTotal{Wallet: wallet, WalletName: printer.WalletName(wallet)}
 			wallets[wallet] = w
 		}
 		w.Count++

@@ -68,7 +68,7 @@ func TestSummarize(t *testing.T) {
 		PayCount: 2, PayAmount: 13350, RefundCount: 1, RefundAmount: 850,
 		DepositCount: 1, DepositAmount: 50000, ConsumeCount: 1, ConsumeAmount: 30000,
 		ConsumeReleasedCount: 1, ConsumeReleased: 20000, UnfreezeCount: 1, UnfreezeAmount: 10000,
-		ByWallet: []printer.WalletTotal{{Wallet: "alipay", Count: 1, Amount: 500}, {Wallet: "wechat", Count: 2, Amount: 42850}}}
+		ByWallet: []printer.WalletTotal{{Wallet: "alipay", Count: 1, Amount: 500, WalletName: "支付宝"}, {Wallet: "wechat", Count: 2, Amount: 42850, WalletName: "微信"}}}
 	if !reflect.DeepEqual(s, want) {
 		t.Errorf("summary\n got %+v\nwant %+v", s, want)
 	}

@@ -5,7 +5,6 @@
 (function () {
   const $ = (id) => document.getElementById(id);
 
-  const WALLETS = { wechat: '微信', alipay: '支付宝', unionpay: '云闪付', bestpay: '翼支付', ecny: '数字人民币' };
   // ATTENTION: the agent stopped and a person settles it; the till may go on.
   const ERROR_WORDS = {
     busy: '设备正忙', conflict: '当前状态不允许此操作', forbidden: '没有权限', not_found: '未找到',
@@ -38,10 +37,10 @@
     return (n < 0 ? '-' : '') + '￥' + Math.floor(a / 100) + '.' + String(a % 100).padStart(2, '0');
   }
 
-  // walletName is the agent's name for a view's wallet (wallet_name), or
-  // the summary rows' (which carry only the code).
+  // walletName is the agent's name for the wallet of a view or a summary
+  // row (wallet_name, as the receipt names it).
   function walletName(v) {
-    return v.wallet_name || WALLETS[v.wallet] || v.wallet || '—';
+    return v.wallet_name || v.wallet || '—';
   }
 
   // when shows a time in China time (UTC+8, no daylight saving) whatever
