@@ -142,17 +142,8 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 
 // newDeposits wires the deposit operations to the agent.
 func (a *Agent) newDeposits() *deposit.Runner {
-	return &deposit.Runner{
-		Journal: a.j, Requests: a.reqs, Pay: a.cfg.Pay, Now: a.now, Log: a.log,
-		Number: a.numberGen("Q"),
-		Emit: func(tx *journal.Tx, typ string, body any) error {
-			_, err := a.emit(tx, typ, "", body)
-			return err
-		},
-		Kick:      a.link.Kick,
-		Owe:       a.owe,
-		Changed:   func(p Payment, ops []DepositOp) { a.publishLocal("deposit", depositView(p, ops)) },
-		Completed: a.completeOrder,
+	return &deposit.Runner{Host: a.flowHost("Q"),
+		Changed: func(p Payment, ops []DepositOp) { a.publishLocal("deposit", depositView(p, ops)) },
 	}
 }
 

@@ -3,6 +3,7 @@ package device
 import (
 	"context"
 
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
@@ -17,20 +18,27 @@ import (
 // refundStatus is refund.status's body (package wire).
 type refundStatus = wire.RefundStatus
 
-// newRefunds wires the refund flow to the agent.
-func (a *Agent) newRefunds() *refund.Runner {
-	return &refund.Runner{
+// flowHost is what the money flows need of the agent; their numbers start
+// with prefix.
+func (a *Agent) flowHost(prefix string) exchange.Host {
+	return exchange.Host{
 		Journal: a.j, Requests: a.reqs, Pay: a.cfg.Pay, Now: a.now, Log: a.log,
-		Number: a.numberGen("R"),
+		Number: a.numberGen(prefix),
 		Emit: func(tx *journal.Tx, typ string, body any) error {
 			_, err := a.emit(tx, typ, "", body)
 			return err
 		},
 		Kick:      a.link.Kick,
 		Owe:       a.owe,
-		Changed:   func(r Refund) { a.publishLocal("refund", r) },
 		Completed: a.completeOrder,
-		Say:       a.payPrompt,
+	}
+}
+
+// newRefunds wires the refund flow to the agent.
+func (a *Agent) newRefunds() *refund.Runner {
+	return &refund.Runner{Host: a.flowHost("R"),
+		Changed: func(r Refund) { a.publishLocal("refund", r) },
+		Say:     a.payPrompt,
 	}
 }
 

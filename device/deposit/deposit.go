@@ -21,7 +21,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/posagent/posagent/config"
@@ -34,28 +33,13 @@ import (
 )
 
 // Runner starts and runs deposit operations. Its fields are what they
-// need of the device; set them all before the first Create or Open.
+// need of the device (Host: Number makes operation numbers); set them all
+// before the first Create or Open.
 type Runner struct {
-	Journal  *journal.Journal
-	Requests *exchange.Requests
-	Pay      config.Pay
-	Now      func() time.Time
-	Log      *slog.Logger
-	// Number makes a new operation number (orders.FreshNumber draws
-	// again while it is taken).
-	Number func() string
-	// Emit enqueues an event in tx's outbox; Kick wakes the link after
-	// a commit that did.
-	Emit func(tx *journal.Tx, typ string, body any) error
-	Kick func()
-	// Owe journals, in tx, the announcement and receipt of an operation
-	// that succeeded.
-	Owe func(tx *journal.Tx, c orders.Completion) error
+	exchange.Host
 	// Changed is told, after the commit, of a deposit that changed, with
 	// its operations.
 	Changed func(p orders.Payment, ops []orders.DepositOp)
-	// Completed is told of an operation that succeeded once it has ended.
-	Completed func(no string)
 
 	inboxes exchange.Inboxes[wire.DepositStatus]
 }

@@ -63,7 +63,7 @@ func newRig(t *testing.T, deposits ...orders.Payment) *rig {
 	}
 	r := &rig{j: j, link: &link{sent: make(chan mqtt.Message, 64)}}
 	n := 0
-	r.u = &Runner{
+	r.u = &Runner{Host: exchange.Host{
 		Journal: j, Requests: exchange.NewRequests(r.link, "dev-1", time.Now), Pay: pc, Now: time.Now,
 		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Number: func() string { n++; return "Q" + string(rune('0'+n)) },
@@ -79,8 +79,9 @@ func newRig(t *testing.T, deposits ...orders.Payment) *rig {
 			tx.OnCommit(func() { r.mu.Lock(); r.owed = append(r.owed, c); r.mu.Unlock() })
 			return nil
 		},
-		Changed:   func(orders.Payment, []orders.DepositOp) {},
 		Completed: func(no string) { r.mu.Lock(); r.completed = append(r.completed, no); r.mu.Unlock() },
+	},
+		Changed: func(orders.Payment, []orders.DepositOp) {},
 	}
 	return r
 }

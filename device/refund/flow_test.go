@@ -45,7 +45,7 @@ func TestRefundPacedAtProductionTimings(t *testing.T) {
 		var mu sync.Mutex
 		var owed []orders.Completion
 		var results []string
-		u := &Runner{
+		u := &Runner{Host: exchange.Host{
 			Journal: j, Requests: exchange.NewRequests(l, "dev-1", time.Now), Pay: pc, Now: time.Now,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Number: func() string { return "R1" },
 			Emit: func(tx *journal.Tx, typ string, body any) error {
@@ -57,8 +57,10 @@ func TestRefundPacedAtProductionTimings(t *testing.T) {
 				tx.OnCommit(func() { mu.Lock(); owed = append(owed, c); mu.Unlock() })
 				return nil
 			},
-			Changed: func(orders.Refund) {}, Completed: func(string) {},
-			Say: func(w string) { t.Errorf("said %q", w) },
+			Completed: func(string) {},
+		},
+			Changed: func(orders.Refund) {},
+			Say:     func(w string) { t.Errorf("said %q", w) },
 		}
 		var r orders.Refund
 		if err := j.Update(func(tx *journal.Tx) error { r, err = u.Create(tx, "P1", 10000, "S1"); return err }); err != nil {

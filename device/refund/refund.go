@@ -21,7 +21,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/posagent/posagent/audio"
@@ -45,30 +44,14 @@ const (
 )
 
 // Runner starts and runs refunds. Its fields are what a refund needs of
-// the device; set them all before the first Create or Open.
+// the device (Host: Number makes refund numbers); set them all before the
+// first Create or Open.
 type Runner struct {
-	Journal  *journal.Journal
-	Requests *exchange.Requests
-	Pay      config.Pay
-	Now      func() time.Time
-	Log      *slog.Logger
-	// Number makes a new refund number (orders.FreshNumber draws again
-	// while it is taken).
-	Number func() string
-	// Emit enqueues an event in tx's outbox; Kick wakes the link after
-	// a commit that did.
-	Emit func(tx *journal.Tx, typ string, body any) error
-	Kick func()
-	// Owe journals, in tx, the announcement and receipt of a refund that
-	// succeeded.
-	Owe func(tx *journal.Tx, c orders.Completion) error
-	// Changed is told, after the commit, of a refund whose state changed.
+	exchange.Host
+	// Changed is told, after the commit, of a refund whose state changed;
+	// Say speaks to the person at the till of one that did not succeed.
 	Changed func(r orders.Refund)
-	// Completed is told of a refund that succeeded once it has ended (its
-	// completion was owed in the commit); Say speaks to the person at the
-	// till of one that did not.
-	Completed func(no string)
-	Say       func(words string)
+	Say     func(words string)
 
 	inboxes exchange.Inboxes[wire.RefundStatus]
 }
