@@ -19,6 +19,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -74,7 +75,7 @@ type Agent struct {
 	notifyBusy  atomic.Bool   // the worker is carrying a notification (oweNotify)
 	freshSay    fresh         // announcements marked begun ahead by this process (notify.go)
 	saidUnsaved saidWords     // announcements said, their final commit refused (notify.go)
-	pq          *printQueue   // the print worker's queue (print.go)
+	pq          *printq.Queue // the print queue and its worker (device/printq, wired in print.go)
 
 	stateKick chan struct{} // see kickState
 
@@ -286,7 +287,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	run(a.runSpeech)
 	run(a.notifyWorker)
-	run(a.printWorker)
+	run(a.pq.Run)
 	run(a.scanLoop)
 	run(a.keyLoop)
 	run(a.housekeeping)

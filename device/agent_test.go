@@ -25,6 +25,7 @@ import (
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/printer"
+	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/internal/testkit"
 )
@@ -299,7 +300,7 @@ func TestNotifyPaymentEndToEnd(t *testing.T) {
 	if ans.Type != "notify.done" {
 		t.Fatalf("answer %s %s", ans.Type, ans.Body)
 	}
-	d := body[notifyDone](t, ans)
+	d := body[wire.NotifyDone](t, ans)
 	if !d.Announced || !d.Printed || d.Duplicate || d.OrderID != "o-128" || d.Said != "微信收款一百二十八点五元" {
 		t.Fatalf("notify.done %+v", d)
 	}
@@ -332,17 +333,17 @@ func TestNotifyDuplicateOrderAnnouncedOnce(t *testing.T) {
 	body1 := map[string]any{"order_id": "o-dup", "amount": 100, "wallet": "alipay", "print": true}
 	first := r.answer(r.send("notify.payment", body1).ID, 10*time.Second)
 	second := r.answer(r.send("notify.payment", body1).ID, 10*time.Second)
-	if d := body[notifyDone](t, first); d.Duplicate || !d.Announced {
+	if d := body[wire.NotifyDone](t, first); d.Duplicate || !d.Announced {
 		t.Fatalf("first %+v", d)
 	}
-	if d := body[notifyDone](t, second); !d.Duplicate || d.Announced || d.Printed {
+	if d := body[wire.NotifyDone](t, second); !d.Duplicate || d.Announced || d.Printed {
 		t.Fatalf("second %+v", d)
 	}
 	// And after a restart the order is still known.
 	r.stop()
 	r.start()
 	third := r.answer(r.send("notify.payment", body1).ID, 10*time.Second)
-	if d := body[notifyDone](t, third); !d.Duplicate {
+	if d := body[wire.NotifyDone](t, third); !d.Duplicate {
 		t.Fatalf("after restart %+v", d)
 	}
 	if w := r.wavs(); len(w) != 1 || r.printer.count() != 1 {
@@ -371,7 +372,7 @@ func TestRedeliveredJTIAnsweredNotReExecuted(t *testing.T) {
 	if a1.ID != a2.ID || string(a1.Body) != string(a2.Body) {
 		t.Fatalf("second answer differs: %s %s vs %s %s", a1.ID, a1.Body, a2.ID, a2.Body)
 	}
-	if d := body[notifyDone](t, a2); d.Duplicate || !d.Announced {
+	if d := body[wire.NotifyDone](t, a2); d.Duplicate || !d.Announced {
 		t.Fatalf("re-sent answer %+v", d)
 	}
 	if w := r.wavs(); len(w) != 1 {

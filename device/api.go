@@ -475,13 +475,13 @@ func (a *Agent) apiSummaryPrint(w http.ResponseWriter, r *http.Request) {
 	}
 	id := "summary:" + strconv.FormatInt(a.now().UnixNano(), 10)
 	err = a.j.Update(func(tx *journal.Tx) error {
-		return a.queueDoc(tx, id, "", s.Markup(a.pq.profile.Columns))
+		return a.pq.AddDoc(tx, id, "", s.Markup(a.pq.Profile().Columns))
 	})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	a.pq.kick()
+	a.pq.Kick()
 	writeJSON(w, http.StatusAccepted, map[string]string{"job_id": id})
 }
 

@@ -1,31 +1,13 @@
 package device
 
 import (
-	"encoding/binary"
 	"encoding/json"
 	"fmt"
 
 	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
 )
-
-// seqKey orders a queue by sequence number (big-endian).
-func seqKey(seq uint64) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], seq)
-	return string(b[:])
-}
-
-// filePrint writes a print job and keeps it in the queue while not done.
-func filePrint(tx *journal.Tx, r printRecord) error {
-	if err := tx.Put(journal.Print, r.JobID, r); err != nil {
-		return err
-	}
-	if r.Done {
-		return tx.Delete(journal.PrintQueue, seqKey(r.Seq))
-	}
-	return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
-}
 
 const metaIndexes = "indexes.v6"
 
@@ -91,9 +73,9 @@ func (a *Agent) buildIndexes() error {
 		}
 		if err == nil {
 			err = tx.ForEach(journal.Print, func(_ string, v []byte) error {
-				var r printRecord
+				var r printq.Job
 				if json.Unmarshal(v, &r) == nil && !r.Done {
-					return tx.Put(journal.PrintQueue, seqKey(r.Seq), r.JobID)
+					return tx.Put(journal.PrintQueue, journal.SeqKey(r.Seq), r.JobID)
 				}
 				return nil
 			})

@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -205,40 +203,6 @@ func BenchmarkRefundable(b *testing.B) {
 					}
 					return nil
 				})
-			}
-		})
-	}
-}
-
-// BenchmarkNextPrint: the next print job with 0 and 50,000 done jobs kept.
-func BenchmarkNextPrint(b *testing.B) {
-	for _, n := range []int{0, 50000} {
-		// The journal alone: a running agent's print worker would print
-		// the job under test.
-		j, err := journal.Open(filepath.Join(b.TempDir(), "journal.db"))
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer j.Close()
-		a := &Agent{j: j, log: quiet()}
-		a.pq = newPrintQueue(a)
-		for i := 0; i < n; {
-			a.j.Update(func(tx *journal.Tx) error {
-				for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
-					filePrint(tx, printRecord{Seq: uint64(i + 1), JobID: fmt.Sprintf("done-%d", i), Doc: strings.Repeat("x", 300), Copies: 1, Done: true})
-				}
-				return nil
-			})
-		}
-		a.j.Update(func(tx *journal.Tx) error {
-			return filePrint(tx, printRecord{Seq: uint64(n + 1), JobID: "next", Doc: "<C>x</C>", Copies: 1})
-		})
-		b.Run(fmt.Sprint(n), func(b *testing.B) {
-			for i := 0; i < b.N; i++ {
-				job, ok, err := a.nextPrint()
-				if err != nil || !ok || job.JobID != "next" {
-					b.Fatalf("%v %v %v", job.JobID, ok, err)
-				}
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
 )
 
@@ -115,7 +116,7 @@ func (a *Agent) StatusWords() string {
 	if a.link.Connected() {
 		words[0] = audio.PhraseNetUp
 	}
-	if s.Printer == PrinterPaperOut {
+	if s.Printer == printq.PaperOut {
 		words = append(words, audio.PhrasePaperOut)
 	}
 	if s.Cfg > 0 {

@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/drivers/keys"
 	"github.com/posagent/posagent/journal"
@@ -203,9 +204,9 @@ func TestLEDModes(t *testing.T) {
 	}{
 		{State{Printer: "ok", Scanner: "ok"}, true, LEDOn, LEDOn},
 		{State{Printer: "none", Scanner: "none"}, false, LEDBlink, LEDOn},
-		{State{Printer: PrinterPaperOut, Scanner: "ok"}, true, LEDOn, LEDBlink},
-		{State{Printer: PrinterOffline, Scanner: "none"}, true, LEDOn, LEDBlink},
-		{State{Printer: PrinterCoverOpen, Scanner: "none"}, true, LEDOn, LEDBlink},
+		{State{Printer: printq.PaperOut, Scanner: "ok"}, true, LEDOn, LEDBlink},
+		{State{Printer: printq.Offline, Scanner: "none"}, true, LEDOn, LEDBlink},
+		{State{Printer: printq.CoverOpen, Scanner: "none"}, true, LEDOn, LEDBlink},
 		{State{Printer: "ok", Scanner: ScannerOffline}, true, LEDOn, LEDBlink},
 	} {
 		if n, s := ledModes(tc.s, tc.up); n != tc.net || s != tc.status {

@@ -1,5 +1,7 @@
 package device
 
+import "github.com/posagent/posagent/device/printq"
+
 // LEDs is the board's indicator lights (drivers/keys through boards). Set
 // must not block: it is called with the agent's state as it changes.
 type LEDs interface {
@@ -28,7 +30,7 @@ func ledModes(s State, up bool) (network, status string) {
 		network = LEDOn
 	}
 	status = LEDOn
-	if (s.Printer != PrinterOK && s.Printer != "none") || (s.Scanner != "ok" && s.Scanner != "none") {
+	if (s.Printer != printq.OK && s.Printer != "none") || (s.Scanner != "ok" && s.Scanner != "none") {
 		status = LEDBlink
 	}
 	return network, status

@@ -7,21 +7,13 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
-
-// notifyDone is the answer's body.
-type notifyDone struct {
-	OrderID   string `json:"order_id"`
-	Announced bool   `json:"announced"`
-	Printed   bool   `json:"printed"`
-	Duplicate bool   `json:"duplicate"`
-	Said      string `json:"said"`
-}
 
 // notifyRecord is one notification in the journal, kept 7 days by order id.
 // Each step is marked started before its effect and done after, so after
@@ -102,7 +94,7 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 	}
 	if dup {
 		a.log.Info("notify.payment duplicate order, not announced again", "order_id", b.OrderID, "jti", m.ID)
-		ans, err := a.emit(tx, wire.TypeNotifyDone, m.ID, notifyDone{OrderID: b.OrderID, Duplicate: true})
+		ans, err := a.emit(tx, wire.TypeNotifyDone, m.ID, wire.NotifyDone{OrderID: b.OrderID, Duplicate: true})
 		return &ans, nil, err
 	}
 	seq, err := tx.NextSequence(journal.Notify)
@@ -116,7 +108,7 @@ func (a *Agent) acceptNotify(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 	return nil, func() {
 		a.kickNotify()
 		if rec.PrintStarted {
-			a.pq.kick()
+			a.pq.Kick()
 		}
 	}, nil
 }
@@ -153,7 +145,7 @@ func (a *Agent) oweNotify(tx *journal.Tx, r *notifyRecord) error {
 			// Its receipt, once printed, waits for its final commit
 			// (only the next one's: a burst's receipts printed ahead
 			// are marked done as they print).
-			tx.OnCommit(func() { a.pq.await(jobOrderPrefix + id) })
+			tx.OnCommit(func() { a.pq.Await(printq.OrderPrefix + id) })
 		}
 	}
 	return putNotify(tx, *r)
@@ -234,9 +226,9 @@ func putNotify(tx *journal.Tx, r notifyRecord) error {
 		return err
 	}
 	if r.Done {
-		return tx.Delete(journal.NotifyQueue, seqKey(r.Seq))
+		return tx.Delete(journal.NotifyQueue, journal.SeqKey(r.Seq))
 	}
-	return tx.PutRaw(journal.NotifyQueue, seqKey(r.Seq), []byte(r.Body.OrderID))
+	return tx.PutRaw(journal.NotifyQueue, journal.SeqKey(r.Seq), []byte(r.Body.OrderID))
 }
 
 // nextNotify is the first owed notification that arrived after seq after:
@@ -245,14 +237,14 @@ func putNotify(tx *journal.Tx, r notifyRecord) error {
 func (a *Agent) nextNotify(after uint64) (id string, seq uint64, ok bool, err error) {
 	var stale []string
 	err = a.j.View(func(tx *journal.Tx) error {
-		return tx.Seek(journal.NotifyQueue, seqKey(after+1), func(k string, v []byte) (bool, error) {
+		return tx.Seek(journal.NotifyQueue, journal.SeqKey(after+1), func(k string, v []byte) (bool, error) {
 			var r notifyRecord
 			found, err := tx.Get(journal.Notify, string(v), &r)
 			if err != nil {
 				a.badRecords.Add(1)
 				a.log.Warn("journal record unreadable: skipped", "bucket", journal.Notify, "key", clip(string(v), 64), "err", err)
 			}
-			if err != nil || !found || r.Done || seqKey(r.Seq) != k {
+			if err != nil || !found || r.Done || journal.SeqKey(r.Seq) != k {
 				stale = append(stale, k)
 				return true, nil
 			}
@@ -365,7 +357,7 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			return err
 		}
 	}
-	var handed *printRecord // the receipt, printed: marked done below
+	var handed *printq.Job // the receipt, printed: marked done below
 	if a.speech != nil && !r.Announced {
 		text := audio.Announcement(b.Kind, b.Wallet, b.Amount, a.audioOptions())
 		again := r.AnnounceStarted && !a.freshSay.take(b.OrderID)
@@ -401,10 +393,10 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		}
 	}
 	if printing {
-		// Through the durable print queue (print.go): printed once, or
-		// kept until the printer can print it.
+		// Through the durable print queue (device/printq): printed
+		// once, or kept until the printer can print it.
 		var err error
-		r.Printed, handed, err = a.waitReceipt(ctx, jobOrderPrefix+b.OrderID)
+		r.Printed, handed, err = a.pq.Wait(ctx, printq.OrderPrefix+b.OrderID)
 		if err != nil {
 			a.storageFault(err)
 			return err
@@ -421,11 +413,9 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 			}
 		}
 		if handed != nil {
-			if err := putPrint(tx, handed); err != nil {
+			if err := a.pq.MarkHanded(tx, *handed); err != nil {
 				return err
 			}
-			id := handed.JobID
-			tx.OnCommit(func() { a.pq.unhand(id) })
 		}
 		if err := a.beginNext(tx, r.Seq); err != nil {
 			return err
@@ -433,7 +423,7 @@ func (a *Agent) runNotify(ctx context.Context, id string) error {
 		if r.Jti == "" {
 			return nil // completed a flow of this device (a payment, a refund): no command to answer
 		}
-		ans, err := a.emit(tx, wire.TypeNotifyDone, r.Jti, notifyDone{
+		ans, err := a.emit(tx, wire.TypeNotifyDone, r.Jti, wire.NotifyDone{
 			OrderID: b.OrderID, Announced: r.Announced, Printed: r.Printed, Said: r.Said,
 		})
 		if err != nil {
@@ -460,7 +450,7 @@ func (a *Agent) beginNext(tx *journal.Tx, seq uint64) error {
 	if a.speech == nil {
 		return nil
 	}
-	return tx.Seek(journal.NotifyQueue, seqKey(seq+1), func(_ string, v []byte) (bool, error) {
+	return tx.Seek(journal.NotifyQueue, journal.SeqKey(seq+1), func(_ string, v []byte) (bool, error) {
 		var n notifyRecord
 		if ok, err := tx.Get(journal.Notify, string(v), &n); err != nil || !ok || n.Done {
 			return true, nil // dropped by nextNotify on the way

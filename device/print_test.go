@@ -8,12 +8,14 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/boards"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/drivers/serialtest"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/printer"
+	"github.com/posagent/posagent/wire"
 )
 
 // ptyRig is the rig with a real printer: the agent drives boards.Printer on
@@ -55,7 +57,7 @@ func (r *ptyRig) start() {
 	if err != nil {
 		r.t.Fatal(err)
 	}
-	a.pq.poll = testPoll
+	a.pq.Poll = testPoll
 	r.a = a
 	done := make(chan struct{})
 	go func() { a.Run(ctx); close(done) }()
@@ -83,7 +85,7 @@ func (r *ptyRig) result(jobID, status string, d time.Duration) mqtt.Message {
 			if e.State != nil || e.Message.Type != "print.result" {
 				continue
 			}
-			if pr := body[printResult](r.t, e.Message); pr.JobID == jobID && pr.Status == status {
+			if pr := body[wire.PrintResult](r.t, e.Message); pr.JobID == jobID && pr.Status == status {
 				return e.Message
 			}
 		case <-timeout:
@@ -129,7 +131,7 @@ func TestPrintPaperOutMidJobThroughRealAgent(t *testing.T) {
 	}()
 
 	j1 := r.send("print.job", map[string]any{"job_id": "job-1", "doc": "<C>JOB-ONE</C><BR>hello 世界"})
-	if ans := r.answer(j1.ID, 10*time.Second); body[printResult](t, ans).Status != PrintDone {
+	if ans := r.answer(j1.ID, 10*time.Second); body[wire.PrintResult](t, ans).Status != printq.Done {
 		t.Fatalf("job-1: %s", ans.Body)
 	}
 
@@ -137,32 +139,32 @@ func TestPrintPaperOutMidJobThroughRealAgent(t *testing.T) {
 	r.vp.RunOutAfter(150)
 	long := "<CB>JOB-TWO</CB><BR>" + strings.Repeat("一行很长的中文文字，用来把纸用完。<BR>", 20) + "END-OF-TWO"
 	j2 := r.send("print.job", map[string]any{"job_id": "job-2", "doc": long, "copies": 1})
-	r.result("job-2", PrinterPaperOut, 10*time.Second)
+	r.result("job-2", printq.PaperOut, 10*time.Second)
 	if !r.vp.PaperOut() {
 		t.Fatal("virtual printer has paper")
 	}
 	n := r.send("notify.payment", map[string]any{"order_id": "o-po", "amount": 12850, "wallet": "wechat", "print": true})
 	ans := r.answer(n.ID, 10*time.Second)
-	if d := body[notifyDone](t, ans); !d.Announced || d.Printed {
+	if d := body[wire.NotifyDone](t, ans); !d.Announced || d.Printed {
 		t.Fatalf("notify.done while paper out: %+v", d)
 	}
-	if st := r.a.State().Printer; st != PrinterPaperOut {
+	if st := r.a.State().Printer; st != printq.PaperOut {
 		t.Fatalf("state printer %q while paper out", st)
 	}
 
 	r.vp.Refill()
-	if pr := body[printResult](t, r.result("job-2", PrintDone, 10*time.Second)); pr.Printed != 1 {
+	if pr := body[wire.PrintResult](t, r.result("job-2", printq.Done, 10*time.Second)); pr.Printed != 1 {
 		t.Fatalf("job-2 result %+v", pr)
 	}
-	r.result("order:o-po", PrintDone, 10*time.Second)
-	if st := r.a.State().Printer; st != PrinterOK {
+	r.result("order:o-po", printq.Done, 10*time.Second)
+	if st := r.a.State().Printer; st != printq.OK {
 		t.Fatalf("state printer %q after the refill", st)
 	}
 	_ = j2
 
 	// A job_id seen before is answered, not printed again.
 	again := r.send("print.job", map[string]any{"job_id": "job-2", "doc": "other"})
-	if pr := body[printResult](t, r.answer(again.ID, 15*time.Second)); !pr.Duplicate || pr.Status != PrintDone {
+	if pr := body[wire.PrintResult](t, r.answer(again.ID, 15*time.Second)); !pr.Duplicate || pr.Status != printq.Done {
 		t.Fatalf("duplicate job_id answered %+v", pr)
 	}
 
@@ -184,8 +186,8 @@ func TestPrintOfflineQueuedAcrossRestart(t *testing.T) {
 	r.vp.SetSilent(true)
 	r.start()
 	j := r.send("print.job", map[string]any{"job_id": "job-off", "doc": "OFFLINE-JOB", "copies": 2})
-	r.result("job-off", PrinterOffline, 10*time.Second)
-	if st := r.a.State().Printer; st != PrinterOffline {
+	r.result("job-off", printq.Offline, 10*time.Second)
+	if st := r.a.State().Printer; st != printq.Offline {
 		t.Fatalf("state printer %q, want offline", st)
 	}
 	r.stop()
@@ -193,7 +195,7 @@ func TestPrintOfflineQueuedAcrossRestart(t *testing.T) {
 	r.vp.SetSilent(false)
 	r.start()
 	defer r.stop()
-	r.result("job-off", PrintDone, 10*time.Second)
+	r.result("job-off", printq.Done, 10*time.Second)
 	_ = j
 	texts := printedJobs(t, r.vp.Printed())
 	if got := count(texts, "OFFLINE-JOB"); got != 2 {
@@ -214,7 +216,7 @@ func TestPrintJobBadRequests(t *testing.T) {
 		{"job_id": "order:o1", "doc": "x"},
 		{"job_id": "j", "doc": ""},
 		{"job_id": "j", "doc": "x", "copies": 6},
-		{"job_id": "j", "doc": strings.Repeat("x", MaxPrintDoc+1)},
+		{"job_id": "j", "doc": strings.Repeat("x", printq.MaxDoc+1)},
 		{"job_id": "j", "doc": "x", "colour": "red"},
 	} {
 		m := r.send("print.job", b)
@@ -235,7 +237,7 @@ func TestReprintMarked(t *testing.T) {
 	r.start()
 	defer r.stop()
 	n := r.send("notify.payment", map[string]any{"order_id": "o-re", "amount": 500, "wallet": "alipay", "print": true})
-	if d := body[notifyDone](t, r.answer(n.ID, 10*time.Second)); !d.Printed {
+	if d := body[wire.NotifyDone](t, r.answer(n.ID, 10*time.Second)); !d.Printed {
 		t.Fatalf("not printed: %+v", d)
 	}
 	if _, err := r.a.Reprint("nope"); err == nil {
@@ -262,10 +264,10 @@ func TestQueueDocOnce(t *testing.T) {
 	defer r.stop()
 	slip := printer.ShiftSummary{StaffID: "s01", StaffName: "张三", PayCount: 2, PayAmount: 300}.Markup(32)
 	for i := 0; i < 2; i++ {
-		if err := r.a.j.Update(func(tx *journal.Tx) error { return r.a.queueDoc(tx, "shift:1", "", slip) }); err != nil {
+		if err := r.a.j.Update(func(tx *journal.Tx) error { return r.a.pq.AddDoc(tx, "shift:1", "", slip) }); err != nil {
 			t.Fatal(err)
 		}
-		r.a.pq.kick()
+		r.a.pq.Kick()
 	}
 	done := make(chan struct{})
 	time.AfterFunc(10*time.Second, func() { close(done) })
@@ -275,7 +277,7 @@ func TestQueueDocOnce(t *testing.T) {
 	// The queue is empty once the worker is idle again: a second copy
 	// would have been printed by then.
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, ok, _ := r.a.nextPrint(); !ok {
+		if _, ok, _ := r.a.pq.Next(); !ok {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -296,7 +298,7 @@ func TestCutOffCopyRedoneMarked(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = j.Update(func(tx *journal.Tx) error {
-		return filePrint(tx, printRecord{Seq: 1, JobID: "job-x", Doc: "CUT-OFF", Copies: 1, Started: true})
+		return printq.File(tx, printq.Job{Seq: 1, JobID: "job-x", Doc: "CUT-OFF", Copies: 1, Started: true})
 	})
 	j.Close()
 	if err != nil {
@@ -327,9 +329,9 @@ func TestIdleStatusInState(t *testing.T) {
 		}
 	}
 	r.vp.SetCover(true)
-	wait(PrinterCoverOpen)
+	wait(printq.CoverOpen)
 	r.vp.SetCover(false)
-	wait(PrinterOK)
+	wait(printq.OK)
 }
 
 // Receipts a shop recognises: the payment's desc, the merchant and the

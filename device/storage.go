@@ -278,6 +278,6 @@ func (a *Agent) storageBack() {
 		a.log.Error("resume after storage back", "err", err)
 	}
 	if a.pq != nil {
-		a.pq.kick()
+		a.pq.Kick()
 	}
 }

@@ -41,8 +41,8 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 		return sum, err
 	}
 	if a.printer != nil && a.pq != nil {
-		doc := sum.Markup(a.pq.profile.Columns)
-		if err := a.queueDoc(tx, "shift:"+strconv.FormatInt(sh.Since, 10)+":"+sh.Staff.ID, "", doc); err != nil {
+		doc := sum.Markup(a.pq.Profile().Columns)
+		if err := a.pq.AddDoc(tx, "shift:"+strconv.FormatInt(sh.Since, 10)+":"+sh.Staff.ID, "", doc); err != nil {
 			return sum, err
 		}
 	}
@@ -56,7 +56,7 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 func (a *Agent) afterShift(sum any) {
 	a.link.Kick()
 	if a.pq != nil {
-		a.pq.kick()
+		a.pq.Kick()
 	}
 	a.publishState()
 	if s, ok := sum.(printer.ShiftSummary); ok {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -124,7 +125,7 @@ func TestOwedAnnouncementAfterRestart(t *testing.T) {
 			clk.advance(tc.after)
 			r.startWith(r.wavOut(), clk.now)
 			for _, c := range []struct{ jti, said string }{{begun.ID, tc.begun}, {queued.ID, tc.queued}} {
-				d := body[notifyDone](t, r.answer(c.jti, 15*time.Second))
+				d := body[wire.NotifyDone](t, r.answer(c.jti, 15*time.Second))
 				if !d.Announced || d.Said != c.said {
 					t.Fatalf("notify.done %+v, want said %s", d, c.said)
 				}
@@ -171,7 +172,7 @@ func TestSaidBeforeCrashNotSaidAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.start()
-	d := body[notifyDone](t, r.answer(jti, 10*time.Second))
+	d := body[wire.NotifyDone](t, r.answer(jti, 10*time.Second))
 	if !d.Announced || d.Said != "微信收款一元" {
 		t.Fatalf("notify.done %+v", d)
 	}
@@ -392,7 +393,7 @@ func TestReceiptPrintsWhileAnnouncing(t *testing.T) {
 	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() == 1 })
 	close(spk.release)
 	ans := r.answer(m.ID, 10*time.Second)
-	var done notifyDone
+	var done wire.NotifyDone
 	json.Unmarshal(ans.Body, &done)
 	if !done.Announced || !done.Printed || r.printer.count() != 1 {
 		t.Fatalf("notify.done %+v, %d jobs printed", done, r.printer.count())
@@ -415,10 +416,10 @@ func TestNotifyCostsTwoCommits(t *testing.T) {
 	m := r.send("notify.payment", map[string]any{"order_id": "two-1", "amount": 12850, "wallet": "wechat", "print": true})
 	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() == 1 })
 	var n notifyRecord
-	var job printRecord
+	var job printq.Job
 	j.View(func(tx *journal.Tx) error {
 		tx.Get(journal.Notify, "two-1", &n)
-		tx.Get(journal.Print, jobOrderPrefix+"two-1", &job)
+		tx.Get(journal.Print, printq.OrderPrefix+"two-1", &job)
 		return nil
 	})
 	if got := j.Commits() - c0; got != 1 || !n.AnnounceStarted || !n.PrintStarted || !job.Started || job.Done {
@@ -426,11 +427,11 @@ func TestNotifyCostsTwoCommits(t *testing.T) {
 	}
 	close(spk.release)
 	ans := r.answer(m.ID, 10*time.Second)
-	var done notifyDone
+	var done wire.NotifyDone
 	json.Unmarshal(ans.Body, &done)
 	j.View(func(tx *journal.Tx) error {
 		tx.Get(journal.Notify, "two-1", &n)
-		tx.Get(journal.Print, jobOrderPrefix+"two-1", &job)
+		tx.Get(journal.Print, printq.OrderPrefix+"two-1", &job)
 		return nil
 	})
 	if got := j.Commits() - c0; got != 2 || !done.Announced || !done.Printed || !n.Done || !job.Done || job.Reprint {

@@ -696,6 +696,10 @@ func (j *Journal) OutboxLen() (int, error) {
 	return max(0, n-j.Acked()), err
 }
 
+// SeqKey is the key that orders a queue bucket by sequence number
+// (big-endian), as the outbox is ordered.
+func SeqKey(seq uint64) string { return string(seqKey(seq)) }
+
 func seqKey(seq uint64) []byte {
 	var k [8]byte
 	binary.BigEndian.PutUint64(k[:], seq)

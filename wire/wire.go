@@ -164,6 +164,28 @@ type DepositResult struct {
 	ErrMsg       string `json:"err_msg"`
 }
 
+// NotifyDone is the body of notify.done, the answer to notify.payment
+// (docs/protocol.md §7.4): what the device did, and the words it said.
+type NotifyDone struct {
+	OrderID   string `json:"order_id"`
+	Announced bool   `json:"announced"`
+	Printed   bool   `json:"printed"`
+	Duplicate bool   `json:"duplicate"`
+	Said      string `json:"said"`
+}
+
+// PrintResult is the body of print.result (docs/protocol.md §7.7): the
+// answer to print.job, and a receipt's or a job's fault while it waits.
+type PrintResult struct {
+	JobID     string `json:"job_id"`
+	Status    string `json:"status"`
+	OrderID   string `json:"order_id,omitempty"`
+	Copies    int    `json:"copies,omitempty"`
+	Printed   int    `json:"printed"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Error     string `json:"error,omitempty"`
+}
+
 // DeviceHello is the body of device.hello, sent first on every connect
 // (docs/protocol.md §7.1). The platform pins PublicKey, which verifies the
 // device's PS256 requests.

@@ -91,7 +91,7 @@ func TestBodyFieldsDocumented(t *testing.T) {
 	bodies := []any{PaySubmit{}, PayStatus{}, OrderFound{}, RefundRequest{}, RefundStatus{}, DepositRequest{},
 		DepositStatus{}, OrderRef{}, RefundQuery{}, PayResult{}, PayProgress{}, RefundResult{}, DepositResult{},
 		DeviceHello{}, ShiftChanged{}, StaffRosterApplied{}, DeviceStorage{}, StorageLost{}, ShiftSummary{}, WalletTotal{},
-		PayCollect{}, NotifyPayment{}, PrintJob{}, DeviceSpeak{}, DeviceVolume{}, ShiftEnd{}, ConfigSet{}, OTAUpdate{}}
+		PayCollect{}, NotifyPayment{}, PrintJob{}, DeviceSpeak{}, DeviceVolume{}, ShiftEnd{}, ConfigSet{}, OTAUpdate{}, NotifyDone{}, PrintResult{}}
 	n := 0
 	for _, b := range bodies {
 		rt := reflect.TypeOf(b)

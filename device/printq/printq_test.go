@@ -1,0 +1,337 @@
+package printq
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
+	"github.com/posagent/posagent/printer"
+	"github.com/posagent/posagent/wire"
+)
+
+// fakePrinter is a printer whose status and write errors the test sets; it
+// keeps the text of every copy it took.
+type fakePrinter struct {
+	mu     sync.Mutex
+	status printer.Status
+	fail   int // the next fail writes return an error
+	copies []string
+	at     []time.Time
+}
+
+func (p *fakePrinter) Print(_ context.Context, b []byte) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail > 0 {
+		p.fail--
+		return errors.New("write /dev/ttyS1: input/output error")
+	}
+	d, err := printer.Decode(b)
+	if err != nil {
+		return err
+	}
+	p.copies = append(p.copies, d.Text())
+	p.at = append(p.at, time.Now())
+	return nil
+}
+
+func (p *fakePrinter) Status(context.Context) (printer.Status, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.status, nil
+}
+
+func (p *fakePrinter) set(s printer.Status) { p.mu.Lock(); p.status = s; p.mu.Unlock() }
+
+func (p *fakePrinter) printed() ([]string, []time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.copies...), append([]time.Time(nil), p.at...)
+}
+
+// event is a print.result the queue emitted, with its ref, and whether it
+// was recorded as a command's answer.
+type event struct {
+	ref string
+	wire.PrintResult
+}
+
+type rig struct {
+	q        *Queue
+	j        *journal.Journal
+	p        *fakePrinter
+	events   chan event
+	answered chan string
+	states   chan string
+}
+
+// newRig is a queue at the production poll (5 s) on a real journal, its
+// events and states reported on channels.
+func newRig(t *testing.T) *rig {
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	r := &rig{j: j, p: &fakePrinter{}, events: make(chan event, 16), answered: make(chan string, 16), states: make(chan string, 16)}
+	r.q = New(Host{
+		Journal: j, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+			if typ != wire.TypePrintResult {
+				t.Errorf("emitted %s", typ)
+			}
+			b := body.(wire.PrintResult)
+			tx.OnCommit(func() { r.events <- event{ref, b} })
+			raw, _ := json.Marshal(b)
+			return mqtt.Message{ID: "E-" + b.JobID, Type: typ, Ref: ref, Body: raw}, nil
+		},
+		Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
+			tx.OnCommit(func() { r.answered <- jti })
+			return nil
+		},
+		Flush:   func() {},
+		Fault:   func(error) bool { return false },
+		Changed: func(st string) { r.states <- st },
+	}, r.p, config.Printer{PaperMM: 58, Status: "query"})
+	return r
+}
+
+// run starts the worker; the returned func stops it and waits.
+func (r *rig) run() func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { r.q.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+func (r *rig) job(t *testing.T, id string) Job {
+	t.Helper()
+	var job Job
+	err := r.j.View(func(tx *journal.Tx) error {
+		var ok bool
+		var err error
+		job, ok, err = Get(tx, id)
+		if err == nil && !ok {
+			err = fmt.Errorf("job %s missing", id)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return job
+}
+
+// A print.job queued while the paper is out is held, reported once as
+// paper_out (not on every 5 s poll), and printed at the first poll after
+// the paper is back; its print.result done answers the command.
+func TestJobWaitsOutPaperOut(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.p.set(printer.Status{PaperOut: true})
+		start := time.Now()
+		stop := r.run()
+		defer stop()
+		if err := r.j.Update(func(tx *journal.Tx) error {
+			res, err := r.q.Accept(tx, "C1", wire.PrintJob{JobID: "j1", Doc: "<C>欢迎光临</C>"})
+			if res != nil {
+				t.Errorf("answered at once: %+v", res)
+			}
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r.q.Kick()
+		e := <-r.events
+		if e.Status != PaperOut || e.ref != "C1" || e.JobID != "j1" {
+			t.Fatalf("first event %+v", e)
+		}
+		if st := <-r.states; st != PaperOut {
+			t.Fatalf("state %s", st)
+		}
+		time.Sleep(12 * time.Second) // two polls in the fault: no new report
+		synctest.Wait()
+		if len(r.events) != 0 {
+			t.Fatalf("reported again: %+v", <-r.events)
+		}
+		if texts, _ := r.p.printed(); len(texts) != 0 {
+			t.Fatalf("printed without paper: %q", texts)
+		}
+		r.p.set(printer.Status{})
+		e = <-r.events
+		if e.Status != Done || e.Printed != 1 || e.ref != "C1" {
+			t.Fatalf("final event %+v", e)
+		}
+		if jti := <-r.answered; jti != "C1" {
+			t.Fatalf("answered %s", jti)
+		}
+		texts, at := r.p.printed()
+		if len(texts) != 1 || !strings.Contains(texts[0], "欢迎光临") || strings.Contains(texts[0], "重打印") {
+			t.Fatalf("printed %q", texts)
+		}
+		if d := at[0].Sub(start); d != 15*time.Second {
+			t.Fatalf("printed %v after the job, want at the third poll (15s)", d)
+		}
+		if job := r.job(t, "j1"); !job.Done || job.Result != Done || job.Printed != 1 || job.Started {
+			t.Fatalf("journal holds %+v", job)
+		}
+		if _, ok, err := r.q.Next(); ok || err != nil {
+			t.Fatalf("queue not empty: %v %v", ok, err)
+		}
+	})
+}
+
+// A write that fails (the cable pulled mid-copy) may have left part of the
+// copy on paper: the printer is offline, the job says so once, and the
+// copy is printed again at the next poll marked 重打印 — once.
+func TestFailedWriteRedoneMarked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		r.p.fail = 1
+		stop := r.run()
+		defer stop()
+		if err := r.j.Update(func(tx *journal.Tx) error {
+			_, err := r.q.Accept(tx, "C2", wire.PrintJob{JobID: "j2", Doc: "ORDER-2", Copies: 2})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r.q.Kick()
+		if e := <-r.events; e.Status != Offline || e.Printed != 0 {
+			t.Fatalf("first event %+v", e)
+		}
+		if e := <-r.events; e.Status != Done || e.Printed != 2 || e.Copies != 2 {
+			t.Fatalf("final event %+v", e)
+		}
+		texts, _ := r.p.printed()
+		if len(texts) != 2 || !strings.Contains(texts[0], "重打印") || strings.Contains(texts[1], "重打印") {
+			t.Fatalf("printed %q: want the cut-off copy redone marked, the second plain", texts)
+		}
+		if got := []string{<-r.states, <-r.states}; got[0] != Offline || got[1] != OK {
+			t.Fatalf("states %v", got)
+		}
+	})
+}
+
+// A receipt queued on an idle printer is marked begun in the commit that
+// queues it (no commit of its own), handed to the notification waiting
+// for it, and marked done in that notification's commit; no print.result
+// is owed for a receipt that printed without a fault. Queued again (a
+// redelivery) it is not printed again.
+func TestReceiptHandedToItsNotification(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		stop := r.run()
+		defer stop()
+		rc := printer.Receipt{Kind: printer.KindPay, Store: "张记面馆", OrderID: "N1", Wallet: "wechat", Amount: 12850, Time: time.Now()}
+		queue := func() bool {
+			var queued bool
+			if err := r.j.Update(func(tx *journal.Tx) error {
+				var err error
+				queued, err = r.q.QueueReceipt(tx, "N1", "C3", rc, 1, false)
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return queued
+		}
+		if !queue() {
+			t.Fatal("not queued")
+		}
+		if job := r.job(t, OrderPrefix+"N1"); !job.Started {
+			t.Fatalf("not marked begun with its queueing: %+v", job)
+		}
+		r.q.Await(OrderPrefix + "N1") // as the notification's commit does
+		commits := r.j.Commits()
+		r.q.Kick()
+		printed, handed, err := r.q.Wait(context.Background(), OrderPrefix+"N1")
+		if err != nil || !printed || handed == nil {
+			t.Fatalf("wait: %v %v %v", printed, handed, err)
+		}
+		if n := r.j.Commits() - commits; n != 0 {
+			t.Fatalf("%d commits to print a receipt handed to its notification", n)
+		}
+		if err := r.j.Update(func(tx *journal.Tx) error { return r.q.MarkHanded(tx, *handed) }); err != nil {
+			t.Fatal(err)
+		}
+		if queue() {
+			t.Fatal("queued twice")
+		}
+		synctest.Wait()
+		if job := r.job(t, OrderPrefix+"N1"); !job.Done || job.Result != Done {
+			t.Fatalf("journal holds %+v", job)
+		}
+		texts, _ := r.p.printed()
+		if len(texts) != 1 || !strings.Contains(texts[0], "128.50") || strings.Contains(texts[0], "重打印") {
+			t.Fatalf("printed %q", texts)
+		}
+		if len(r.events) != 0 {
+			t.Fatalf("print.result for a receipt without a fault: %+v", <-r.events)
+		}
+	})
+}
+
+func TestCheckJob(t *testing.T) {
+	for _, tc := range []struct {
+		job  wire.PrintJob
+		want string
+	}{
+		{wire.PrintJob{JobID: "j", Doc: "x"}, ""},
+		{wire.PrintJob{JobID: "j", Doc: "x", Copies: 5}, ""},
+		{wire.PrintJob{JobID: "order:1", Doc: "x"}, "prefixes"},
+		{wire.PrintJob{JobID: "reprint:1:2", Doc: "x"}, "prefixes"},
+		{wire.PrintJob{JobID: "j", Doc: "x", Copies: 6}, "copies"},
+		{wire.PrintJob{JobID: "j", Doc: "x", Copies: -1}, "copies"},
+		{wire.PrintJob{JobID: "j"}, "empty"},
+		{wire.PrintJob{JobID: "j", Doc: strings.Repeat("x", MaxDoc+1)}, "longer"},
+	} {
+		err := CheckJob(tc.job)
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s copies %d doc %d bytes: %v, want %q", tc.job.JobID, tc.job.Copies, len(tc.job.Doc), err, tc.want)
+		}
+	}
+}
+
+// BenchmarkNext: the next job with 0 and 50,000 done jobs kept.
+func BenchmarkNext(b *testing.B) {
+	for _, n := range []int{0, 50000} {
+		j, err := journal.Open(filepath.Join(b.TempDir(), "journal.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer j.Close()
+		// No worker runs: it would print the job under test.
+		q := New(Host{Journal: j, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, nil, config.Printer{PaperMM: 58})
+		for i := 0; i < n; {
+			j.Update(func(tx *journal.Tx) error {
+				for k := 0; k < 5000 && i < n; k, i = k+1, i+1 {
+					File(tx, Job{Seq: uint64(i + 1), JobID: fmt.Sprintf("done-%d", i), Doc: strings.Repeat("x", 300), Copies: 1, Done: true})
+				}
+				return nil
+			})
+		}
+		j.Update(func(tx *journal.Tx) error {
+			return File(tx, Job{Seq: uint64(n + 1), JobID: "next", Doc: "<C>x</C>", Copies: 1})
+		})
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				job, ok, err := q.Next()
+				if err != nil || !ok || job.JobID != "next" {
+					b.Fatalf("%v %v %v", job.JobID, ok, err)
+				}
+			}
+		})
+	}
+}
