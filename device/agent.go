@@ -19,6 +19,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
@@ -71,11 +72,8 @@ type Agent struct {
 	scans   <-chan string
 	panel   panel // keys and LEDs (keys.go, leds.go)
 
-	notifyKick  chan struct{} // a notification is owed: the worker reads the journal's queue (notify.go)
-	notifyBusy  atomic.Bool   // the worker is carrying a notification (oweNotify)
-	freshSay    fresh         // announcements marked begun ahead by this process (notify.go)
-	saidUnsaved saidWords     // announcements said, their final commit refused (notify.go)
-	pq          *printq.Queue // the print queue and its worker (device/printq, wired in print.go)
+	nf *notify.Worker // notify.payment's worker (device/notify, wired in notify.go)
+	pq *printq.Queue  // the print queue and its worker (device/printq, wired in print.go)
 
 	stateKick chan struct{} // see kickState
 
@@ -167,7 +165,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		notifyKick: make(chan struct{}, 1), sessions: map[string]*session{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		sessions: map[string]*session{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}
@@ -210,6 +208,7 @@ func New(o Options) (*Agent, error) {
 		return nil, fmt.Errorf("device key: %w", err)
 	}
 	a.initSpeech()
+	a.nf = newNotify(a)
 	newLink := o.NewLink
 	if newLink == nil {
 		newLink = func(c mqtt.LinkConfig, j *journal.Journal, h mqtt.Handlers) (Link, error) {
@@ -266,9 +265,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.resumeSpeech(); err != nil {
 		return fmt.Errorf("resume announcements: %w", err)
 	}
-	if err := a.resume(); err != nil {
-		return fmt.Errorf("resume from journal: %w", err)
-	}
+	a.nf.Kick() // the notifications owed, in arrival order
 	if err := a.resumePayments(ctx); err != nil {
 		return fmt.Errorf("resume payments: %w", err)
 	}
@@ -286,7 +283,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		go func() { defer wg.Done(); f(ctx) }()
 	}
 	run(a.runSpeech)
-	run(a.notifyWorker)
+	run(a.nf.Run)
 	run(a.pq.Run)
 	run(a.scanLoop)
 	run(a.keyLoop)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
@@ -90,9 +91,9 @@ func (a *Agent) buildIndexes() error {
 		}
 		if err == nil {
 			// Notifications: the open index, and the queue in arrival order.
-			var owed []notifyRecord
+			var owed []notify.Record
 			err = tx.ForEach(journal.Notify, func(_ string, v []byte) error {
-				var r notifyRecord
+				var r notify.Record
 				if json.Unmarshal(v, &r) == nil {
 					owed = append(owed, r)
 				}
@@ -100,7 +101,7 @@ func (a *Agent) buildIndexes() error {
 			})
 			for _, r := range owed {
 				if err == nil {
-					err = putNotify(tx, r)
+					err = notify.Put(tx, r)
 				}
 			}
 		}

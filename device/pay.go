@@ -674,30 +674,15 @@ func (a *Agent) finishPayment(p Payment) error {
 
 // completeOrder queues the announcement and receipt of a paid order (or a
 // refund). The notification record was written with the state change (see
-// putCompletion); running it again is harmless: runNotify skips one done.
-func (a *Agent) completeOrder(string) { a.kickNotify() }
+// notify.Worker.Owe); running it again is harmless: the worker skips one
+// done.
+func (a *Agent) completeOrder(string) { a.nf.Kick() }
 
 // owe journals what a flow that succeeded owes (c): its announcement and
 // one printed receipt, with the name of the staff member who took it.
 func (a *Agent) owe(tx *journal.Tx, c orders.Completion) error {
-	return a.putCompletion(tx, wire.NotifyPayment{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
+	return a.nf.Owe(tx, wire.NotifyPayment{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
 		OutTradeNo: c.OutTradeNo, Desc: c.Desc, Staff: a.staffName(tx, c.StaffID), TransactionID: c.TransactionID})
-}
-
-// putCompletion journals, in the transaction that makes an order paid (or
-// a refund successful), the notification that announces and prints it,
-// keyed by its number: it is done exactly once, after a crash too, and a
-// notify.payment or 补单 for the same order is a duplicate of it.
-func (a *Agent) putCompletion(tx *journal.Tx, b wire.NotifyPayment) error {
-	var prev notifyRecord
-	if ok, err := tx.Get(journal.Notify, b.OrderID, &prev); err != nil || ok {
-		return err
-	}
-	seq, err := tx.NextSequence(journal.Notify)
-	if err != nil {
-		return err
-	}
-	return putNotify(tx, notifyRecord{At: a.now().Unix(), Seq: seq, Body: b})
 }
 
 // ClassifyCode names the wallet of a payment code by its prefix and length

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -67,8 +68,7 @@ func (a *Agent) Reprint(orderID string) (string, error) {
 			return err
 		}
 		if !ok || orig.Receipt == nil {
-			var n notifyRecord
-			found, err := tx.Get(journal.Notify, orderID, &n)
+			n, found, err := notify.Get(tx, orderID)
 			if err != nil {
 				return err
 			}
@@ -124,43 +124,4 @@ func (a *Agent) staffName(tx *journal.Tx, id string) string {
 		return sh.Staff.Name
 	}
 	return id
-}
-
-// queueReceipt and the queue's Wait are notify.payment's print step: the
-// receipt goes through the durable print queue as job "order:ORDER_ID",
-// queued in the same transaction that marks the step started, so a dead
-// printer or a crash loses nothing and the order is printed once.
-// queueReceipt queues it (once); runNotify calls it before the
-// announcement, so the receipt prints while the words play, then waits
-// until the job is done or the printer reports a fault (the job stays
-// queued, prints when the fault clears, and its print.result follows with
-// the notification's jti as ref).
-func (a *Agent) queueReceipt(r *notifyRecord) error {
-	err := a.j.Update(func(tx *journal.Tx) error {
-		n := *r
-		if err := a.queueReceiptIn(tx, &n); err != nil {
-			return err
-		}
-		*r = n
-		return putNotify(tx, n)
-	})
-	if err == nil {
-		a.pq.Kick()
-	}
-	return err
-}
-
-// queueReceiptIn queues r's receipt within tx (once) and marks r's print
-// step started; the caller files r in the same transaction and kicks the
-// print worker after the commit. A notification marked started has its job
-// already, unless a build before the print queue started it: that one is
-// redone marked 重打印.
-func (a *Agent) queueReceiptIn(tx *journal.Tx, r *notifyRecord) error {
-	rc := a.receiptOf(r.Body, time.Unix(r.At, 0))
-	queued, err := a.pq.QueueReceipt(tx, r.Body.OrderID, r.Jti, rc, r.Body.Copies, r.PrintStarted)
-	if err != nil || !queued {
-		return err
-	}
-	r.PrintStarted = true
-	return nil
 }

@@ -274,9 +274,7 @@ func (a *Agent) storageBack() {
 	a.kickState()
 	a.retryUnacked()
 	a.link.Redeliver()
-	if err := a.resume(); err != nil {
-		a.log.Error("resume after storage back", "err", err)
-	}
+	a.nf.Kick()
 	if a.pq != nil {
 		a.pq.Kick()
 	}

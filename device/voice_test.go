@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/journal"
@@ -119,7 +120,7 @@ func TestOwedAnnouncementAfterRestart(t *testing.T) {
 				t.Fatalf("playing %s", id)
 			}
 			queued := r.send("notify.payment", map[string]any{"order_id": "o-queued", "amount": 300, "wallet": "alipay"})
-			waitTrue(t, 15*time.Second, func() bool { _, err := r.agent.loadNotify("o-queued"); return err == nil })
+			waitTrue(t, 15*time.Second, func() bool { _, err := r.agent.nf.Load("o-queued"); return err == nil })
 			r.stop() // dies mid-announcement, one waiting
 
 			clk.advance(tc.after)
@@ -160,7 +161,7 @@ func TestSaidBeforeCrashNotSaidAgain(t *testing.T) {
 	since := time.Now().Add(-5 * time.Second)
 	jti := mqtt.NewID()
 	err = j.Update(func(tx *journal.Tx) error {
-		rec := notifyRecord{At: since.Unix(), Seq: 1, Jti: jti, AnnounceStarted: true,
+		rec := notify.Record{At: since.Unix(), Seq: 1, Jti: jti, AnnounceStarted: true,
 			Body: wire.NotifyPayment{OrderID: "o-said", Amount: 100, Wallet: "wechat", Kind: "pay"}}
 		if err := tx.Put(journal.Notify, "o-said", rec); err != nil {
 			return err
@@ -355,7 +356,7 @@ func TestNotifyBurstKeepsOrder(t *testing.T) {
 		}
 		return out
 	}
-	// Well inside NotifySweep: nothing may wait for the timer.
+	// Well inside notify.Sweep: nothing may wait for the timer.
 	waitTrue(t, 25*time.Second, func() bool { return len(announced()) >= n })
 	got := announced()
 	late := 0
@@ -415,7 +416,7 @@ func TestNotifyCostsTwoCommits(t *testing.T) {
 	c0 := j.Commits()
 	m := r.send("notify.payment", map[string]any{"order_id": "two-1", "amount": 12850, "wallet": "wechat", "print": true})
 	waitTrue(t, 10*time.Second, func() bool { return r.printer.count() == 1 })
-	var n notifyRecord
+	var n notify.Record
 	var job printq.Job
 	j.View(func(tx *journal.Tx) error {
 		tx.Get(journal.Notify, "two-1", &n)

@@ -21,6 +21,7 @@ import (
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/pinhash"
 	"github.com/posagent/posagent/platform"
@@ -597,7 +598,7 @@ func TestJournalOnFullDisk(t *testing.T) {
 	// Nothing is published again: the broker still holds every command
 	// the agent could not journal (it was never acknowledged), and sends
 	// it again when the agent reconnects once its journal takes writes.
-	deadline := time.Now().Add(device.NotifySweep + 30*time.Second)
+	deadline := time.Now().Add(notify.Sweep + 30*time.Second)
 	for {
 		var missing []string
 		for _, m := range ids {

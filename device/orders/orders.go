@@ -150,6 +150,10 @@ type Refund struct {
 // Open: a refund not final is resumed at start (journal.Opener).
 func (r Refund) Open() bool { return r.State == RefundPending || r.State == RefundProcessing }
 
+// MaxAmount is the largest amount a record holds, in fen
+// (999,999,999.99 yuan): what the platform and the cashier may ask for.
+const MaxAmount = 99_999_999_999
+
 // Deposit states of a frozen payment, in Payment.DepositState.
 const (
 	DepositFrozen   = "FROZEN"
