@@ -24,10 +24,10 @@ import (
 
 // Roster is the platform's staff list, kept whole in the journal (Meta
 // "roster"): a new one replaces it, so a right it drops is gone at once.
-type Roster struct {
-	Version int64   `json:"version,omitempty"`
-	Staff   []Staff `json:"staff"`
-}
+// It is staff.roster's body (wire.StaffRoster), the same fields and JSON,
+// as a type of the device's own so the checks and look-ups below are its
+// methods.
+type Roster wire.StaffRoster
 
 // MaxRoster bounds a roster (a shop has a few dozen staff; a chain's store
 // a few hundred).
@@ -69,7 +69,7 @@ func (r Roster) check() error {
 	}
 	seen := map[string]bool{}
 	for _, s := range r.Staff {
-		if err := s.check(); err != nil {
+		if err := checkStaff(s); err != nil {
 			return err
 		}
 		if seen[s.ID] {
@@ -80,7 +80,8 @@ func (r Roster) check() error {
 	return nil
 }
 
-func (s Staff) check() error {
+// checkStaff says what is wrong with a staff entry from the platform.
+func checkStaff(s Staff) error {
 	if !validID(s.ID) || len(s.Name) > 64 {
 		return errors.New("staff_id must be 1-64 printable ASCII characters, staff_name at most 64 bytes")
 	}
@@ -138,10 +139,11 @@ func (a *Agent) upsertStaff(tx *journal.Tx, s Staff) error {
 // acceptRoster is staff.roster {version, staff:[{staff_id, staff_name,
 // refund, manager, pin_hash}]}: it replaces the roster.
 func (a *Agent) acceptRoster(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var r Roster
-	if err := decodeBody(m.Body, &r); err != nil {
+	var b wire.StaffRoster
+	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "staff.roster: %v", err)
 	}
+	r := Roster(b)
 	if err := r.check(); err != nil {
 		return a.badRequest(tx, m, "staff.roster: %v", err)
 	}

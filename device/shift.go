@@ -9,15 +9,10 @@ import (
 	"github.com/posagent/posagent/mqtt"
 )
 
-// Staff is a staff member as the platform's roster names them (roster.go).
-type Staff struct {
-	ID      string `json:"staff_id"`
-	Name    string `json:"staff_name"`
-	Refund  bool   `json:"refund"`  // holds the refund right
-	Manager bool   `json:"manager"` // the store manager: may refund off shift
-	// PINHash is pinhash's "scrypt:N:r:p:salt:key" of their PIN.
-	PINHash string `json:"pin_hash,omitempty"`
-}
+// Staff is a staff member as the platform's roster names them (roster.go):
+// the wire's own struct, so shift.start, staff.roster and the journal's
+// records (roster, open shift) share one shape.
+type Staff = wire.Staff
 
 // ShiftRecord is the open shift (journal.Shifts, key "current").
 type ShiftRecord struct {
@@ -45,22 +40,20 @@ const shiftCurrent = "current"
 // their roster entry; without, the roster's entry stands (a platform of
 // the bare contract sends only staff_id and staff_name).
 func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
-	var b struct {
-		Staff
-		Roster *Roster `json:"roster"`
-	}
+	var b wire.ShiftStart
 	if err := decodeBody(m.Body, &b); err != nil {
 		return a.badRequest(tx, m, "shift.start: %v", err)
 	}
 	s := b.Staff
-	if err := s.check(); err != nil {
+	if err := checkStaff(s); err != nil {
 		return a.badRequest(tx, m, "shift.start: %v", err)
 	}
 	if b.Roster != nil {
-		if err := b.Roster.check(); err != nil {
+		r := Roster(*b.Roster)
+		if err := r.check(); err != nil {
 			return a.badRequest(tx, m, "shift.start: roster: %v", err)
 		}
-		if _, err := a.putRoster(tx, *b.Roster); err != nil {
+		if _, err := a.putRoster(tx, r); err != nil {
 			return nil, nil, err
 		}
 	}

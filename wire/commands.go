@@ -57,11 +57,46 @@ type ShiftEnd struct {
 	StaffID string `json:"staff_id"`
 }
 
+// ShiftStart is the body of shift.start. The embedded Staff is who takes
+// the shift: a platform of the bare contract sends only staff_id and
+// staff_name, and the roster's entry for them stands; with PINHash, their
+// Refund, Manager and PINHash replace that entry. Roster, when given,
+// replaces the whole roster first (as staff.roster would).
+type ShiftStart struct {
+	Staff
+	Roster *StaffRoster `json:"roster,omitempty"`
+}
+
+// StaffRoster is the body of staff.roster: the platform's whole staff
+// list, which replaces the device's (so a right it drops is gone at once).
+// One whose Version is below the one kept changes nothing: an old roster
+// arriving late must not give back a revoked right. Version 0 (omitted) is
+// always applied. The device keeps it in its journal in this very shape.
+type StaffRoster struct {
+	Version int64   `json:"version,omitempty"`
+	Staff   []Staff `json:"staff"`
+}
+
+// Staff is one staff member as the platform names them, in staff.roster,
+// in shift.start, and in the device's journal (roster and open shift), so
+// these names are also the shape of records on disk. PINHash is pinhash's
+// "scrypt:N:r:p:salt:key" of their PIN; without one the entry proves no
+// one's identity and gives no right that needs a PIN.
+type Staff struct {
+	ID      string `json:"staff_id"`
+	Name    string `json:"staff_name"`
+	Refund  bool   `json:"refund"`  // holds the refund right
+	Manager bool   `json:"manager"` // the store manager: may refund off shift
+	PINHash string `json:"pin_hash,omitempty"`
+}
+
 // ConfigSet is the body of config.set: a signed patch of the
-// configuration, newer than Version's predecessor.
+// configuration, newer than Version's predecessor. Patch is omitted when
+// empty, so that an encoder that has none sends the body the device
+// refuses as lacking a patch, not "patch":null, which decodes as a patch.
 type ConfigSet struct {
 	Version int64           `json:"version"`
-	Patch   json.RawMessage `json:"patch"`
+	Patch   json.RawMessage `json:"patch,omitempty"`
 }
 
 // OTAUpdate is the body of ota.update: a signed firmware manifest and

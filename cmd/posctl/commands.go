@@ -49,7 +49,14 @@ func (f field) flagName() string {
 type spec struct {
 	Type    string
 	Summary string
-	Fields  []field
+	// Body is the wire struct the device decodes the body into (a zero
+	// value; nil: the type has no body). posctl send decodes the body it
+	// assembled into it as strictly as the device does and sends the
+	// struct's encoding (sendReq.wireBody), so a key the device does not
+	// know, or a value of the wrong type, is a command-line mistake here
+	// rather than a bad_request from the device.
+	Body   any
+	Fields []field
 	// Answers are the event types that answer it (ref = the command's
 	// jti, or, with Key, the same business key), Progress those of them
 	// that are not the end (told while waiting).
@@ -92,22 +99,51 @@ func newRef(prefix string) string {
 // from what the device decodes.
 func wireFields(v any, usage map[string]string) []field {
 	var fs []field
-	t := reflect.TypeOf(v)
-	for i := 0; i < t.NumField(); i++ {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		if key == "" || key == "-" {
-			continue
-		}
+	for _, f := range jsonFields(reflect.TypeOf(v)) {
 		k := kindString
-		switch t.Field(i).Type.Kind() {
+		switch f.Type.Kind() {
 		case reflect.Int, reflect.Int64, reflect.Int32:
 			k = kindInt
 		case reflect.Bool:
 			k = kindBool
 		}
-		fs = append(fs, field{Key: key, Kind: k, Usage: usage[key]})
+		fs = append(fs, field{Key: f.Key, Kind: k, Usage: usage[f.Key]})
 	}
 	return fs
+}
+
+// jsonField is one JSON key of a wire struct and its Go type.
+type jsonField struct {
+	Key  string
+	Type reflect.Type
+}
+
+// jsonFields are the JSON keys of struct type t as encoding/json sees
+// them, in order, an embedded struct's in its place (wire.ShiftStart's
+// Staff).
+func jsonFields(t reflect.Type) []jsonField {
+	var fs []jsonField
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if f.Anonymous && key == "" && f.Type.Kind() == reflect.Struct {
+			fs = append(fs, jsonFields(f.Type)...)
+			continue
+		}
+		if key == "" || key == "-" || !f.IsExported() {
+			continue
+		}
+		fs = append(fs, jsonField{Key: key, Type: f.Type})
+	}
+	return fs
+}
+
+func jsonKeys(t reflect.Type) []string {
+	var ks []string
+	for _, f := range jsonFields(t) {
+		ks = append(ks, f.Key)
+	}
+	return ks
 }
 
 var answerNote = "the answer to a device request (give -ref JTI of the request)"
@@ -117,6 +153,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeNotifyPayment,
 		Summary: "announce a payment (微信收款…) and print its receipt; once per order_id",
+		Body:    wire.NotifyPayment{},
 		Fields: []field{
 			{Key: "order_id", Usage: "order id (default: a new one)"},
 			{Key: "amount", Kind: kindInt, Usage: "amount in fen (12850 = ¥128.50)"},
@@ -146,6 +183,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypePayCollect,
 		Summary: "take a payment: the device asks for the customer's code and runs it",
+		Body:    wire.PayCollect{},
 		Fields: []field{
 			{Key: "out_trade_no", Usage: "the order's number (default: a new one)"},
 			{Key: "amount", Kind: kindInt, Usage: "amount in fen"},
@@ -174,6 +212,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypePayCancel,
 		Summary: "cancel a payment waiting for its code; reverse one in doubt",
+		Body:    wire.OrderRef{},
 		Fields: []field{
 			{Key: "out_trade_no", Usage: "the payment's number"},
 		},
@@ -197,30 +236,35 @@ var specs = []*spec{
 	{
 		Type:     wire.TypePayStatus,
 		Summary:  answerNote + ": pay.submit, pay.query, pay.reverse",
+		Body:     wire.PayStatus{},
 		Fields:   wireFields(wire.PayStatus{}, map[string]string{"op": "submit, query or reverse", "state": "SUCCESS, USERPAYING, NOTPAY, PAYERROR, CLOSED, REVOKED, REFUND, FAILED or UNKNOWN"}),
 		NoAnswer: true,
 	},
 	{
 		Type:     wire.TypeOrderFound,
 		Summary:  answerNote + ": order.lookup (补单)",
+		Body:     wire.OrderFound{},
 		Fields:   wireFields(wire.OrderFound{}, nil),
 		NoAnswer: true,
 	},
 	{
 		Type:     wire.TypeRefundStatus,
 		Summary:  answerNote + ": refund.request, refund.query",
+		Body:     wire.RefundStatus{},
 		Fields:   wireFields(wire.RefundStatus{}, nil),
 		NoAnswer: true,
 	},
 	{
 		Type:     wire.TypeDepositStatus,
 		Summary:  answerNote + ": deposit.consume, deposit.unfreeze, deposit.query",
+		Body:     wire.DepositStatus{},
 		Fields:   wireFields(wire.DepositStatus{}, nil),
 		NoAnswer: true,
 	},
 	{
 		Type:    wire.TypePrintJob,
 		Summary: "print a document (print markup, protocol §6); once per job_id",
+		Body:    wire.PrintJob{},
 		Fields: []field{
 			{Key: "job_id", Usage: "the job's id (default: a new one)"},
 			{Key: "copies", Kind: kindInt, Usage: "copies, 0-5"},
@@ -251,6 +295,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeShiftStart,
 		Summary: "open a shift (closing any open one)",
+		Body:    wire.ShiftStart{},
 		Fields: []field{
 			{Key: "staff_id", Usage: "the staff member's id"},
 			{Key: "staff_name", Usage: "their name"},
@@ -265,6 +310,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeShiftEnd,
 		Summary: "close the shift and print its handover summary",
+		Body:    wire.ShiftEnd{},
 		Fields: []field{
 			{Key: "staff_id", Usage: "whose shift (must be the open one's)"},
 		},
@@ -274,6 +320,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeStaffRoster,
 		Summary: "replace the staff roster (rights and PIN hashes)",
+		Body:    wire.StaffRoster{},
 		Fields: []field{
 			{Key: "version", Kind: kindInt, Usage: "the roster's version (an older one is not applied)"},
 			{Key: "staff", Kind: kindJSON, Usage: `[{"staff_id","staff_name","refund","manager","pin_hash"}, …]`},
@@ -284,6 +331,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeDeviceVolume,
 		Summary: "set and keep the volume; the device says it (音量三)",
+		Body:    wire.DeviceVolume{},
 		Fields: []field{
 			{Key: "level", Kind: kindInt, Usage: "0-10"},
 		},
@@ -293,6 +341,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeDeviceSpeak,
 		Summary: "say a text with the voice pack (digits, amounts, the phrase list)",
+		Body:    wire.DeviceSpeak{},
 		Fields: []field{
 			{Key: "text", Usage: "at most 120 characters the voice pack can say"},
 		},
@@ -301,6 +350,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeConfigSet,
 		Summary: "apply a config patch; the previous config runs again if it cannot connect",
+		Body:    wire.ConfigSet{},
 		Fields: []field{
 			{Key: "version", Kind: kindInt, Usage: "the patch's version, above 0"},
 			{Key: "patch", Kind: kindJSON, Usage: `config-file keys, e.g. {"store":{"name":"新店"}}`},
@@ -318,6 +368,7 @@ var specs = []*spec{
 	{
 		Type:    wire.TypeOTAUpdate,
 		Summary: "install firmware (the body posctl ota-sign prints: -json \"$(posctl ota-sign …)\")",
+		Body:    wire.OTAUpdate{},
 		Fields: []field{
 			{Key: "version", Usage: "the firmware's version"},
 			{Key: "url", Flag: "download-url", Usage: "https:// URL of the artifact"},
@@ -342,6 +393,8 @@ var specs = []*spec{
 		Timeout: 10 * time.Minute,
 	},
 	{
+		// No Body: device.reboot has none (protocol §6.6) and this
+		// firmware does not decode one; what is given is sent as given.
 		Type:     wire.TypeDeviceReboot,
 		Summary:  "restart cleanly (protocol §3; this firmware answers error unsupported)",
 		NoAnswer: true,

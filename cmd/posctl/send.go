@@ -1,19 +1,21 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/posagent/posagent/wire"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/posagent/posagent/platform"
+	"github.com/posagent/posagent/wire"
 )
 
 // sendReq is a parsed posctl send command line.
@@ -236,6 +238,10 @@ func cmdSend(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	body, err := r.wireBody()
+	if err != nil {
+		return err
+	}
 	ctx := context.Background()
 	cl, err := r.conn.dial(ctx, nil)
 	if err != nil {
@@ -250,11 +256,11 @@ func cmdSend(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	m, err := cl.SendRef(r.conn.dev, r.typ, r.ref, r.body)
+	m, err := cl.SendRef(r.conn.dev, r.typ, r.ref, body)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "sent %s to %s (jti %s): %s\n", r.typ, r.conn.dev, m.ID, jsonText(r.body))
+	fmt.Fprintf(stdout, "sent %s to %s (jti %s): %s\n", r.typ, r.conn.dev, m.ID, pretty(m.Body))
 	if r.timeout == 0 {
 		return nil
 	}
@@ -262,6 +268,37 @@ func cmdSend(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "posctl: %s is no type posctl knows (posctl send -h): waiting for any answer\n", r.typ)
 	}
 	return awaitAnswer(wctx, events, r, m.ID, stdout, stderr)
+}
+
+// wireBody is the body as it goes to the device. For a type with a wire
+// body (spec.Body) it is the assembled map decoded as the device decodes
+// it, strictly, and encoded from that struct: a key the device does not
+// decode, or a value of the wrong JSON type, is a command-line mistake
+// (exit 2) before anything is sent, naming the keys the device takes, and
+// what goes out is what was checked. A key the map left out goes as its
+// zero value, which the device does not tell from an absent one: it decodes
+// every body into a fresh zero struct (decodeBody), and where absence
+// matters the field is a pointer (null decodes as absent: device.speak's
+// text, device.volume's level) or omitted when empty (config.set's patch,
+// shift.start's roster). A type posctl does not know, or one without a
+// body, is sent as given.
+func (r *sendReq) wireBody() (json.RawMessage, error) {
+	raw, err := json.Marshal(r.body)
+	if err != nil {
+		return nil, err
+	}
+	if r.spec == nil || r.spec.Body == nil {
+		return raw, nil
+	}
+	t := reflect.TypeOf(r.spec.Body)
+	v := reflect.New(t)
+	d := json.NewDecoder(bytes.NewReader(raw))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v.Interface()); err != nil {
+		return nil, usageError(fmt.Sprintf("%s: the device would refuse this body: %v (it takes %s; posctl send %s -h)",
+			r.typ, err, strings.Join(jsonKeys(t), ", "), r.typ))
+	}
+	return json.Marshal(v.Interface())
 }
 
 // answerError is the device refusing a command or answering that it failed
@@ -363,6 +400,9 @@ arguments may come in any order.
 
 The body: -json '{...}', then the type's flags, then key=value arguments (a
 value is taken as JSON unless the field is a string), each later one winning.
+It is decoded as strictly as the device decodes it, into the type's wire
+struct, and sent as that struct encodes it: a key the device does not take,
+or a value of the wrong type, is a mistake (exit 2) and nothing is sent.
 
 Exit status: 0 when the device answered that it did what was asked, or, for a
 type it answers only when it refuses it, nothing refused it in time (and the
