@@ -20,6 +20,7 @@ import (
 	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/notify"
+	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/journal"
@@ -84,13 +85,12 @@ type Agent struct {
 	// the agent (package device/supervisor); nil for an agent run alone.
 	ctl Control
 
-	runCtx   context.Context // Run's context, for flows started by commands
-	wg       sync.WaitGroup  // flows' goroutines
-	payMu    sync.Mutex
-	awaiting string              // out_trade_no of the payment waiting for a code
-	sessions map[string]*session // running payments
-	// refunds and deposits run the refunds and the deposit operations
-	// (packages device/refund, device/deposit).
+	runCtx context.Context // Run's context, for flows started by commands
+	wg     sync.WaitGroup  // flows' goroutines
+	// pays, refunds and deposits run the payments, the refunds and the
+	// deposit operations (packages device/payment, device/refund,
+	// device/deposit).
+	pays     *payment.Runner
 	refunds  *refund.Runner
 	deposits *deposit.Runner
 	// reqs sends the money flows' requests and knows them by jti, so an
@@ -99,6 +99,7 @@ type Agent struct {
 	// unconfirmed are the payments UNKNOWN or ATTENTION (noteUnconfirmed):
 	// a new sale needs the cashier's word while there is one.
 	unconfirmed map[string]openPayment
+	payMu       sync.Mutex // guards unconfirmed
 	// streams counts the open GET /v1/events streams (MaxEventStreams).
 	streams atomic.Int64
 	subsMu  sync.Mutex
@@ -165,7 +166,7 @@ func New(o Options) (*Agent, error) {
 	a := &Agent{
 		cfg: o.Config, j: o.Journal, key: o.Key, auth: o.Config.AuthKeyBytes(),
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
-		sessions: map[string]*session{}, unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
+		unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}
@@ -233,7 +234,7 @@ func New(o Options) (*Agent, error) {
 			// A cloud speaker says when it is (back) on line and when it
 			// lost the network: the shop owner knows announcements stop.
 			if up {
-				a.wakeAll()
+				a.pays.WakeAll()
 				a.deposits.CheckOld()
 				a.prompt("network", audio.PhraseNetUp)
 			} else {
@@ -249,6 +250,7 @@ func New(o Options) (*Agent, error) {
 	}
 	a.link = link
 	a.reqs = exchange.NewRequests(link, a.cfg.DeviceID, func() time.Time { return a.now() })
+	a.pays = a.newPayments()
 	a.refunds = a.newRefunds()
 	a.deposits = a.newDeposits()
 	return a, nil

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
@@ -220,12 +221,12 @@ func (a *Agent) apiStartPayment(w http.ResponseWriter, r *http.Request) {
 	}
 	a.link.Kick()
 	a.goPay(a.runCtx, p.OutTradeNo)
-	cur, _ := a.loadPayment(p.OutTradeNo)
+	cur, _ := a.pays.Load(p.OutTradeNo)
 	writeJSON(w, http.StatusCreated, PaymentView(cur))
 }
 
 func (a *Agent) apiGetPayment(w http.ResponseWriter, r *http.Request) {
-	p, err := a.loadPayment(r.PathValue("no"))
+	p, err := a.pays.Load(r.PathValue("no"))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -235,18 +236,18 @@ func (a *Agent) apiGetPayment(w http.ResponseWriter, r *http.Request) {
 
 func (a *Agent) apiCancelPayment(w http.ResponseWriter, r *http.Request) {
 	no := r.PathValue("no")
-	p, err := a.update(no, func(p *Payment) error {
+	p, err := a.pays.Update(no, func(p *Payment) error {
 		if Settled(p.State) {
 			return say("该收款已结束，不能取消", fmt.Errorf("%w: payment is %s", ErrConflict, p.State))
 		}
-		markCancel(p)
+		payment.MarkCancel(p)
 		return nil
 	})
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
-	a.wakePayment(no)
+	a.pays.Wake(no)
 	writeJSON(w, http.StatusAccepted, PaymentView(p))
 }
 
@@ -732,7 +733,7 @@ type openPayment struct {
 }
 
 // unconfirmedPayments lists the payments UNKNOWN or waiting for a person,
-// newest first. The candidates come from the set savePayment keeps (no
+// newest first. The candidates come from the set paymentSaved keeps (no
 // journal scan per sale); each is then read back from the journal, so an
 // entry whose settled record is committed but whose commit handler has not
 // yet run is not listed.

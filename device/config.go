@@ -203,18 +203,11 @@ func (a *Agent) waitPaymentsIdle(ctx context.Context) bool {
 // paymentAtTill is a payment waiting for its code or being settled (not
 // UNKNOWN, not waiting for a person), or "".
 func (a *Agent) paymentAtTill() string {
-	a.payMu.Lock()
-	if a.awaiting != "" {
-		defer a.payMu.Unlock()
-		return a.awaiting
+	if no := a.pays.Awaiting(); no != "" {
+		return no
 	}
-	nos := make([]string, 0, len(a.sessions))
-	for no := range a.sessions {
-		nos = append(nos, no)
-	}
-	a.payMu.Unlock()
-	for _, no := range nos {
-		p, err := a.loadPayment(no)
+	for _, no := range a.pays.Running() {
+		p, err := a.pays.Load(no)
 		if err != nil || (p.State != Unknown && p.State != Attention && !Terminal(p.State)) {
 			return no
 		}

@@ -370,7 +370,7 @@ func BenchmarkPaymentStartCancel(b *testing.B) {
 				if w := post("/v1/payments/"+v.OutTradeNo+"/cancel", `{}`); w.Code >= 300 {
 					b.Fatalf("cancel: %d %s", w.Code, w.Body)
 				}
-				for p, _ := a.loadPayment(v.OutTradeNo); !Terminal(p.State); p, _ = a.loadPayment(v.OutTradeNo) {
+				for p, _ := a.pays.Load(v.OutTradeNo); !Terminal(p.State); p, _ = a.pays.Load(v.OutTradeNo) {
 					time.Sleep(100 * time.Microsecond)
 				}
 			}

@@ -74,7 +74,7 @@ func TestLookupOnlyOwnOrders(t *testing.T) {
 	}
 	r.scans <- "BD-OTHER-1"
 	waitTrue(t, 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "text=未找到订单") })
-	if _, err := r.agent.loadPayment("BD-OTHER-1"); err != ErrNotFound {
+	if _, err := r.agent.pays.Load("BD-OTHER-1"); err != ErrNotFound {
 		t.Fatalf("another device's order was recorded: %v", err)
 	}
 	if n := sim.Counts()["order.lookup"]; n != 0 {
@@ -109,7 +109,7 @@ func TestLookupOnlyOwnOrders(t *testing.T) {
 	if st := r.api("POST", "/v1/payments/P-OWN-1/refund", map[string]any{"amount": 4400, "staff_id": "s1", "pin": testPIN}, &ref); st != http.StatusAccepted {
 		t.Fatalf("refund: %d", st)
 	}
-	waitTrue(t, 10*time.Second, func() bool { p, _ := r.agent.loadPayment("P-OWN-1"); return p.Refunded == 4400 })
+	waitTrue(t, 10*time.Second, func() bool { p, _ := r.agent.pays.Load("P-OWN-1"); return p.Refunded == 4400 })
 	r.scans <- "P-OWN-1"
 	waitTrue(t, 10*time.Second, func() bool { return strings.Contains(r.logs.String(), "text=订单已退款") })
 	if w := r.wavs(); countPrefix(w, "P-OWN-1") != 1 {

@@ -277,11 +277,9 @@ func TestNewPaymentRightAfterCancel(t *testing.T) {
 	if code, _ := post("/v1/payments/"+first.OutTradeNo+"/cancel", `{}`); code >= 300 {
 		t.Fatalf("cancel: %d", code)
 	}
-	waitTrue(t, 5*time.Second, func() bool { p, _ := a.loadPayment(first.OutTradeNo); return p.State == Cancelled })
-	// The flow has not let go yet (as in the moment after the commit).
-	a.payMu.Lock()
-	a.awaiting = first.OutTradeNo
-	a.payMu.Unlock()
+	waitTrue(t, 5*time.Second, func() bool { p, _ := a.pays.Load(first.OutTradeNo); return p.State == Cancelled })
+	// (The moment after the commit, before the flow lets go of the slot, is
+	// device/payment's TestOneAwaitingCode.)
 	if code, v := post("/v1/payments", `{"amount":300}`); code != http.StatusCreated || v.OutTradeNo == first.OutTradeNo {
 		t.Fatalf("a new payment after the cancel: %d %+v", code, v)
 	}
@@ -311,24 +309,24 @@ func TestRestartWaitsForTheTillOnly(t *testing.T) {
 		t.Fatalf("cancel: %d", cw.Code)
 	}
 	waitTrue(t, 5*time.Second, func() bool { return a.paymentAtTill() == "" })
-	// Flows running for payments in other states.
+	// Flows running for payments in other states (opened as a restart
+	// opens them, not run): UNKNOWN and ATTENTION do not hold the till.
 	for _, tc := range []struct {
-		state string
-		holds bool
-	}{{Unknown, false}, {Attention, false}, {Submitted, true}, {Polling, true}} {
-		no := "P-" + tc.state
-		a.j.Update(func(tx *journal.Tx) error {
-			return a.savePayment(tx, Payment{OutTradeNo: no, Amount: 1, State: tc.state, CreatedAt: time.Now().UnixMilli()})
-		})
-		a.payMu.Lock()
-		a.sessions[no] = newSession()
-		a.payMu.Unlock()
-		if got := a.paymentAtTill(); (got == no) != tc.holds {
-			t.Errorf("a running %s payment: at the till %q, want held %v", tc.state, got, tc.holds)
+		states []string
+		held   bool
+	}{{[]string{Unknown, Attention}, false}, {[]string{Submitted, Polling}, true}} {
+		for _, st := range tc.states {
+			a.j.Update(func(tx *journal.Tx) error {
+				return a.pays.Save(tx, Payment{OutTradeNo: "P-" + st, Amount: 1, State: st, CreatedAt: time.Now().UnixMilli()})
+			})
 		}
-		a.payMu.Lock()
-		delete(a.sessions, no)
-		a.payMu.Unlock()
+		if _, err := a.pays.Resume(func(Payment) {}); err != nil {
+			t.Fatal(err)
+		}
+		got := a.paymentAtTill()
+		if held := got == "P-"+Submitted || got == "P-"+Polling; held != tc.held || (!tc.held && got != "") {
+			t.Errorf("running payments %v: at the till %q, want held %v", tc.states, got, tc.held)
+		}
 	}
 }
 

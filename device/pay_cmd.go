@@ -1,12 +1,11 @@
 package device
 
 import (
-	"cmp"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
@@ -59,27 +58,17 @@ func (a *Agent) acceptCancel(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fun
 		return a.badRequest(tx, m, "pay.cancel: no payment %s", b.OutTradeNo)
 	}
 	if Terminal(p.State) {
-		ans, err := a.emit(tx, wire.TypePayResult, m.ID, payResult(p))
+		ans, err := a.emit(tx, wire.TypePayResult, m.ID, payment.Result(p))
 		return &ans, nil, err
 	}
 	if p.State == Attention {
 		return a.badRequest(tx, m, "pay.cancel: payment %s needs a person (%s): settle it on the platform or by 补单", p.OutTradeNo, p.ErrCode)
 	}
-	markCancel(&p)
-	if err := a.savePayment(tx, p); err != nil {
+	payment.MarkCancel(&p)
+	if err := a.pays.Save(tx, p); err != nil {
 		return nil, nil, err
 	}
-	return nil, func() { a.wakePayment(b.OutTradeNo) }, nil
-}
-
-// markCancel asks a payment to stop: one waiting for its code is cancelled;
-// one submitted is reversed (never when the platform reported
-// DUPLICATE_CONTENT: that reverse could close another payment).
-func markCancel(p *Payment) {
-	p.CancelAsked = true
-	if p.State != AwaitingCode && !p.NoReverse {
-		p.NeedReverse = true
-	}
+	return nil, func() { a.pays.Wake(b.OutTradeNo) }, nil
 }
 
 // acceptPayStatus hands a pay.status answer to its payment's state machine.
@@ -89,8 +78,8 @@ func markCancel(p *Payment) {
 // request its ref names.
 func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
 	req, known := a.reqs.Of(m.Ref)
-	ok := func(st payStatus) bool { return st.OutTradeNo != "" || (known && validID(req.Key)) }
-	return acceptAnswer(a, m, ok, func(st payStatus) {
+	ok := func(st wire.PayStatus) bool { return st.OutTradeNo != "" || (known && validID(req.Key)) }
+	return acceptAnswer(a, m, ok, func(st wire.PayStatus) {
 		if st.OutTradeNo == "" {
 			st.OutTradeNo = req.Key
 		}
@@ -101,38 +90,9 @@ func (a *Agent) acceptPayStatus(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, 
 	})
 }
 
-func (a *Agent) deliver(st payStatus) {
-	s := a.session(st.OutTradeNo)
-	if s == nil {
+func (a *Agent) deliver(st wire.PayStatus) {
+	if !a.pays.Deliver(st) {
 		a.log.Info("pay.status for a payment not running, ignored", "out_trade_no", st.OutTradeNo, "state", st.State)
-		return
-	}
-	select {
-	case s.answers <- st:
-	default:
-		a.log.Warn("pay.status dropped: inbox full (the payment queries again)", "out_trade_no", st.OutTradeNo)
-	}
-}
-
-func (a *Agent) wakePayment(no string) {
-	if s := a.session(no); s != nil {
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
-	}
-}
-
-// wakeAll makes every running payment act now (the link is back).
-func (a *Agent) wakeAll() {
-	a.payMu.Lock()
-	nos := make([]string, 0, len(a.sessions))
-	for no := range a.sessions {
-		nos = append(nos, no)
-	}
-	a.payMu.Unlock()
-	for _, no := range nos {
-		a.wakePayment(no)
 	}
 }
 
@@ -150,61 +110,13 @@ func (a *Agent) acceptOrderFound(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 // of this device from its first step, so one it lacks is another till's
 // (or no order at all) and is never counted here as a sale.
 func (a *Agent) lookupAnswered(f orderFound) {
-	if s := a.session(f.OutTradeNo); s != nil {
+	if a.pays.IsRunning(f.OutTradeNo) {
 		// A payment of ours still running: the answer is a query's.
-		a.deliver(payStatus{OutTradeNo: f.OutTradeNo, Op: "query", State: f.State, ErrCode: f.ErrCode,
+		a.deliver(wire.PayStatus{OutTradeNo: f.OutTradeNo, Op: "query", State: f.State, ErrCode: f.ErrCode,
 			TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet, Amount: f.Amount})
 		return
 	}
-	var say string
-	var p Payment
-	err := a.j.Update(func(tx *journal.Tx) error {
-		ok, err := tx.Get(journal.Orders, f.OutTradeNo, &p)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			a.log.Warn("补单: the platform answered for an order this device does not have, ignored", "out_trade_no", f.OutTradeNo)
-			say = audio.PhraseOrderNotFound
-			return nil
-		}
-		if p.State == Paid {
-			say = lookupSay(p)
-			return nil
-		}
-		paidNow := f.State == "SUCCESS"
-		switch {
-		case paidNow && f.Amount != 0 && f.Amount != p.Amount:
-			p = attention(p, "AMOUNT_MISMATCH", fmt.Sprintf("the platform reports %d fen paid for an order of %d fen", f.Amount, p.Amount))
-			say = audio.PhraseAttention
-		case paidNow:
-			if p.State != AwaitingCode && p.SubmittedAt == 0 {
-				p.SubmittedAt = a.now().UnixMilli()
-			}
-			a.log.Info("补单: paid order completed", "out_trade_no", f.OutTradeNo, "was", p.State)
-			p = paid(p, payStatus{State: f.State, TransactionID: f.TransactionID, PaidAt: f.PaidAt, Wallet: f.Wallet})
-		case f.State == "REFUND":
-			// Paid and refunded since (elsewhere): not a new sale here.
-			if !Terminal(p.State) {
-				p = attention(p, "ORDER_REFUNDED", "the platform reports this order paid and refunded")
-			}
-			say = audio.PhraseOrderRefunded
-		case f.State == "REVOKED" && p.State == Attention:
-			p.State, p.ErrCode, p.ErrMsg = Reversed, "ORDERREVERSED", "reversed, as the platform reports"
-			say = failedWords("REVOKED")
-		case f.State == "CLOSED" && p.State == Attention:
-			p.State, p.ErrCode, p.ErrMsg = Failed, "CLOSED", "closed, as the platform reports"
-			say = failedWords("CLOSED")
-		case payClass(f.ErrCode) == wire.ClassNotFound || f.State == "NOTPAY" && f.ErrCode == "":
-			say = audio.PhraseOrderNotFound
-			return nil
-		default:
-			a.log.Info("补单: order not paid", "out_trade_no", f.OutTradeNo, "state", f.State, "err_code", f.ErrCode)
-			say = failedWords(cmp.Or(f.ErrCode, f.State))
-			return nil
-		}
-		return a.savePayment(tx, p)
-	})
+	p, say, err := a.pays.Found(f)
 	if err != nil {
 		a.log.Error("补单 not recorded", "out_trade_no", f.OutTradeNo, "err", err)
 		return
@@ -214,23 +126,8 @@ func (a *Agent) lookupAnswered(f orderFound) {
 		a.payPrompt(say)
 	}
 	if p.State == Paid {
-		a.finishPayment(p) // deduplicated by order number: at most once
+		a.completeOrder(p.OutTradeNo) // deduplicated by order number: at most once
 	}
-}
-
-// lookupSay is what a scanned order already settled here says: what it is.
-func lookupSay(p Payment) string {
-	switch {
-	case p.Deposit:
-		return audio.PhraseDepositOrder
-	case p.Refunded >= p.Amount:
-		return audio.PhraseOrderRefunded
-	case p.State == Paid:
-		return audio.PhrasePaid
-	case p.State == Cancelled && p.SubmittedAt == 0:
-		return failedWords("CANCELLED")
-	}
-	return ""
 }
 
 // onScan routes one scanner line: to the payment waiting for a code, or,
@@ -241,32 +138,21 @@ func (a *Agent) onScan(line string) {
 		a.onConfigQR(line) // an installer's config QR, never a payment code
 		return
 	}
-	a.payMu.Lock()
-	no := a.awaiting
-	var s *session
-	if no != "" {
-		s = a.sessions[no]
+	if a.pays.Scan(line) {
+		return // to the payment waiting for its code
 	}
-	a.payMu.Unlock()
-	if s != nil {
-		select {
-		case s.codes <- line:
-		default:
-		}
-		return
-	}
-	if ClassifyCode(line) != "" || !validID(line) {
+	if payment.ClassifyCode(line) != "" || !validID(line) {
 		// A payment code with no payment to take it: drop it, unlogged.
-		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line), "class", scanClass(line))
+		a.log.Info("scan ignored: no payment is waiting for a code", "len", len(line), "class", payment.ScanClass(line))
 		return
 	}
-	p, err := a.loadPayment(line)
+	p, err := a.pays.Load(line)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		// Not an order of this device (a misread, another till's bill, a
 		// code with a scanner's AIM prefix): never sent out, and logged by
 		// its length and class only — it may be a payment code.
-		a.log.Info("补单: no such order on this device", "len", len(line), "class", scanClass(line))
+		a.log.Info("补单: no such order on this device", "len", len(line), "class", payment.ScanClass(line))
 		a.payPrompt(audio.PhraseOrderNotFound)
 		return
 	case err != nil:
@@ -277,12 +163,12 @@ func (a *Agent) onScan(line string) {
 		// cashier app opens it; nothing to look up.
 		a.log.Info("scanned an order of this device", "out_trade_no", line, "state", p.State)
 		a.publishLocal("scan", scanEvent{OutTradeNo: line, Deposit: p.Deposit, State: p.State})
-		if say := lookupSay(p); say != "" {
+		if say := payment.LookupSay(p); say != "" {
 			a.payPrompt(say)
 		}
 		return
-	case a.session(line) != nil:
-		a.wakePayment(line) // still running: it asks now
+	case a.pays.IsRunning(line):
+		a.pays.Wake(line) // still running: it asks now
 		return
 	}
 	a.log.Info("补单: looking up scanned order", "out_trade_no", line, "state", p.State)
@@ -290,21 +176,6 @@ func (a *Agent) onScan(line string) {
 		a.log.Warn("order.lookup not sent", "err", err)
 		a.payPrompt(audio.PhraseNetDown)
 	}
-}
-
-// scanClass names what a scanned line looks like, for the log, without
-// what it says: digits (a payment code's shape), aim (a scanner's ]Xn
-// symbology prefix), order (this agent's order-number shape) or text.
-func scanClass(line string) string {
-	switch {
-	case strings.HasPrefix(line, "]") && len(line) >= 3:
-		return "aim"
-	case line != "" && strings.Trim(line, "0123456789") == "":
-		return "digits"
-	case len(line) == 21 && (line[0] == 'P' || line[0] == 'R' || line[0] == 'Q') && strings.Trim(line[1:], "0123456789") == "":
-		return "order"
-	}
-	return "text"
 }
 
 // payPrompt queues a payment prompt as a status prompt: if several come

@@ -58,7 +58,7 @@ func TestReverseExpireAsksAPerson(t *testing.T) {
 	// stays with the person (not a sale, not failed by the device alone).
 	r.scans <- v.OutTradeNo
 	waitTrue(t, 10*time.Second, func() bool { return sim.Counts()["order.lookup"] == 1 })
-	if p, _ := r.agent.loadPayment(v.OutTradeNo); p.State != Attention || r.announced(v.OutTradeNo) {
+	if p, _ := r.agent.pays.Load(v.OutTradeNo); p.State != Attention || r.announced(v.OutTradeNo) {
 		t.Fatalf("after 补单 %+v", p)
 	}
 }

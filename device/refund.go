@@ -24,10 +24,7 @@ func (a *Agent) flowHost(prefix string) exchange.Host {
 	return exchange.Host{
 		Journal: a.j, Requests: a.reqs, Pay: a.cfg.Pay, Now: a.now, Log: a.log,
 		Number: a.numberGen(prefix),
-		Emit: func(tx *journal.Tx, typ string, body any) error {
-			_, err := a.emit(tx, typ, "", body)
-			return err
-		},
+		Emit:   a.emit, Answered: finish,
 		Kick:      a.link.Kick,
 		Owe:       a.owe,
 		Completed: a.completeOrder,

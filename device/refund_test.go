@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/device/refund"
 	"github.com/posagent/posagent/wire"
 )
@@ -23,7 +24,7 @@ func TestProviderReasonsSayable(t *testing.T) {
 			}
 		}
 	}
-	for _, w := range []string{failedWords("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR"), failedWords("NOTENOUGH"), refund.FailedWords("TRADE_OVERDUE")} {
+	for _, w := range []string{payment.FailedWords("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR"), payment.FailedWords("NOTENOUGH"), refund.FailedWords("TRADE_OVERDUE")} {
 		if _, err := v.Render(w); err != nil || !strings.Contains(w, "，") {
 			t.Errorf("%q: %v", w, err)
 		}

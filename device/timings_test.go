@@ -251,7 +251,7 @@ func TestUnansweredPaymentUnderProductionTimings(t *testing.T) {
 		bb.scans <- "134567890123452000"
 		t0 := time.Now()
 		time.Sleep(config.MS(pay.PollTimeoutMS) + time.Second)
-		p, err := bb.agent.loadPayment(no)
+		p, err := bb.agent.pays.Load(no)
 		if err != nil {
 			t.Fatal(err)
 		}

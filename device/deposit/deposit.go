@@ -103,7 +103,7 @@ func (u *Runner) save(tx *journal.Tx, d orders.DepositOp, p orders.Payment) erro
 	}
 	body := wire.DepositResult{OutTradeNo: d.OutTradeNo, OutRequestNo: d.OutRequestNo, Op: d.Op,
 		State: d.State, Consumed: d.Consumed, Released: d.Released, ErrCode: d.ErrCode, ErrMsg: d.ErrMsg}
-	if err := u.Emit(tx, wire.TypeDepositResult, body); err != nil {
+	if _, err := u.Emit(tx, wire.TypeDepositResult, "", body); err != nil {
 		return err
 	}
 	ops, err := orders.OpsOf(tx, d.OutTradeNo)

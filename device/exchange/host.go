@@ -7,6 +7,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/mqtt"
 )
 
 // Host is what a money flow (device/refund, device/deposit) needs of the
@@ -20,10 +21,13 @@ type Host struct {
 	// Number makes a new record number (orders.FreshNumber draws again
 	// while it is taken).
 	Number func() string
-	// Emit enqueues an event in tx's outbox; Kick wakes the link after
-	// a commit that did.
-	Emit func(tx *journal.Tx, typ string, body any) error
-	Kick func()
+	// Emit enqueues event typ in tx's outbox, with ref (the command it
+	// answers, or ""), and returns it; Answered records it, in tx, as the
+	// answer of command jti (what a redelivery of the command gets); Kick
+	// wakes the link after a commit that emitted.
+	Emit     func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error)
+	Answered func(tx *journal.Tx, jti string, ans mqtt.Message) error
+	Kick     func()
 	// Owe journals, in tx, the announcement and receipt of a flow that
 	// succeeded.
 	Owe func(tx *journal.Tx, c orders.Completion) error

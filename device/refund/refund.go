@@ -162,7 +162,7 @@ func (u *Runner) save(tx *journal.Tx, r orders.Refund) error {
 	}
 	body := wire.RefundResult{OutRefundNo: r.OutRefundNo, OutTradeNo: r.OutTradeNo, Amount: r.Amount,
 		State: r.State, RefundID: r.RefundID, ErrCode: r.ErrCode, ErrMsg: r.ErrMsg}
-	if err := u.Emit(tx, wire.TypeRefundResult, body); err != nil {
+	if _, err := u.Emit(tx, wire.TypeRefundResult, "", body); err != nil {
 		return err
 	}
 	tx.OnCommit(func() { u.Changed(r) })
