@@ -23,6 +23,7 @@ import (
 	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/device/refund"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
@@ -110,7 +111,7 @@ type Agent struct {
 	token      string
 	tokenFile  string
 	apiRefused atomic.Int64
-	pins       pinGuard // staff PIN checks (roster.go)
+	pins       staff.Guard // staff PIN checks (device/staff, roster.go)
 
 	// lost is the journal's record of the one it replaced (storage.go);
 	// full is set while journal writes fail for space.
@@ -168,6 +169,7 @@ func New(o Options) (*Agent, error) {
 		now: o.Clock, log: o.Log, audio: o.Audio, voice: o.Voice, printer: o.Printer, scans: o.Scans,
 		unconfirmed: map[string]openPayment{}, stateKick: make(chan struct{}, 1), subs: map[chan LocalEvent]struct{}{},
 	}
+	a.pins.Tries, a.pins.Lock, a.pins.Log = o.Config.API.PINTries, config.MS(o.Config.API.PINLockMS), o.Log
 	a.pq = newPrintQueue(a)
 	a.panel = panel{keys: o.Keys, leds: o.LEDs}
 	a.state = State{Online: true, FW: Version, Board: o.Config.Board,

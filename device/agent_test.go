@@ -449,6 +449,8 @@ func TestUnknownAndBadCommands(t *testing.T) {
 		code string
 	}{
 		{"coffee.make", map[string]any{}, CodeUnknownType},
+		{"pay.result", map[string]any{"out_trade_no": "P1"}, CodeUnknownType}, // an event, sent the wrong way
+		{"device.reboot", map[string]any{}, CodeUnsupported},
 		{"notify.payment", map[string]any{"order_id": "o1", "amount": 12.5}, CodeBadRequest},
 		{"notify.payment", map[string]any{"order_id": "o1", "amount": -1}, CodeBadRequest},
 		{"notify.payment", map[string]any{"order_id": "", "amount": 1}, CodeBadRequest},
@@ -463,6 +465,23 @@ func TestUnknownAndBadCommands(t *testing.T) {
 		eb := body[errorBody](t, ans)
 		if ans.Type != "error" || eb.Code != tc.code || eb.Ref != m.ID {
 			t.Errorf("%s %v: answer %s %s, want code %s", tc.typ, tc.body, ans.Type, ans.Body, tc.code)
+		}
+	}
+}
+
+// Every type the platform may send (wire.Catalogue: commands and the
+// answers to the device's requests) has a handler, or is one this build
+// answers as unsupported; the agent handles nothing else.
+func TestEveryCommandHandled(t *testing.T) {
+	h := (&Agent{}).handlers()
+	for typ, spec := range wire.Catalogue {
+		if spec.Class.FromPlatform() && h[typ] == nil && !unsupported[typ] {
+			t.Errorf("%s %s: no handler", spec.Class, typ)
+		}
+	}
+	for typ := range h {
+		if !wire.Catalogue[typ].Class.FromPlatform() {
+			t.Errorf("a handler for %s, which the platform does not send", typ)
 		}
 	}
 }

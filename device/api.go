@@ -18,6 +18,7 @@ import (
 
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/payment"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
@@ -368,7 +369,7 @@ func (a *Agent) apiShiftEnd(w http.ResponseWriter, r *http.Request) {
 		only := b.StaffID // the shift to close ("" any, before a roster)
 		if proved {
 			only = ""
-			if err := a.onShift(tx, s); err != nil {
+			if err := staff.OnShift(tx, s); err != nil {
 				return err
 			}
 		}

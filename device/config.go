@@ -121,7 +121,7 @@ func (a *Agent) stageConfig(tx *journal.Tx, patch json.RawMessage, version int64
 // from the journal. A patch refused before any trial is answered at once.
 func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
 	if a.ctl == nil {
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "config.set: this agent does not apply configuration"})
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "config.set: this agent does not apply configuration"})
 		return &ans, nil, err
 	}
 	var b wire.ConfigSet
@@ -134,7 +134,7 @@ func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, 
 	err := a.stageConfig(tx, b.Patch, b.Version, ota.Trial{Source: wire.TypeConfigSet, Ref: m.ID, Since: a.now().Unix()})
 	if reason := ota.ReasonOf(err); reason != "" {
 		a.log.Warn("config.set refused", "jti", m.ID, "reason", reason, "err", err)
-		ans, err := a.emit(tx, wire.TypeConfigRejected, m.ID, configRejected{Version: b.Version, Reason: reason, Message: err.Error()})
+		ans, err := a.emit(tx, wire.TypeConfigRejected, m.ID, wire.ConfigRejected{Version: b.Version, Reason: reason, Message: err.Error()})
 		return &ans, func() { a.prompt("config-refused-"+reason, audio.ConfigFailed(reason)) }, err
 	}
 	if err != nil {
@@ -142,18 +142,6 @@ func (a *Agent) acceptConfigSet(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, 
 	}
 	a.log.Info("config.set accepted: trying the new config", "jti", m.ID, "version", b.Version)
 	return nil, a.applyWhenIdle, nil
-}
-
-// configApplied and configRejected are the answers to config.set.
-type configApplied struct {
-	Version int64 `json:"version"`
-}
-
-type configRejected struct {
-	Version  int64  `json:"version"`
-	Reason   string `json:"reason"`
-	Message  string `json:"message,omitempty"`
-	Restored bool   `json:"restored"` // the previous config runs again
 }
 
 // applyWhenIdle restarts the agent into the staged config once no payment
@@ -247,10 +235,10 @@ func (a *Agent) reportConfig() {
 		if r.Source != wire.TypeConfigSet {
 			return nil
 		}
-		var body any = configApplied{Version: r.Version}
+		var body any = wire.ConfigApplied{Version: r.Version}
 		typ := wire.TypeConfigApplied
 		if !r.OK {
-			body, typ = configRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, wire.TypeConfigRejected
+			body, typ = wire.ConfigRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, wire.TypeConfigRejected
 		}
 		ans, err := a.emit(tx, typ, r.Ref, body)
 		if err != nil {

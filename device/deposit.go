@@ -7,6 +7,7 @@ import (
 
 	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -126,9 +127,9 @@ func (a *Agent) StartDepositOp(no, op string, amount int64, staffID, pin string)
 	err = a.j.Update(func(tx *journal.Tx) error {
 		d, err = a.deposits.Create(tx, no, op, amount, staffID, func(refundRight bool) error {
 			if refundRight {
-				return a.mayRefund(tx, s)
+				return staff.MayRefund(tx, s)
 			}
-			return a.onShift(tx, s)
+			return staff.OnShift(tx, s)
 		})
 		return err
 	})

@@ -33,12 +33,8 @@ const (
 	CodeInternal    = "internal"
 )
 
-// errorBody is the body of an error event.
-type errorBody struct {
-	Ref     string `json:"ref"`
-	Code    string `json:"code"`
-	Message string `json:"message,omitempty"`
-}
+// errorBody is the body of error (wire.Error).
+type errorBody = wire.Error
 
 // handler runs inside the command's journal transaction. It either answers
 // at once (answer non-nil) or leaves work that will answer later (after
@@ -65,8 +61,9 @@ func (a *Agent) handlers() map[string]handler {
 	}
 }
 
-// known are command types of protocol §3 that this build does not run yet.
-var known = map[string]bool{
+// unsupported are the commands of the contract (wire.Catalogue) this
+// build does not run: answered unsupported, not unknown.
+var unsupported = map[string]bool{
 	wire.TypeDeviceReboot: true,
 }
 
@@ -104,7 +101,7 @@ func (a *Agent) takeCommand(payload []byte) bool {
 		// error whose ref is empty (it cannot be echoed), logged by length.
 		a.log.Warn("command refused: jti not 1-64 printable ASCII characters", "jti_len", len(m.ID), "type", m.Type)
 		if err := a.j.Update(func(tx *journal.Tx) error {
-			_, err := a.emit(tx, "error", "", errorBody{Code: CodeBadRequest, Message: fmt.Sprintf("jti must be 1-64 printable ASCII characters without spaces; this one is %d bytes", len(m.ID))})
+			_, err := a.emit(tx, wire.TypeError, "", errorBody{Code: CodeBadRequest, Message: fmt.Sprintf("jti must be 1-64 printable ASCII characters without spaces; this one is %d bytes", len(m.ID))})
 			return err
 		}); err != nil {
 			a.log.Error("error event not journaled", "err", err)
@@ -116,7 +113,7 @@ func (a *Agent) takeCommand(payload []byte) bool {
 	if err != nil {
 		a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", err)
 		return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
-			ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeExpired, Message: err.Error()})
+			ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeExpired, Message: err.Error()})
 			return &ans, nil, err
 		})
 	}
@@ -132,10 +129,13 @@ func (a *Agent) dispatch(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(),
 	h := a.handlers()[m.Type]
 	if h == nil {
 		code, msg := CodeUnknownType, "unknown command type "+m.Type
-		if known[m.Type] {
+		switch spec, ok := wire.Catalogue[m.Type]; {
+		case ok && spec.Class.FromPlatform():
 			code, msg = CodeUnsupported, m.Type+" is not supported by this firmware"
+		case ok:
+			msg = m.Type + " is a device " + spec.Class.String() + ", not a command"
 		}
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: code, Message: msg})
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: code, Message: msg})
 		return &ans, nil, err
 	}
 	return h(tx, m)
@@ -287,7 +287,7 @@ func finish(tx *journal.Tx, jti string, ans mqtt.Message) error {
 func (a *Agent) badRequest(tx *journal.Tx, m mqtt.Message, format string, args ...any) (*mqtt.Message, func(), error) {
 	msg := fmt.Sprintf(format, args...)
 	a.log.Warn("command refused", "jti", m.ID, "type", m.Type, "reason", msg)
-	ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeBadRequest, Message: msg})
+	ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeBadRequest, Message: msg})
 	return &ans, nil, err
 }
 

@@ -37,29 +37,11 @@ type otaJob struct {
 	From     string       `json:"from"` // the version that took the update
 }
 
-// otaProgress is ota.progress's body; otaResult ota.result's
-// (docs/protocol.md §14).
-type otaProgress struct {
-	Version string `json:"version"`
-	State   string `json:"state"`
-	Bytes   int64  `json:"bytes,omitempty"`
-	Size    int64  `json:"size,omitempty"`
-}
-
-type otaResult struct {
-	Version string `json:"version"`
-	Status  string `json:"status"` // ok, failed, rolled_back, current
-	Reason  string `json:"reason,omitempty"`
-	Message string `json:"message,omitempty"`
-	From    string `json:"from,omitempty"`
-	Running string `json:"running"` // the firmware running now
-}
-
 // acceptOTA checks an ota.update before anything is downloaded (form,
 // signature, https URL, one update at a time) and starts it.
 func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func(), error) {
 	if a.ctl == nil || a.ctl.Binary() == "" {
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "ota.update: this agent cannot replace its binary"})
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "ota.update: this agent cannot replace its binary"})
 		return &ans, nil, err
 	}
 	var b wire.OTAUpdate
@@ -69,7 +51,7 @@ func (a *Agent) acceptOTA(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func()
 	man := ota.Manifest{Version: b.Version, Size: b.Size, SHA256: b.SHA256, Sig: b.Sig, AllowDowngrade: b.AllowDowngrade}
 	result := func(status, reason, msg string) (*mqtt.Message, func(), error) {
 		a.log.Warn("ota.update not run", "jti", m.ID, "version", b.Version, "status", status, "reason", reason, "err", msg)
-		ans, err := a.emit(tx, wire.TypeOTAResult, m.ID, otaResult{Version: b.Version, Status: status, Reason: reason, Message: msg, Running: Version})
+		ans, err := a.emit(tx, wire.TypeOTAResult, m.ID, wire.OTAResult{Version: b.Version, Status: status, Reason: reason, Message: msg, Running: Version})
 		return &ans, nil, err
 	}
 	pub, _ := base64.StdEncoding.DecodeString(a.cfg.OTA.Pubkey)
@@ -211,7 +193,7 @@ func (a *Agent) runOTA(ctx context.Context, job otaJob) {
 		if err := tx.Put(journal.Meta, metaOTA, job); err != nil {
 			return err
 		}
-		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, otaProgress{Version: man.Version, State: "restarting"})
+		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, wire.OTAProgress{Version: man.Version, State: "restarting"})
 		return err
 	}); err != nil {
 		a.log.Error("ota switch not journaled", "err", err)
@@ -292,7 +274,7 @@ func (a *Agent) selfTest(job otaJob) error {
 
 func (a *Agent) otaProgress(job otaJob, state string, have int64) {
 	err := a.j.Update(func(tx *journal.Tx) error {
-		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, otaProgress{Version: job.Manifest.Version, State: state, Bytes: have, Size: job.Manifest.Size})
+		_, err := a.emit(tx, wire.TypeOTAProgress, job.Ref, wire.OTAProgress{Version: job.Manifest.Version, State: state, Bytes: have, Size: job.Manifest.Size})
 		return err
 	})
 	if err != nil {
@@ -305,7 +287,7 @@ func (a *Agent) otaProgress(job otaJob, state string, have int64) {
 // transaction.
 func (a *Agent) otaDone(job otaJob, status, reason, msg string) {
 	err := a.j.Update(func(tx *journal.Tx) error {
-		ans, err := a.emit(tx, wire.TypeOTAResult, job.Ref, otaResult{Version: job.Manifest.Version, Status: status,
+		ans, err := a.emit(tx, wire.TypeOTAResult, job.Ref, wire.OTAResult{Version: job.Manifest.Version, Status: status,
 			Reason: reason, Message: msg, From: job.From, Running: Version})
 		if err != nil {
 			return err

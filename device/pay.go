@@ -5,6 +5,7 @@ import (
 
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/payment"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
@@ -21,8 +22,7 @@ func (a *Agent) newPayments() *payment.Runner {
 // (goPay) after the commit. It is the common start of pay.collect and
 // POST /v1/payments.
 func (a *Agent) startPayment(tx *journal.Tx, p Payment) error {
-	var sh ShiftRecord
-	if ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh); err != nil {
+	if sh, ok, err := staff.Current(tx); err != nil {
 		return err
 	} else if ok {
 		p.Staff = sh.Staff.ID
@@ -95,7 +95,7 @@ func (a *Agent) completeOrder(string) { a.nf.Kick() }
 // one printed receipt, with the name of the staff member who took it.
 func (a *Agent) owe(tx *journal.Tx, c orders.Completion) error {
 	return a.nf.Owe(tx, wire.NotifyPayment{OrderID: c.OrderID, Amount: c.Amount, Wallet: c.Wallet, Kind: c.Kind, Print: true, Copies: 1,
-		OutTradeNo: c.OutTradeNo, Desc: c.Desc, Staff: a.staffName(tx, c.StaffID), TransactionID: c.TransactionID})
+		OutTradeNo: c.OutTradeNo, Desc: c.Desc, Staff: staff.NameOf(tx, c.StaffID), TransactionID: c.TransactionID})
 }
 
 // attentionMessage tells the cashier what a payment waiting for a person

@@ -33,7 +33,7 @@ func (a *Agent) acceptCollect(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, fu
 		Source: "platform", CollectRef: m.ID, TimeoutMS: b.TimeoutS * 1000}
 	switch err := a.startPayment(tx, p); {
 	case errors.Is(err, ErrBusy):
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeBusy, Message: "another payment is waiting for a code"})
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeBusy, Message: "another payment is waiting for a code"})
 		return &ans, nil, err
 	case errors.Is(err, ErrConflict), errors.Is(err, ErrDenied):
 		return a.badRequest(tx, m, "pay.collect: %v", err)

@@ -107,21 +107,3 @@ func (a *Agent) receiptOf(b wire.NotifyPayment, at time.Time) printer.Receipt {
 	}
 	return r
 }
-
-// staffName is how a receipt names a staff member: their name on the
-// roster or the open shift, else their id.
-func (a *Agent) staffName(tx *journal.Tx, id string) string {
-	if id == "" {
-		return ""
-	}
-	if r, err := loadRoster(tx); err == nil {
-		if s, ok := r.find(id); ok && s.Name != "" {
-			return s.Name
-		}
-	}
-	var sh ShiftRecord
-	if ok, _ := tx.Get(journal.Shifts, shiftCurrent, &sh); ok && sh.Staff.ID == id && sh.Staff.Name != "" {
-		return sh.Staff.Name
-	}
-	return id
-}

@@ -6,6 +6,7 @@ import (
 	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/refund"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/wire"
@@ -50,7 +51,7 @@ func (a *Agent) StartRefund(outTradeNo string, amount int64, staffID, pin string
 		return r, err
 	}
 	err = a.j.Update(func(tx *journal.Tx) error {
-		if err := a.mayRefund(tx, s); err != nil {
+		if err := staff.MayRefund(tx, s); err != nil {
 			return err
 		}
 		r, err = a.refunds.Create(tx, outTradeNo, amount, staffID)

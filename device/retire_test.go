@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 )
 
@@ -44,7 +45,7 @@ func TestRetireFoldsOldOrders(t *testing.T) {
 				return err
 			}
 		}
-		if err := tx.Put(journal.Shifts, shiftCurrent, ShiftRecord{Since: at / 1000}); err != nil { // open: never retired
+		if err := staff.Open(tx, ShiftRecord{Since: at / 1000}); err != nil { // open: never retired
 			return err
 		}
 		for _, p := range []Payment{
@@ -162,7 +163,7 @@ func TestRetireDropsClosedShifts(t *testing.T) {
 	a := fuzzAgent(t)
 	now := time.Now()
 	if err := a.j.Update(func(tx *journal.Tx) error {
-		if err := tx.Put(journal.Shifts, shiftCurrent, ShiftRecord{Staff: Staff{ID: "s1"}, Since: now.Add(-time.Hour).Unix()}); err != nil {
+		if err := staff.Open(tx, ShiftRecord{Staff: Staff{ID: "s1"}, Since: now.Add(-time.Hour).Unix()}); err != nil {
 			return err
 		}
 		_, err := a.closeShift(tx, "")

@@ -260,29 +260,3 @@ func TestDepositRights(t *testing.T) {
 		t.Fatalf("ledger: %s consumed %d, %s consumed %d", d1, e1.Consumed, d2, e2.Consumed)
 	}
 }
-
-// The PIN guard tracks at most maxPINEntries ids however many a caller
-// invents, locked ones included.
-func TestPINGuardBounded(t *testing.T) {
-	var g pinGuard
-	now := time.Now()
-	for i := 0; i < 3*maxPINEntries; i++ {
-		id := "id" + strings.Repeat("x", i%7) + string(rune('a'+i%26)) + time.Duration(i).String()
-		g.record(id, false, now, 1, time.Hour) // locked at once
-	}
-	if n := len(g.fails); n > maxPINEntries {
-		t.Fatalf("%d ids tracked", n)
-	}
-	g.record("s1", false, now, 2, time.Hour)
-	if !g.locked("s1", now).IsZero() {
-		t.Fatal("locked after one of two tries")
-	}
-	g.record("s1", false, now, 2, time.Hour)
-	if g.locked("s1", now).IsZero() {
-		t.Fatal("not locked after two of two tries")
-	}
-	g.record("s1", true, now, 2, time.Hour)
-	if !g.locked("s1", now).IsZero() {
-		t.Fatal("a right PIN left the lock")
-	}
-}

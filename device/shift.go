@@ -1,38 +1,12 @@
 package device
 
 import (
-	"time"
-
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 )
-
-// Staff is a staff member as the platform's roster names them (roster.go):
-// the wire's own struct, so shift.start, staff.roster and the journal's
-// records (roster, open shift) share one shape.
-type Staff = wire.Staff
-
-// ShiftRecord is the open shift (journal.Shifts, key "current").
-type ShiftRecord struct {
-	Staff Staff `json:"staff"`
-	Since int64 `json:"since"` // Unix seconds, as shift.changed says it
-	// SinceMS is the start to the millisecond: the previous shift ends at
-	// the same instant, so no payment falls into two windows (a start
-	// truncated to the second would overlap the shift before it).
-	SinceMS int64 `json:"since_ms,omitempty"`
-}
-
-// start is when the shift began (records from before since_ms: Since).
-func (sh ShiftRecord) start() time.Time {
-	if sh.SinceMS > 0 {
-		return time.UnixMilli(sh.SinceMS)
-	}
-	return time.Unix(sh.Since, 0)
-}
-
-const shiftCurrent = "current"
 
 // acceptShiftStart opens a shift for the staff member, closing any open
 // one. The body may carry the roster (replacing it), or the person's own
@@ -45,20 +19,20 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 		return a.badRequest(tx, m, "shift.start: %v", err)
 	}
 	s := b.Staff
-	if err := checkStaff(s); err != nil {
+	if err := staff.Check(s); err != nil {
 		return a.badRequest(tx, m, "shift.start: %v", err)
 	}
 	if b.Roster != nil {
 		r := Roster(*b.Roster)
-		if err := r.check(); err != nil {
+		if err := r.Check(); err != nil {
 			return a.badRequest(tx, m, "shift.start: roster: %v", err)
 		}
-		if _, err := a.putRoster(tx, r); err != nil {
+		if _, err := staff.Put(tx, r); err != nil {
 			return nil, nil, err
 		}
 	}
 	if s.PINHash != "" {
-		if err := a.upsertStaff(tx, s); err != nil {
+		if err := staff.Upsert(tx, s); err != nil {
 			return a.badRequest(tx, m, "shift.start: %v", err)
 		}
 	}
@@ -75,8 +49,7 @@ func (a *Agent) acceptShiftStart(tx *journal.Tx, m mqtt.Message) (*mqtt.Message,
 // shift.summary and printed.
 func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 	var sh ShiftRecord
-	var cur ShiftRecord
-	if open, err := tx.Get(journal.Shifts, shiftCurrent, &cur); err != nil {
+	if _, open, err := staff.Current(tx); err != nil {
 		return sh, err
 	} else if open {
 		sum, err := a.closeShift(tx, "")
@@ -91,7 +64,7 @@ func (a *Agent) openShift(tx *journal.Tx, s Staff) (ShiftRecord, error) {
 	// Taken after the close: the new window starts where the old one ended.
 	now := a.now()
 	sh = ShiftRecord{Staff: Staff{ID: s.ID, Name: s.Name}, Since: now.Unix(), SinceMS: now.UnixMilli()}
-	if err := tx.Put(journal.Shifts, shiftCurrent, sh); err != nil {
+	if err := staff.Open(tx, sh); err != nil {
 		return sh, err
 	}
 	a.mu.Lock()
@@ -106,7 +79,7 @@ func (a *Agent) loadShift() {
 	var ok bool
 	a.j.View(func(tx *journal.Tx) error {
 		var err error
-		ok, err = tx.Get(journal.Shifts, shiftCurrent, &sh)
+		sh, ok, err = staff.Current(tx)
 		return err
 	})
 	if ok {

@@ -42,7 +42,7 @@ func (a *Agent) acceptSpeak(tx *journal.Tx, m mqtt.Message) (*mqtt.Message, func
 		return a.badRequest(tx, m, "device.speak: %v", err)
 	}
 	if a.speech == nil {
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "device.speak: this device has no speaker"})
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeUnsupported, Message: "device.speak: this device has no speaker"})
 		return &ans, nil, err
 	}
 	rec := audio.Record{ID: "speak/" + m.ID, Name: "speak-" + m.ID, Text: text, Since: a.now()}

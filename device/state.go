@@ -4,49 +4,17 @@ import (
 	"encoding/json"
 
 	"github.com/posagent/posagent/journal"
+	"github.com/posagent/posagent/wire"
 )
 
-// State is the retained status document (protocol §1).
-type State struct {
-	Online  bool   `json:"online"`
-	FW      string `json:"fw"`
-	Board   string `json:"board"`
-	Cfg     int    `json:"cfg"`
-	Printer string `json:"printer"`
-	Scanner string `json:"scanner"`
-	Audio   string `json:"audio"`
-	Volume  int    `json:"volume"`
-	Shift   *Shift `json:"shift"`
-	Outbox  int    `json:"outbox"`
-	TS      int64  `json:"ts"`
-	// Pay is the payment in progress, for the display: what the device
-	// says and shows (请出示付款码 …). An extension; absent when idle.
-	Pay *PayState `json:"pay,omitempty"`
-	// Key is "replaced" when the device key is not the one the journal
-	// was made with (device_key.pem lost): the platform, which pins the
-	// first key, refuses the new one's money requests until an installer
-	// re-binds the device. An extension; absent otherwise.
-	Key string `json:"key,omitempty"`
-	// Storage is "lost" (for 48 h after the journal was lost and a new one
-	// begun) or "full" (journal writes failing for space); absent when the
-	// journal is well. An extension.
-	Storage string `json:"storage,omitempty"`
-}
-
-// PayState is the payment in progress in State.
-type PayState struct {
-	OutTradeNo string `json:"out_trade_no"`
-	State      string `json:"state"`
-	Amount     int64  `json:"amount"`
-	Message    string `json:"message"`
-}
-
-// Shift is the open shift in State.
-type Shift struct {
-	Staff     string `json:"staff"`                // staff id
-	StaffName string `json:"staff_name,omitempty"` // their name, as the cashier reads it
-	Since     int64  `json:"since"`
-}
+// State is the device's status as device.state and GET /v1/state say it
+// (wire.DeviceState); PayState its payment in progress, Shift its open
+// shift.
+type (
+	State    = wire.DeviceState
+	PayState = wire.DevicePay
+	Shift    = wire.DeviceShift
+)
 
 // State returns the current status.
 func (a *Agent) State() State {

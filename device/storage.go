@@ -62,7 +62,7 @@ func (a *Agent) refuseLost(m mqtt.Message) bool {
 	a.log.Warn("command refused: issued before the journal was lost", "jti", m.ID, "type", m.Type,
 		"issued", m.IssuedAt.UTC().Format(time.RFC3339), "journal_since", time.UnixMilli(a.lost.At).UTC().Format(time.RFC3339))
 	return a.answerOnce(m, func(tx *journal.Tx) (*mqtt.Message, func(), error) {
-		ans, err := a.emit(tx, "error", m.ID, errorBody{Ref: m.ID, Code: CodeJournalLost,
+		ans, err := a.emit(tx, wire.TypeError, m.ID, errorBody{Ref: m.ID, Code: CodeJournalLost,
 			Message: fmt.Sprintf("the device's journal was lost (%s) and restarted at %s; this command was issued before and may have run already: reconcile it",
 				a.lost.Cause, time.UnixMilli(a.lost.At).UTC().Format(time.RFC3339))})
 		return &ans, nil, err

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/device/books"
+	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/journal"
@@ -17,8 +18,7 @@ import (
 // (queued durably) and returned; the caller sends it as shift.summary. staffID, when given, must be the one on
 // shift.
 func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary, error) {
-	var sh ShiftRecord
-	ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
+	sh, ok, err := staff.Current(tx)
 	if err != nil {
 		return printer.ShiftSummary{}, err
 	}
@@ -28,12 +28,12 @@ func (a *Agent) closeShift(tx *journal.Tx, staffID string) (printer.ShiftSummary
 	// To the millisecond, as records and the next shift's start are: the
 	// next window begins at or after this end, never inside it.
 	now := time.UnixMilli(a.now().UnixMilli())
-	sum, err := books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.start(), now)
+	sum, err := books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.Start(), now)
 	if err != nil {
 		return sum, err
 	}
 	sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
-	if err := tx.Delete(journal.Shifts, shiftCurrent); err != nil {
+	if err := staff.Close(tx); err != nil {
 		return sum, err
 	}
 	key := "closed:" + strconv.FormatInt(sh.Since, 10) + ":" + sh.Staff.ID
@@ -70,15 +70,14 @@ func (a *Agent) afterShift(sum any) {
 func (a *Agent) ShiftSummary() (printer.ShiftSummary, error) {
 	var sum printer.ShiftSummary
 	err := a.j.View(func(tx *journal.Tx) error {
-		var sh ShiftRecord
-		ok, err := tx.Get(journal.Shifts, shiftCurrent, &sh)
+		sh, ok, err := staff.Current(tx)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return say("当前没有人当班", fmt.Errorf("%w: no shift is open", ErrNotFound))
 		}
-		sum, err = books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.start(), a.now())
+		sum, err = books.Summarize(tx, a.cfg.Store.Name, a.cfg.DeviceID, sh.Start(), a.now())
 		sum.StaffID, sum.StaffName = sh.Staff.ID, sh.Staff.Name
 		return err
 	})

@@ -90,14 +90,6 @@ type Answer struct {
 	Delays []time.Duration
 }
 
-// deviceEvents are events that need no answer from the simulator.
-var deviceEvents = map[string]bool{
-	wire.TypeDeviceHello: true, wire.TypeDeviceState: true, wire.TypeNotifyDone: true, wire.TypePayProgress: true, wire.TypeRefundResult: true, wire.TypeDepositResult: true,
-	wire.TypePayResult: true, wire.TypePrintResult: true, wire.TypeShiftChanged: true, wire.TypeShiftSummary: true,
-	wire.TypeConfigApplied: true, wire.TypeConfigRejected: true, wire.TypeOTAProgress: true, wire.TypeOTAResult: true,
-	"error": true,
-}
-
 func (s *Sim) init() {
 	s.once.Do(func() {
 		if s.Log == nil {
@@ -297,7 +289,7 @@ func (s *Sim) Handle(e Event) {
 		}
 		s.answer(e, wire.TypeDepositStatus, p.Deposit(e.Dev, m.Type[len("deposit."):], r))
 	default:
-		if !deviceEvents[m.Type] {
+		if wire.Catalogue[m.Type].Class != wire.Event { // events need no answer
 			s.count("ignored")
 			s.Log.Info("request type not simulated: ignored", "dev", e.Dev, "type", m.Type)
 		}

@@ -42,8 +42,8 @@ const (
 	TypeError              = "error"
 )
 
-// Requests: device → platform, the money flows' steps (DeviceRequests says
-// how each is signed).
+// Requests: device → platform, the money flows' steps (Catalogue says how
+// each is signed).
 const (
 	TypePaySubmit       = "pay.submit"
 	TypePayQuery        = "pay.query"

@@ -101,26 +101,6 @@ const (
 	PS256 = "PS256"
 )
 
-// DeviceRequests is every request the device sends the platform, with the
-// algorithm it is signed with. The requests that move money back to the
-// customer or out of a freeze are PS256, the device's own key (protocol
-// §2): a leaked auth key alone cannot reverse, refund, consume or release.
-// A platform refuses those signed any other way.
-var DeviceRequests = map[string]string{
-	TypePaySubmit:       HS256,
-	TypePayQuery:        HS256,
-	TypePayReverse:      PS256,
-	TypeOrderLookup:     HS256,
-	TypeRefundRequest:   PS256,
-	TypeRefundQuery:     HS256,
-	TypeDepositConsume:  PS256,
-	TypeDepositUnfreeze: PS256,
-	TypeDepositQuery:    HS256,
-}
-
-// MoneyOut says whether a device request must be signed PS256.
-func MoneyOut(typ string) bool { return DeviceRequests[typ] == PS256 }
-
 // PayResult is the body of pay.result, a payment's end.
 type PayResult struct {
 	OutTradeNo    string `json:"out_trade_no"`

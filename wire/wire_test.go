@@ -22,9 +22,9 @@ func TestMoneyOut(t *testing.T) {
 			t.Errorf("MoneyOut(%s) = %v, want %v", typ, got, want)
 		}
 	}
-	for typ, alg := range DeviceRequests {
-		if alg != HS256 && alg != PS256 {
-			t.Errorf("%s signed %q", typ, alg)
+	for typ, s := range Catalogue {
+		if s.Alg != HS256 && s.Alg != PS256 || (s.Alg == PS256 && s.Class != Request) {
+			t.Errorf("%s (%s) signed %q: only device requests may be PS256", typ, s.Class, s.Alg)
 		}
 	}
 }
@@ -53,10 +53,8 @@ func TestTypesDocumented(t *testing.T) {
 				if !strings.Contains(string(doc), "`"+typ+"`") {
 					t.Errorf("%s is not in docs/protocol.md", typ)
 				}
-				if requestType(f, spec) {
-					if _, ok := DeviceRequests[typ]; !ok {
-						t.Errorf("request %s has no signing in DeviceRequests", typ)
-					}
+				if want := classOf(f, spec); Catalogue[typ].Class != want {
+					t.Errorf("%s is a %s in types.go, a %s in Catalogue", typ, want, Catalogue[typ].Class)
 				}
 			}
 		}
@@ -64,20 +62,31 @@ func TestTypesDocumented(t *testing.T) {
 	if n < 40 {
 		t.Fatalf("read %d types from types.go", n)
 	}
+	if len(Catalogue) != n {
+		t.Errorf("Catalogue holds %d types, types.go %d", len(Catalogue), n)
+	}
 }
 
-// requestType says whether spec is in the block of device requests.
-func requestType(f *ast.File, spec ast.Spec) bool {
+// classOf is the class of the const block spec is in, by its doc comment
+// (Commands:, Events:, Requests:, Answers:).
+func classOf(f *ast.File, spec ast.Spec) Class {
 	for _, d := range f.Decls {
-		if g, ok := d.(*ast.GenDecl); ok && g.Doc != nil && strings.HasPrefix(g.Doc.Text(), "Requests:") {
-			for _, s := range g.Specs {
-				if s == spec {
-					return true
+		g, ok := d.(*ast.GenDecl)
+		if !ok || g.Doc == nil {
+			continue
+		}
+		for _, s := range g.Specs {
+			if s != spec {
+				continue
+			}
+			for prefix, c := range map[string]Class{"Commands:": Command, "Events:": Event, "Requests:": Request, "Answers:": Answer} {
+				if strings.HasPrefix(g.Doc.Text(), prefix) {
+					return c
 				}
 			}
 		}
 	}
-	return false
+	return 0
 }
 
 // Every JSON field of every body here is in docs/protocol.md: a field
@@ -91,7 +100,7 @@ func TestBodyFieldsDocumented(t *testing.T) {
 	bodies := []any{PaySubmit{}, PayStatus{}, OrderFound{}, RefundRequest{}, RefundStatus{}, DepositRequest{},
 		DepositStatus{}, OrderRef{}, RefundQuery{}, PayResult{}, PayProgress{}, RefundResult{}, DepositResult{},
 		DeviceHello{}, ShiftChanged{}, StaffRosterApplied{}, DeviceStorage{}, StorageLost{}, ShiftSummary{}, WalletTotal{},
-		PayCollect{}, NotifyPayment{}, PrintJob{}, DeviceSpeak{}, DeviceVolume{}, ShiftEnd{}, ConfigSet{}, OTAUpdate{}, NotifyDone{}, PrintResult{},
+		PayCollect{}, NotifyPayment{}, PrintJob{}, DeviceSpeak{}, DeviceVolume{}, ShiftEnd{}, ConfigSet{}, OTAUpdate{}, NotifyDone{}, PrintResult{}, DeviceState{}, DevicePay{}, DeviceShift{}, Error{}, ConfigApplied{}, ConfigRejected{}, OTAProgress{}, OTAResult{},
 		ShiftStart{}, StaffRoster{}, Staff{}}
 	n := 0
 	var check func(rt reflect.Type)
@@ -112,6 +121,11 @@ func TestBodyFieldsDocumented(t *testing.T) {
 				!strings.Contains(string(doc), "."+name+"`") {
 				t.Errorf("%s field %q is not in docs/protocol.md", rt.Name(), name)
 			}
+		}
+	}
+	for _, spec := range Catalogue {
+		if spec.Body != nil {
+			bodies = append(bodies, spec.Body) // a body added to the catalogue is checked too
 		}
 	}
 	for _, b := range bodies {

@@ -346,9 +346,7 @@ func awaitAnswer(ctx context.Context, events <-chan platform.Event, r *sendReq, 
 				return errors.New("event stream closed")
 			}
 			if e.State != nil {
-				var st struct {
-					Online bool `json:"online"`
-				}
+				var st wire.DeviceState
 				if json.Unmarshal(e.State, &st) == nil {
 					online = &st.Online
 					if !st.Online && !warned && (s == nil || !s.NoAnswer) {
@@ -366,9 +364,11 @@ func awaitAnswer(ctx context.Context, events <-chan platform.Event, r *sendReq, 
 			if m.Ref != jti && (keyVal == "" || !s.isAnswer(m.Type) || str(b, s.Key) != keyVal) {
 				continue
 			}
-			if m.Type == "error" {
+			if m.Type == wire.TypeError {
+				var why wire.Error
+				json.Unmarshal(m.Body, &why)
 				fmt.Fprintf(stdout, "answer error: %s\n", pretty(m.Body))
-				return answerError(fmt.Sprintf("%s refused: %s %s", r.typ, str(b, "code"), str(b, "message")))
+				return answerError(fmt.Sprintf("%s refused: %s %s", r.typ, why.Code, why.Message))
 			}
 			if s != nil && s.Progress != nil && s.isAnswer(m.Type) && s.Progress(m.Type, b) {
 				last = m.Type + " " + pretty(m.Body)

@@ -6,7 +6,7 @@
 // journaled — stay with their owners in package device.
 //
 // Invariants:
-//   - A request is signed with the algorithm wire.DeviceRequests gives its
+//   - A request is signed with the algorithm wire.Catalogue gives its
 //     type (PS256, the device's own key, for money going out); a type not
 //     there is not sent.
 //   - An answer reaches the flow whose request it names, or no one: an
@@ -158,9 +158,9 @@ func NewRequests(link Sender, dev string, now func() time.Time) *Requests {
 // Send signs and sends a request of type typ for the flow key now (""
 // for one no flow waits on), with body as its JSON.
 func (r *Requests) Send(typ, key string, body any) error {
-	alg, ok := wire.DeviceRequests[typ]
+	alg, ok := wire.RequestAlg(typ)
 	if !ok {
-		return fmt.Errorf("request %s: not a device request (wire.DeviceRequests)", typ)
+		return fmt.Errorf("request %s: not a device request (wire.Catalogue)", typ)
 	}
 	raw, err := json.Marshal(body)
 	if err != nil {

@@ -170,13 +170,17 @@ func (s *sent) Send(m mqtt.Message) error {
 }
 
 // TestRequestsSignAsTheTableSays: every device request goes out with the
-// algorithm of wire.DeviceRequests, the device's id and the body as JSON;
+// algorithm of wire.Catalogue, the device's id and the body as JSON;
 // a type not in the table is refused before anything is sent.
 func TestRequestsSignAsTheTableSays(t *testing.T) {
 	at := time.Date(2026, 12, 3, 10, 0, 0, 0, time.UTC)
 	link := &sent{}
 	r := NewRequests(link, "dev-1", func() time.Time { return at })
-	for typ, alg := range wire.DeviceRequests {
+	for typ, spec := range wire.Catalogue {
+		if spec.Class != wire.Request {
+			continue
+		}
+		alg := spec.Alg
 		if err := r.Send(typ, "K-"+typ, wire.OrderRef{OutTradeNo: "P1"}); err != nil {
 			t.Fatalf("%s: %v", typ, err)
 		}
