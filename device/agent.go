@@ -19,6 +19,7 @@ import (
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/deposit"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/device/firmware"
 	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/payment"
 	"github.com/posagent/posagent/device/printq"
@@ -85,6 +86,7 @@ type Agent struct {
 	// ctl is set by RunSupervised: how a new config or firmware restarts
 	// the agent (package device/supervisor); nil for an agent run alone.
 	ctl Control
+	fw  *firmware.Updater // ota.update (device/firmware, wired in ota.go); nil unless supervised
 
 	runCtx context.Context // Run's context, for flows started by commands
 	wg     sync.WaitGroup  // flows' goroutines

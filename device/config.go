@@ -5,10 +5,9 @@ import (
 	"crypto/ed25519"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
+	"github.com/posagent/posagent/device/reconfig"
 	"github.com/posagent/posagent/wire"
 
 	"github.com/posagent/posagent/audio"
@@ -17,10 +16,6 @@ import (
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
 )
-
-// metaApplied is the journal.Meta key of the ota.Applied record: the
-// configuration applied over the air, with the previous one and any trial.
-const metaApplied = "config.applied"
 
 // qrSeenPrefix keys a used QR's jti in journal.Seen. A QR lives at most
 // ota.MaxLifetime (+ skew) after its iat, well within SeenTTL, so pruning
@@ -31,15 +26,6 @@ const qrSeenPrefix = "qr "
 // a QR recorded so is still refused as used (its record is pruned after
 // 48 h, past the QR's own 24 h life).
 const qrSeenPrefixOld = "qr:"
-
-// CodeConfig* are config.rejected's reasons: the ota.Reason* strings.
-
-// loadApplied reads the applied-config record within tx.
-func loadApplied(tx *journal.Tx) (ota.Applied, error) {
-	var ap ota.Applied
-	_, err := tx.Get(journal.Meta, metaApplied, &ap)
-	return ap, err
-}
 
 // onConfigQR handles a scanned PCFG1. line: verify, check single use, stage
 // the trial and restart into it once no payment runs. A refusal is said
@@ -100,20 +86,9 @@ func (a *Agent) configRefused(source string, err error) {
 	a.prompt("config-refused-"+reason, audio.ConfigFailed(reason))
 }
 
-// stageConfig checks patch against the config file and stages it as the
-// trial, within tx. Errors are ota.RefusedErrors unless the journal failed.
+// stageConfig stages patch as the trial t within tx (reconfig.Stage).
 func (a *Agent) stageConfig(tx *journal.Tx, patch json.RawMessage, version int64, t ota.Trial) error {
-	ap, err := loadApplied(tx)
-	if err != nil {
-		return err
-	}
-	if err := ap.Stage(patch, version, t); err != nil {
-		return err
-	}
-	if _, err := ota.Merged(a.ctl.File(), ap.Patch); err != nil {
-		return ota.Refused(ota.ReasonBadConfig, "%v", err)
-	}
-	return tx.Put(journal.Meta, metaApplied, ap)
+	return reconfig.Stage(tx, a.ctl.File(), patch, version, t)
 }
 
 // acceptConfigSet stages config.set's patch; the answer (config.applied or
@@ -203,82 +178,20 @@ func (a *Agent) paymentAtTill() string {
 	return ""
 }
 
-// reportConfig tells an outcome the journal owes (ota.Applied.Report): it
-// is said, answered to config.set, and cleared, in one transaction, so it
-// is told once even across a crash.
-func (a *Agent) reportConfig() {
-	var owed *audio.Record
-	err := a.j.Update(func(tx *journal.Tx) error {
-		ap, err := loadApplied(tx)
-		if err != nil || ap.Report == nil {
-			return err
-		}
-		r := ap.Report
-		ap.Report = nil
-		if err := tx.Put(journal.Meta, metaApplied, ap); err != nil {
-			return err
-		}
-		text, name, what := audio.PhraseConfigOK, fmt.Sprintf("config-ok-%d", r.Version), "ok"
-		if !r.OK {
-			text = audio.PhraseConfigFailed + "，" + audio.PhraseConfigRestored
-			name, what = fmt.Sprintf("config-restored-%d", r.Version), "restored"
-			a.log.Warn("config fell back to the previous one", "source", r.Source, "version", r.Version, "reason", r.Reason, "err", r.Msg)
-		} else {
-			a.log.Info("config applied", "source", r.Source, "version", r.Version)
-		}
-		if a.speech != nil {
-			owed = &audio.Record{ID: "config/" + r.Ref + "/" + what, Name: name, Text: text, Since: a.now()}
-			if err := putSpeech(tx, *owed); err != nil {
-				return err
+// newTrial wires the config trial (device/reconfig) to the agent and its
+// supervisor.
+func (a *Agent) newTrial(ctl Control) *reconfig.Trial {
+	t := &reconfig.Trial{Host: reconfig.Host{
+		Journal: a.j, Log: a.log, Now: a.now, Emit: a.emit, Answered: finish, Flush: a.link.Kick,
+		Connected: a.link.Connected, Restart: ctl.Restart,
+	}, Timeout: config.MS(a.cfg.ConfigApply.ApplyTimeoutMS), Broker: a.cfg.MQTT.URL}
+	if a.speech != nil {
+		t.Owe = func(tx *journal.Tx, r audio.Record) error { return putSpeech(tx, r) }
+		t.Say = func(r audio.Record) {
+			if _, err := a.speech.Enqueue(audio.Request{ID: r.ID, Name: r.Name, Class: audio.Announce, Text: r.Text, Since: r.Since}); err != nil {
+				a.log.Error("config outcome not queued (said after restart)", "err", err)
 			}
 		}
-		if r.Source != wire.TypeConfigSet {
-			return nil
-		}
-		var body any = wire.ConfigApplied{Version: r.Version}
-		typ := wire.TypeConfigApplied
-		if !r.OK {
-			body, typ = wire.ConfigRejected{Version: r.Version, Reason: r.Reason, Message: r.Msg, Restored: true}, wire.TypeConfigRejected
-		}
-		ans, err := a.emit(tx, typ, r.Ref, body)
-		if err != nil {
-			return err
-		}
-		return finish(tx, r.Ref, ans)
-	})
-	if err != nil {
-		a.log.Error("config outcome not recorded", "err", err)
-		return
 	}
-	a.link.Kick()
-	if owed != nil {
-		if _, err := a.speech.Enqueue(audio.Request{ID: owed.ID, Name: owed.Name, Class: audio.Announce, Text: owed.Text, Since: owed.Since}); err != nil {
-			a.log.Error("config outcome not queued (said after restart)", "err", err)
-		}
-	}
-}
-
-// errNoTrial is returned by endTrial when the trial was ended meanwhile.
-var errNoTrial = errors.New("no config trial")
-
-// endTrial commits the running trial (ok) or rolls it back with reason.
-func (a *Agent) endTrial(ok bool, reason, msg string) error {
-	return a.j.Update(func(tx *journal.Tx) error {
-		ap, err := loadApplied(tx)
-		if err != nil {
-			return err
-		}
-		if ap.Trial == nil {
-			return errNoTrial
-		}
-		if ok {
-			err = ap.Commit()
-		} else {
-			err = ap.Rollback(reason, msg)
-		}
-		if err != nil {
-			return err
-		}
-		return tx.Put(journal.Meta, metaApplied, ap)
-	})
+	return t
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device"
+	"github.com/posagent/posagent/device/reconfig"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/ota"
 )
@@ -119,14 +120,14 @@ func Serve(ctx context.Context, o Options) error {
 	var hw hardware
 	defer hw.release()
 	for {
-		ap, err := device.LoadApplied(o.Journal)
+		ap, err := reconfig.Load(o.Journal)
 		if err != nil {
 			return fmt.Errorf("applied config: %w", err)
 		}
 		cfg, err := ota.Merged(o.File, ap.Patch)
 		if err != nil {
 			if ap.Trial != nil {
-				if err := device.RollbackTrial(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
+				if err := reconfig.Rollback(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
 					return err
 				}
 				continue
@@ -143,7 +144,7 @@ func Serve(ctx context.Context, o Options) error {
 			cancel()
 			if ap.Trial != nil {
 				o.Log.Warn("new config cannot start", "err", err)
-				if err := device.RollbackTrial(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
+				if err := reconfig.Rollback(o.Journal, ota.ReasonBadConfig, err.Error()); err != nil {
 					return err
 				}
 				continue
