@@ -1,8 +1,17 @@
-// Package atomicfile replaces a file whole or not at all: the data goes to
-// a temporary file beside it, is synced, and is renamed over the old one,
-// the directory then synced, so a power cut leaves the old file or the new
-// one — never a torn one (the device's key, its API token, the journal's
-// identity).
+// Package atomicfile replaces a file whole or not at all (the device's key,
+// its API token, the journal's identity).
+//
+// Invariants:
+//   - path names the old file or the new one, never a torn one, even after
+//     a power cut: the data goes to a temporary file in the same directory
+//     and is renamed over path only once it is written, fsynced and closed;
+//   - a Write that fails leaves path as it was and removes its temporary
+//     file;
+//   - the new file has mode perm exactly (set with chmod, not narrowed by
+//     the umask);
+//   - the directory is fsynced after the rename, best effort: a failure to
+//     open or sync it is not reported, so a Write that returned nil has
+//     its data on disk but its rename only as durable as that sync.
 package atomicfile
 
 import (

@@ -2,11 +2,27 @@
 // becomes Mandarin words (AmountWords, Announcement), the words become a
 // sequence of recorded clips from a voice pack (Voice.Render), and Scale applies
 // the device volume. Player is the playback queue: one goroutine (its Run)
-// owns the output and decides what is said next (payments in order and never
-// dropped, key beeps first, only the latest status prompt), saying each
-// announcement once by a stable id kept in a Store. Beyond that queue it is
-// pure: it opens no devices; drivers/audioout carries the samples to a
-// speaker through the Output interface declared here.
+// owns the output and decides what is said next, saying each announcement
+// once by a stable id kept in a Store. Beyond that queue it is pure: it
+// opens no devices; drivers/audioout carries the samples to a speaker
+// through the Output interface declared here.
+//
+// Invariants:
+//   - AmountWords reads every int64 (its sign dropped) in units the
+//     built-in voice can say, and ParseWords reads that back to its
+//     magnitude (math.MinInt64 aside, whose magnitude is no int64);
+//   - Render is all or nothing: a text with a character the voice cannot
+//     say is an error and no samples, never part of an amount;
+//   - only Run calls the Output, one request at a time and never cut off
+//     for another: key beeps first, then announcements in the order
+//     queued, then the latest status prompt (an older one queued ends
+//     Dropped);
+//   - with a Store, an announcement (not Kept) is saved as owed before
+//     Enqueue returns, marked Started before it plays and Done after it:
+//     one Done is not said again (Duplicate), one Started before a restart
+//     is said as 补播, and one whose start cannot be saved is not said;
+//   - requests for one announcement ID queued or playing at once share one
+//     Ticket, so it is said once.
 package audio
 
 import (

@@ -1,7 +1,22 @@
 // Package boards holds board profiles: which ports, paper, audio and pins a
-// device model has. A board names what it has; what it lacks is skipped
-// with a reason, never an error. The config may override any field: a board
-// only supplies defaults (Apply), and the config file is decoded over them.
+// device model has. A board only supplies defaults (Apply), the config
+// file is decoded over them, and Open builds the drivers the result names.
+//
+// Invariants:
+//   - Apply only fills what the board names: a zero field of the board
+//     leaves the config's value, and nothing is cleared (KeysActiveLow is
+//     only ever set);
+//   - ParseConfig and LoadConfig give config.Default, then the board, then
+//     every key of the file over both, validated; a file over
+//     config.MaxFileSize or naming an unknown board is refused;
+//   - what a board or its config lacks is skipped with a log line, never
+//     an error, as is a GPIO pin the host does not have; Open fails only
+//     for an audio.out that cannot be opened or LED pins that exist but
+//     cannot be set up;
+//   - a serial port that cannot be opened is never fatal: the printer is
+//     opened on first use and again after a write error, the scanner's
+//     port ScanRetry after each failure until ctx is done;
+//   - Ports never opens a port, and nothing of a scan's content is logged.
 package boards
 
 import (

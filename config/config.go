@@ -1,6 +1,21 @@
 // Package config holds the agent's configuration file (protocol §9): its
 // shape, its defaults, and its validation. The same keys are used by the
 // configuration QR's cfg claim and by config.set's patch.
+//
+// Invariants:
+//   - Decode refuses an unknown key or a value of the wrong type with an
+//     error naming the key (KeyError), and more than one JSON value; keys
+//     absent from the data keep the values they had;
+//   - a Config that Parse or Load returns without error has passed
+//     Validate; data over MaxFileSize is refused, and Load reads no more
+//     than MaxFileSize+1 bytes of a file;
+//   - Default sets no identity, so it does not validate until device_id,
+//     mqtt.url and auth_key are set;
+//   - a valid Config has an auth_key of at least 32 bytes, a device_id and
+//     mqtt.prefix that cannot reach outside the device's topics (no MQTT
+//     wildcard; no / in device_id), every pay and config number and
+//     ota.health_timeout_ms and ota.max_bytes positive, and an api.listen,
+//     if any, on loopback only.
 package config
 
 import (

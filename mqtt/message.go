@@ -3,6 +3,24 @@
 // and the device's link to the broker (connect, TLS, will, retained state,
 // reconnect, durable outbox). It knows nothing of payments: message bodies are
 // opaque JSON to it.
+//
+// Invariants:
+//   - Verify accepts only HS256 under Keys.Auth or PS256 under
+//     Keys.DevicePub (of those, only what Policy.Algs lists when it is
+//     set), so an RSA key is never taken as an HMAC secret; a token over
+//     MaxTokenSize is refused unparsed, and an error wrapping ErrClaims
+//     means the signature was good;
+//   - events go from the journal's outbox in its order, signed as they are
+//     sent, and one is deleted from it only once the broker has
+//     acknowledged it on a connection that did not drop meanwhile (or it
+//     cannot be read): the others are sent again, in order (at least once);
+//   - on each connect device.hello goes before any outbox event: the
+//     outbox flows only once its publish has returned;
+//   - with a handler set, a command is acknowledged to the broker only
+//     after the handler took it; one it did not take stays with the broker
+//     (a persistent session) to be sent again on a reconnect;
+//   - no state is published after the {"online":false} of Run's shutdown,
+//     and the will says the same when the link dies.
 package mqtt
 
 import (

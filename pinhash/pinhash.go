@@ -7,6 +7,18 @@
 // with padding. scrypt is memory-hard, so a roster copied off a device
 // does not give its PINs up to a GPU in an afternoon; any platform language
 // has it (Python hashlib.scrypt, Java Bouncy Castle, Node crypto.scrypt).
+//
+// Invariants:
+//   - Parse accepts only that form, with N a power of two in MinN..MaxN,
+//     128·N·r at most MaxMemory, p at most MaxP, a salt of at least
+//     MinSalt bytes and a key of MinKey to MaxKey bytes, so checking a PIN
+//     against a parsed hash never needs more than MaxMemory for scrypt's
+//     table, whatever the roster says;
+//   - Make refuses parameters out of those bounds and returns only what
+//     Parse accepts, with a fresh random 16-byte salt and a 32-byte key;
+//   - Parse(h.String()) gives back any parsed h, field for field;
+//   - Verify compares the keys in constant time and is false whenever
+//     scrypt fails (a zero Hash).
 package pinhash
 
 import (

@@ -2,6 +2,22 @@
 // by tests: it signs commands for devices, verifies their events (HS256 with
 // the device's auth key, PS256 with the public key from its device.hello),
 // and, in sim.go, simulates the platform and its payment providers.
+//
+// Invariants:
+//   - Send signs HS256 with the device's auth key, a fresh jti and an exp
+//     CommandTTL ahead, and sends nothing to a device it does not know;
+//   - a subscriber gets each event in the order the broker delivered it,
+//     verified (signature, exp, iat, a dev claim equal to the topic's) or
+//     with Err set; state documents are passed on as they came, unsigned;
+//   - a device's public key is pinned by its first verified device.hello,
+//     and another replaces it only with a key_proof signed by the pinned
+//     key or after Rebind;
+//   - the Sim refuses a money-out request not signed PS256, and the events
+//     and requests it passes on (OnEvent, OnAnswer) have the payment code
+//     masked;
+//   - the Provider is idempotent by out_trade_no and out_refund_no (a
+//     submit it has seen never charges), shows and moves an order only for
+//     the device that made it, and keeps no payment code, only its digest.
 package platform
 
 import (

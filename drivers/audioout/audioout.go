@@ -1,6 +1,16 @@
 // Package audioout carries rendered speech to where it is heard: an ALSA
 // device through oto, WAV files (the sim board and tests), or nowhere. It
 // knows samples, not words; package audio makes the samples.
+//
+// Invariants:
+//   - each output plays one Play at a time: a second waits for the first;
+//   - after Close every Play fails with ErrClosed, and a Play whose ctx is
+//     already done plays (or writes) nothing;
+//   - a WAVDir file is a whole WAV or the one before it: Play writes under
+//     a temporary name and renames, and a Play that fails leaves no file
+//     of its own; the files are not fsynced;
+//   - a WAVDir file name comes from SanitizeID, so no id can leave the
+//     directory.
 package audioout
 
 import (

@@ -7,6 +7,19 @@
 // a state machine that is given levels and times and starts nothing, so it
 // is tested with tables and an injected clock; Keys is the goroutine per pin
 // that feeds it.
+//
+// Invariants:
+//   - a level counts only once it has held for Debounce: bounce and
+//     glitches shorter than that make no event;
+//   - a press makes one event: Down as it goes down for a key without a
+//     long press; otherwise either Short on release or Long, once, while
+//     still held LongPress after it went down, never both;
+//   - a key already held when Run starts makes no event for that hold;
+//   - each key's events reach f in order, from that key's goroutine; a pin
+//     that cannot be set up fails Run before any goroutine starts;
+//   - NewLEDs starts every LED off and Run turns them all off as it
+//     returns; the blinking ones blink in step, and Set of an LED the board
+//     lacks is ignored.
 package keys
 
 import "time"

@@ -5,6 +5,18 @@
 // Everything except Open works on plain io.Reader/io.Writer values, as
 // periph.io drivers take a conn.Conn: boards decide the paths, tests pass
 // pipes, iotest readers or pseudo-terminals.
+//
+// Invariants:
+//   - Open sets 8N1 raw mode with no flow control and sets no modem line;
+//     a baud rate of 0 or less is refused;
+//   - ReadLines delivers lines in order on the caller's goroutine; a Line
+//     without Err is valid UTF-8 with no control byte and no terminator,
+//     and no more than maxLen bytes of a line are kept (a longer one is
+//     reported once, with ErrLineTooLong);
+//   - a Printer writes one job at a time, and a status query (DLE EOT)
+//     goes out in the middle of one only while the printer says XOFF;
+//   - a job goes in chunks of at most 256 bytes, paced to the baud rate,
+//     and each waits while the printer says XOFF.
 package serialport
 
 import (

@@ -4,6 +4,22 @@
 // The agent opens the slave side by path, through serialport.Open, exactly
 // as it opens a real port; the test or dev kit plays the device on the
 // master side.
+//
+// Invariants:
+//   - a Pair's slave is in raw mode before OpenPair returns, and the Pair
+//     keeps a slave descriptor open until Close, so the master sees no
+//     hang-up while the agent has the port closed;
+//   - a Pair's Master is on Go's poller: read deadlines work and Close
+//     ends a Read blocked in another goroutine;
+//   - Printer answers a DLE EOT at once, with paper out, cover open or
+//     buffer full, but only where printer.CommandLen finds a command
+//     boundary, and nothing at all while silent (SetSilent);
+//   - Printer prints what it receives (status queries aside) in order, and
+//     only while it has paper and its cover is shut; it sends XOFF once
+//     the bytes it holds come within Margin of Buffer, and XON once they
+//     fall below a quarter of it;
+//   - the package does not import testing (TB stands in for it), so the
+//     dev kit links it.
 package serialtest
 
 import (

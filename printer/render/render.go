@@ -8,6 +8,15 @@
 // renderer needs no font on the machine it runs on (see OFL.txt).
 // It lives apart from package printer so that the agent's binary does not
 // carry the font.
+//
+// Invariants:
+//   - it draws what printer.Decode reads and nothing else: a job that does
+//     not decode is drawn up to the error, which Render returns;
+//   - the image is exactly dots wide (58 mm's when dots is 0 or less), in
+//     two colours, paper and dot;
+//   - Draw places every decoded block, in order, and says where (Placed);
+//   - a character the font lacks is drawn as a box, never left out, and
+//     Missing names such characters.
 package render
 
 import (
