@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/internal/testkit"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/platform"
 )
@@ -111,13 +112,7 @@ func TestPaymentOutcomes(t *testing.T) {
 
 func waitTrue(t *testing.T, d time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never held")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, d, "the condition", f)
 }
 
 // DUPLICATE_CONTENT: another request owns the out_trade_no, so the

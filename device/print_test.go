@@ -11,6 +11,7 @@ import (
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/drivers/audioout"
 	"github.com/posagent/posagent/drivers/serialtest"
+	"github.com/posagent/posagent/internal/testkit"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/platform"
@@ -276,14 +277,7 @@ func TestQueueDocOnce(t *testing.T) {
 	})
 	// The queue is empty once the worker is idle again: a second copy
 	// would have been printed by then.
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if _, ok, _ := r.a.pq.Next(); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("job never finished")
-		}
-	}
+	testkit.WaitUntil(t, 10*time.Second, "the slip's job finished", func() bool { _, ok, _ := r.a.pq.Next(); return !ok })
 	if n := count(printedJobs(t, r.vp.Printed()), "交接班汇总"); n != 1 {
 		t.Fatalf("slip printed %d times", n)
 	}
@@ -322,11 +316,7 @@ func TestIdleStatusInState(t *testing.T) {
 	defer r.stop()
 	wait := func(want string) {
 		t.Helper()
-		for deadline := time.Now().Add(10 * time.Second); r.a.State().Printer != want; time.Sleep(2 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Fatalf("state printer %q, want %q", r.a.State().Printer, want)
-			}
-		}
+		testkit.WaitUntil(t, 10*time.Second, "state printer "+want, func() bool { return r.a.State().Printer == want })
 	}
 	r.vp.SetCover(true)
 	wait(printq.CoverOpen)

@@ -171,13 +171,14 @@ func TestStaffPINs(t *testing.T) {
 	}
 }
 
-// Wrong PINs lock a staff id for api.pin_lock_ms after api.pin_tries, the
-// lock doubling each time; an unknown id is locked the same way (so the
-// lock does not tell which ids exist); the right PIN works after the lock
-// and resets it.
+// Wrong PINs lock a staff id for api.pin_lock_ms after api.pin_tries, and
+// the local API says so (429 pin_locked, not 403): an unknown id is locked
+// the same way, so the lock does not tell which ids exist; the right PIN
+// works after the lock. (The lock's doubling and its reset on a right PIN
+// are device/staff's TestAuth, on an injected clock.)
 func TestPINRateLimit(t *testing.T) {
 	r := newPayRig(t)
-	r.cfg.API.PINTries, r.cfg.API.PINLockMS = 3, 1000
+	r.cfg.API.PINTries, r.cfg.API.PINLockMS = 3, 200
 	r.withSim(platform.Faults{})
 	r.start()
 	r.roster(1, person("s1", "王芳", "1357", true, false))
@@ -195,26 +196,9 @@ func TestPINRateLimit(t *testing.T) {
 			t.Fatalf("%s after 3 wrong PINs, the right one: %d %+v", id, st, e)
 		}
 	}
-	time.Sleep(1100 * time.Millisecond)
-	// Locked again at once: the second lock is 2 s.
-	for i := 0; i < 3; i++ {
-		start("s1", "0000")
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if st, e := start("s1", "1357"); st != http.StatusTooManyRequests {
-		t.Fatalf("1.1 s into the second (2 s) lock: %d %+v", st, e)
-	}
-	time.Sleep(1000 * time.Millisecond)
+	time.Sleep(250 * time.Millisecond)
 	if st, e := start("s1", "1357"); st != http.StatusOK {
 		t.Fatalf("after the lock, the right PIN: %d %+v", st, e)
-	}
-	// Success resets: three more wrong PINs lock for 1 s again.
-	for i := 0; i < 3; i++ {
-		start("s1", "0000")
-	}
-	time.Sleep(1100 * time.Millisecond)
-	if st, e := start("s1", "1357"); st != http.StatusOK {
-		t.Fatalf("after a reset and a 1 s lock: %d %+v", st, e)
 	}
 }
 

@@ -266,13 +266,7 @@ func (r *agentRig) refused() int {
 
 func waitTrue(t *testing.T, d time.Duration, f func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !f() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition never held")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitUntil(t, d, "the condition", f)
 }
 
 // paymentView is GET /v1/payments/{no}.

@@ -3,6 +3,8 @@ package platform
 import (
 	"fmt"
 	"time"
+
+	"github.com/posagent/posagent/wire"
 )
 
 // Refunds as the providers run them. A refund is made once per
@@ -20,10 +22,7 @@ import (
 // a refund it requested (an extension: WeChat's 查询退款 by out_refund_no,
 // Alipay's alipay.trade.fastpay.refund.query by out_request_no). It is
 // answered by refund.status.
-type RefundQuery struct {
-	OutTradeNo  string `json:"out_trade_no"`
-	OutRefundNo string `json:"out_refund_no"`
-}
+type RefundQuery = wire.RefundQuery
 
 // refund is one accepted out_refund_no.
 type refund struct {

@@ -247,9 +247,7 @@ func (s *Sim) Handle(e Event) {
 		}
 		s.answer(e, wire.TypePayStatus, p.Submit(e.Dev, r))
 	case wire.TypePayQuery, wire.TypePayReverse, wire.TypeOrderLookup:
-		var r struct {
-			OutTradeNo string `json:"out_trade_no"`
-		}
+		var r wire.OrderRef
 		if s.decode(e, raw, &r) || s.missing(e, r.OutTradeNo) {
 			return
 		}

@@ -86,6 +86,14 @@ func TestAuth(t *testing.T) {
 	if until := g.locked("ghost", now.Add(time.Minute)); until.Sub(now.Add(time.Minute)) != 2*time.Minute {
 		t.Fatalf("second lock ends %v after it began, want doubled (2m)", until.Sub(now.Add(time.Minute)))
 	}
+	// The right PIN resets: s1 (locked once above, then right) is locked
+	// for the base minute again, not two.
+	later := now.Add(time.Hour)
+	g.Auth(r, "s1", "0000", later)
+	g.Auth(r, "s1", "0000", later)
+	if until := g.locked("s1", later); until.Sub(later) != time.Minute {
+		t.Fatalf("after a right PIN, the next lock is %v, want the base 1m", until.Sub(later))
+	}
 }
 
 // Rights are the roster's and the shift's, checked in the flow's
