@@ -186,7 +186,17 @@ func (p *Printer) lockQuery(ctx context.Context) (unlock func(), err error) {
 		p.mu.Unlock()
 		if paused {
 			p.wmu.Lock()
-			return p.wmu.Unlock, nil
+			// Checked again with the line held: a chunk that was going
+			// out when XOFF came marked the job off its boundary before
+			// it took the line (Write), so this sees it.
+			p.mu.Lock()
+			still := p.xoff && p.boundary
+			p.mu.Unlock()
+			if still {
+				return p.wmu.Unlock, nil
+			}
+			p.wmu.Unlock()
+			continue
 		}
 		select {
 		case p.sem <- struct{}{}:
@@ -232,6 +242,10 @@ func (p *Printer) Write(ctx context.Context, job []byte) error {
 			return err
 		}
 		end, boundary := c.next(job, sent)
+		// Off the boundary while bytes are on their way, before the line
+		// is taken: a query held at the boundary (lockQuery) must not
+		// follow a chunk that ends inside a command.
+		p.setBoundary(false)
 		p.wmu.Lock()
 		n, err := p.w.Write(job[sent:end])
 		p.wmu.Unlock()

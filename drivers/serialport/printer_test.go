@@ -24,6 +24,9 @@ type fakePort struct {
 	written bytes.Buffer
 	writes  []int                 // size of each Write
 	answer  func(p []byte) []byte // device's reply to a write, if any
+	// hold, when set, keeps Write number n (from 1) from returning, its
+	// bytes taken, until hold(n)'s channel is closed: a slow line.
+	hold func(n int) <-chan struct{}
 }
 
 func newFakePort() *fakePort {
@@ -35,8 +38,13 @@ func (f *fakePort) Write(p []byte) (int, error) {
 	f.mu.Lock()
 	f.written.Write(p)
 	f.writes = append(f.writes, len(p))
-	answer := f.answer
+	answer, n, hold := f.answer, len(f.writes), f.hold
 	f.mu.Unlock()
+	if hold != nil {
+		if ch := hold(n); ch != nil {
+			<-ch
+		}
+	}
 	if answer != nil {
 		if r := answer(p); r != nil {
 			go f.dev.Write(r)
@@ -152,6 +160,59 @@ func TestPrinterStatus(t *testing.T) {
 	}
 	if got := port.bytes(); !bytes.Equal(got, []byte{0x10, 4, 1, 0x10, 4, 2, 0x10, 4, 4}) {
 		t.Errorf("queries % X", got)
+	}
+}
+
+// A status query never lands inside a command's data: with a command longer
+// than a chunk (an image strip) cut across two chunks, an XOFF that comes
+// while its first part is on the line finds the job mid-command, so the
+// query waits for the job to reach a boundary (here its end, after XON)
+// instead of going out between the two parts, where the printer would take
+// DLE EOT for pixels.
+func TestStatusNeverInsideACommand(t *testing.T) {
+	port := newFakePort()
+	second := make(chan struct{})
+	entered := make(chan struct{})
+	port.hold = func(n int) <-chan struct{} {
+		if n == 2 {
+			close(entered)
+			return second
+		}
+		return nil
+	}
+	port.answer = func(w []byte) []byte {
+		if len(w) == 3 && w[0] == 0x10 && w[1] == 0x04 {
+			return []byte{0x12}
+		}
+		return nil
+	}
+	p := NewPrinter(t.Context(), port, 0)
+	strip := append([]byte{0x1d, 'v', '0', 0, 40, 0, 10, 0}, bytes.Repeat([]byte{0xaa}, 400)...) // GS v 0: 40 × 10 bytes
+	job := append([]byte{0x1b, '@'}, strip...)
+	wrote := make(chan error, 1)
+	go func() { wrote <- p.Write(t.Context(), job) }()
+	<-entered // the strip's first 256 bytes are on the line
+	port.dev.Write([]byte{xoff})
+	waitFor(t, p.Paused)
+	asked := make(chan error, 1)
+	go func() { _, err := p.Status(t.Context(), time.Second); asked <- err }()
+	time.Sleep(20 * time.Millisecond) // the query, were it to go now, would be waiting for the line
+	close(second)
+	select {
+	case err := <-asked:
+		t.Fatalf("status asked mid-command: %v; line % X", err, port.bytes()[len(job)-152:])
+	case <-time.After(50 * time.Millisecond):
+	}
+	port.dev.Write([]byte{xon})
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-asked; err != nil {
+		t.Fatal(err)
+	}
+	got := port.bytes()
+	if !bytes.Equal(got[:len(job)], job) || !bytes.Equal(got[len(job):], []byte{0x10, 4, 1, 0x10, 4, 2, 0x10, 4, 4}) {
+		t.Fatalf("line: the job then the queries expected, got % X", got[len(job)-4:])
 	}
 }
 

@@ -14,7 +14,9 @@
 //     and no more than maxLen bytes of a line are kept (a longer one is
 //     reported once, with ErrLineTooLong);
 //   - a Printer writes one job at a time, and a status query (DLE EOT)
-//     goes out in the middle of one only while the printer says XOFF;
+//     goes out in the middle of one only while the printer says XOFF, and
+//     then only between two commands, never inside a command's data
+//     (TestStatusNeverInsideACommand);
 //   - a job goes in chunks of at most 256 bytes, paced to the baud rate,
 //     and each waits while the printer says XOFF.
 package serialport
