@@ -22,15 +22,14 @@ func (a *Agent) newPayments() *payment.Runner {
 // (goPay) after the commit. It is the common start of pay.collect and
 // POST /v1/payments.
 func (a *Agent) startPayment(tx *journal.Tx, p Payment) error {
-	if sh, ok, err := staff.Current(tx); err != nil {
-		return err
-	} else if ok {
-		p.Staff = sh.Staff.ID
-	}
-	if err := a.modeAllows(p.Deposit); err != nil {
-		return err
-	}
-	return a.pays.Create(tx, p)
+	return a.pays.Create(tx, p, func(tx *journal.Tx, p *Payment) error {
+		if sh, ok, err := staff.Current(tx); err != nil {
+			return err
+		} else if ok {
+			p.Staff = sh.Staff.ID
+		}
+		return a.modeAllows(p.Deposit)
+	})
 }
 
 // paymentSaved keeps, within the transaction that journals p in a new
@@ -62,11 +61,7 @@ func (a *Agent) paymentSaved(tx *journal.Tx, p Payment) {
 // resumePayments restarts every payment that is not settled
 // (payment.Runner.Resume).
 func (a *Agent) resumePayments(ctx context.Context) error {
-	nos, err := a.pays.Resume(a.noteUnconfirmed)
-	for _, no := range nos {
-		a.goPay(ctx, no)
-	}
-	return err
+	return a.pays.Resume(a.noteUnconfirmed, func(no string) { a.goPay(ctx, no) })
 }
 
 // goPay runs payment no to its end.

@@ -320,7 +320,7 @@ func TestRestartWaitsForTheTillOnly(t *testing.T) {
 				return a.pays.Save(tx, Payment{OutTradeNo: "P-" + st, Amount: 1, State: st, CreatedAt: time.Now().UnixMilli()})
 			})
 		}
-		if _, err := a.pays.Resume(func(Payment) {}); err != nil {
+		if err := a.pays.Resume(func(Payment) {}, func(string) {}); err != nil {
 			t.Fatal(err)
 		}
 		got := a.paymentAtTill()

@@ -205,12 +205,13 @@ func (w *Worker) takeFresh(id string) bool {
 // tx. It returns the answer owed at once for an order notified before (a
 // duplicate: not announced again), or the func to call after the commit.
 func (w *Worker) Accept(tx *journal.Tx, jti string, b wire.NotifyPayment) (*wire.NotifyDone, func(), error) {
-	if _, dup, err := Get(tx, b.OrderID); err != nil || dup {
-		if dup {
-			w.Log.Info("notify.payment duplicate order, not announced again", "order_id", b.OrderID, "jti", jti)
-			return &wire.NotifyDone{OrderID: b.OrderID, Duplicate: true}, nil, nil
-		}
+	_, dup, err := Get(tx, b.OrderID)
+	if err != nil {
 		return nil, nil, err
+	}
+	if dup {
+		w.Log.Info("notify.payment duplicate order, not announced again", "order_id", b.OrderID, "jti", jti)
+		return &wire.NotifyDone{OrderID: b.OrderID, Duplicate: true}, nil, nil
 	}
 	seq, err := tx.NextSequence(journal.Notify)
 	if err != nil {

@@ -257,6 +257,25 @@ func TestBegunBeforeRestartSaidAsReplay(t *testing.T) {
 	})
 }
 
+// A notification record that cannot be read is an error, not a duplicate:
+// the command is not answered as already announced.
+func TestUnreadableRecordIsNoDuplicate(t *testing.T) {
+	r := newRig(t, filepath.Join(t.TempDir(), "journal.db"))
+	if err := r.j.Update(func(tx *journal.Tx) error { return tx.PutRaw(journal.Notify, "U1", []byte("{not json")) }); err != nil {
+		t.Fatal(err)
+	}
+	err := r.j.Update(func(tx *journal.Tx) error {
+		dup, _, err := r.w.Accept(tx, "C1", wire.NotifyPayment{OrderID: "U1", Amount: 1, Kind: printer.KindPay})
+		if dup != nil {
+			t.Errorf("answered %+v", dup)
+		}
+		return err
+	})
+	if err == nil {
+		t.Fatal("an unreadable record accepted")
+	}
+}
+
 func TestCheck(t *testing.T) {
 	ok := wire.NotifyPayment{OrderID: "o1", Amount: 1, Wallet: "wechat"}
 	with := func(f func(*wire.NotifyPayment)) wire.NotifyPayment { b := ok; f(&b); return b }

@@ -77,10 +77,10 @@ func (u *Runner) session(no string) *session {
 
 // Create journals, within tx, new payment p awaiting its code, and opens
 // its session; the caller runs it (Run) after the commit. It is the common
-// start of pay.collect and POST /v1/payments; the caller has checked p and
-// filled its Staff. ErrBusy: another payment waits for its code;
-// ErrConflict: the number is taken.
-func (u *Runner) Create(tx *journal.Tx, p orders.Payment) error {
+// start of pay.collect and POST /v1/payments. ErrBusy: another payment
+// waits for its code; ErrConflict: the number is taken; then may (nil:
+// none) fills in or refuses p (who is on shift, the device's mode).
+func (u *Runner) Create(tx *journal.Tx, p orders.Payment, may func(tx *journal.Tx, p *orders.Payment) error) error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	if u.awaiting != "" {
@@ -103,6 +103,11 @@ func (u *Runner) Create(tx *journal.Tx, p orders.Payment) error {
 	}
 	now := u.Now()
 	p.State, p.CreatedAt, p.UpdatedAt = orders.AwaitingCode, now.UnixMilli(), now.UnixMilli()
+	if may != nil {
+		if err := may(tx, &p); err != nil {
+			return err
+		}
+	}
 	if p.TimeoutMS <= 0 {
 		p.TimeoutMS = u.Pay.CollectTimeoutMS
 	}
@@ -224,12 +229,12 @@ func (u *Runner) Update(no string, f func(*orders.Payment) error) (orders.Paymen
 	return p, err
 }
 
-// Resume finds every payment that is not settled. One that was still
-// waiting for a code is cancelled: nothing about it left the device. The
-// others get a session and are returned, oldest first, for the caller to
-// run: they are queried (their code died with the process). open is told
+// Resume finds every payment that is not settled, oldest first. One that
+// was still waiting for a code is cancelled: nothing about it left the
+// device. The others get a session and are handed to start, which runs
+// them: they are queried (their code died with the process). open is told
 // of every open payment (settled ones waiting for a person included).
-func (u *Runner) Resume(open func(orders.Payment)) ([]string, error) {
+func (u *Runner) Resume(open func(orders.Payment), start func(no string)) error {
 	var run []orders.Payment
 	err := u.Journal.View(func(tx *journal.Tx) error {
 		return orders.EachOpen(tx, func(p orders.Payment) error {
@@ -241,17 +246,16 @@ func (u *Runner) Resume(open func(orders.Payment)) ([]string, error) {
 		})
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	sort.Slice(run, func(i, j int) bool { return run[i].CreatedAt < run[j].CreatedAt })
-	var nos []string
 	for _, p := range run {
 		if p.State == orders.AwaitingCode {
 			if _, err := u.Update(p.OutTradeNo, func(p *orders.Payment) error {
 				p.State, p.ErrCode, p.ErrMsg = orders.Cancelled, "RESTARTED", "the device restarted before a code was scanned"
 				return nil
 			}); err != nil {
-				return nil, err
+				return err
 			}
 			continue
 		}
@@ -262,9 +266,9 @@ func (u *Runner) Resume(open func(orders.Payment)) ([]string, error) {
 		}
 		u.sessions[p.OutTradeNo] = newSession()
 		u.mu.Unlock()
-		nos = append(nos, p.OutTradeNo)
+		start(p.OutTradeNo)
 	}
-	return nos, nil
+	return nil
 }
 
 // Awaiting is the payment waiting for its code, or "".

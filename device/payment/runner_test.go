@@ -100,7 +100,7 @@ func newRig(t *testing.T) *rig {
 
 func (r *rig) create(t *testing.T, p orders.Payment) error {
 	t.Helper()
-	return r.j.Update(func(tx *journal.Tx) error { return r.u.Create(tx, p) })
+	return r.j.Update(func(tx *journal.Tx) error { return r.u.Create(tx, p, nil) })
 }
 
 // run runs payment no; the returned func waits for its end.
@@ -131,6 +131,14 @@ func TestOneAwaitingCode(t *testing.T) {
 	}
 	if err := r.create(t, orders.Payment{OutTradeNo: "B1", Amount: 200}); !errors.Is(err, orders.ErrBusy) {
 		t.Fatalf("a second payment while one waits: %v, want ErrBusy", err)
+	}
+	// Busy is said before what the caller would refuse (the mode, the
+	// shift): the cashier hears why the till cannot start it now.
+	denied := func(*journal.Tx, *orders.Payment) error { return orders.ErrDenied }
+	if err := r.j.Update(func(tx *journal.Tx) error {
+		return r.u.Create(tx, orders.Payment{OutTradeNo: "B1", Amount: 200, Deposit: true}, denied)
+	}); !errors.Is(err, orders.ErrBusy) {
+		t.Fatalf("busy and denied: %v, want ErrBusy first", err)
 	}
 	if r.u.Awaiting() != "A1" || !r.u.IsRunning("A1") {
 		t.Fatalf("awaiting %q", r.u.Awaiting())
