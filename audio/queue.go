@@ -167,6 +167,69 @@ type Player struct {
 	// could not take (a full disk), by ID (under enq): asked for again,
 	// the record is saved then instead of saying it a second time.
 	unsaved map[string]Record
+
+	// prepared are renders made ahead of their turn (Prepare), by text,
+	// oldest first, at most maxPrepared.
+	prepMu   sync.Mutex
+	prepared []*render
+}
+
+// render is one text rendered ahead; done closes when pcm and err are set.
+type render struct {
+	text string
+	done chan struct{}
+	pcm  []int16
+	err  error
+}
+
+// maxPrepared bounds the renders kept ahead (a few hundred KB each): a
+// burst renders the rest in turn, as without Prepare.
+const maxPrepared = 4
+
+// Prepare renders text now, on a goroutine of its own, so that when it
+// comes to be said it starts without waiting for its render: a
+// notification renders its words while the commit that accepts it syncs.
+// Nothing is said, queued or owed; a render not used is dropped when
+// newer ones push it out. Text the voice cannot say is ignored here (Say
+// refuses it).
+func (p *Player) Prepare(text string) {
+	p.prepMu.Lock()
+	defer p.prepMu.Unlock()
+	for _, r := range p.prepared {
+		if r.text == text {
+			return
+		}
+	}
+	if len(p.prepared) == maxPrepared {
+		p.prepared = p.prepared[1:]
+	}
+	r := &render{text: text, done: make(chan struct{})}
+	p.prepared = append(p.prepared, r)
+	go func() {
+		r.pcm, r.err = p.voice.Render(text)
+		close(r.done)
+	}()
+}
+
+// renderText is text's samples: the render Prepare made for it (waited
+// for, if it is still being made), taken so it is used once, or a render
+// made now.
+func (p *Player) renderText(text string) ([]int16, error) {
+	p.prepMu.Lock()
+	var r *render
+	for i, c := range p.prepared {
+		if c.text == text {
+			r = c
+			p.prepared = append(p.prepared[:i:i], p.prepared[i+1:]...)
+			break
+		}
+	}
+	p.prepMu.Unlock()
+	if r == nil {
+		return p.voice.Render(text)
+	}
+	<-r.done
+	return r.pcm, r.err
 }
 
 // item is a queued request; done closes when res and err are final.
@@ -490,7 +553,7 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 			text, name, res.Replay = PhraseReplay+text, name+".replay", true
 		}
 		var err error
-		if pcm, err = p.voice.Render(text); err != nil {
+		if pcm, err = p.renderText(text); err != nil {
 			return Result{}, err
 		}
 		res.Said = text

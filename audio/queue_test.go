@@ -541,3 +541,39 @@ func TestPlayerKept(t *testing.T) {
 		t.Fatalf("recorded as said: %+v, played %v", r, out.names())
 	}
 }
+
+// A render made ahead (Prepare) is what is played, once: the samples are
+// those a render at play time gives, a second request for the same words
+// renders afresh, and at most maxPrepared renders are kept however many
+// are asked for.
+func TestPlayerPrepared(t *testing.T) {
+	out := newGatedWAV(t, false)
+	p, _ := startPlayer(t, PlayerOptions{Out: out, Volume: 6})
+	text := Announcement("pay", "wechat", 12850, Options{})
+	want, err := DefaultVoice().Render(text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Prepare(text)
+	p.Prepare(text) // once
+	if n := len(p.prepared); n != 1 {
+		t.Fatalf("%d renders kept for one text", n)
+	}
+	wait(t, enqueue(t, p, Request{ID: "o1", Class: Announce, Text: text, Kept: true}))
+	if got := out.wav(t, "o1"); !slices.Equal(got, Scale(want, 6)) {
+		t.Fatal("the prepared render played is not the words at level 6")
+	}
+	if n := len(p.prepared); n != 0 {
+		t.Fatalf("the render was kept after it was used (%d)", n)
+	}
+	wait(t, enqueue(t, p, Request{ID: "o2", Class: Announce, Text: text, Kept: true}))
+	if got := out.wav(t, "o2"); !slices.Equal(got, Scale(want, 6)) {
+		t.Fatal("the same words rendered afresh differ")
+	}
+	for i := range 3 * maxPrepared {
+		p.Prepare(AmountWords(int64(100+i), Options{}))
+	}
+	if n := len(p.prepared); n != maxPrepared {
+		t.Fatalf("%d renders kept, at most %d", n, maxPrepared)
+	}
+}

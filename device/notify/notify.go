@@ -118,9 +118,13 @@ func Get(tx *journal.Tx, id string) (Record, bool, error) {
 	return r, ok, err
 }
 
-// Speaker says an announcement (audio.Player).
+// Speaker says an announcement (audio.Player). Prepare renders words
+// ahead of their turn (nothing is said): a notification's words render
+// while the commit that files it syncs, so its announcement starts the
+// moment it may.
 type Speaker interface {
 	Say(ctx context.Context, r audio.Request) (audio.Result, error)
+	Prepare(text string)
 }
 
 // Host is what the notifications need of the device that runs them.
@@ -217,6 +221,7 @@ func (w *Worker) Accept(tx *journal.Tx, jti string, b wire.NotifyPayment) (*wire
 	if err != nil {
 		return nil, nil, err
 	}
+	w.prepare(b)
 	rec := Record{At: w.Now().Unix(), Seq: seq, Jti: jti, Body: b}
 	if err := w.owe(tx, &rec); err != nil {
 		return nil, nil, err
@@ -242,7 +247,16 @@ func (w *Worker) Owe(tx *journal.Tx, b wire.NotifyPayment) error {
 	if err != nil {
 		return err
 	}
+	w.prepare(b)
 	return Put(tx, Record{At: w.Now().Unix(), Seq: seq, Body: b})
+}
+
+// prepare has the speaker render b's words now, while the caller's commit
+// syncs (the words are the same the worker asks for: carry).
+func (w *Worker) prepare(b wire.NotifyPayment) {
+	if w.speaker != nil {
+		w.speaker.Prepare(audio.Announcement(b.Kind, b.Wallet, b.Amount, w.words))
+	}
 }
 
 // owe files a new notification with its effects' bookkeeping in the same

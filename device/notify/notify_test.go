@@ -24,10 +24,11 @@ import (
 
 // speaker records what it is asked to say; while broken it fails.
 type speaker struct {
-	mu     sync.Mutex
-	broken bool
-	asked  []audio.Request
-	at     []time.Time
+	mu       sync.Mutex
+	broken   bool
+	asked    []audio.Request
+	prepared []string
+	at       []time.Time
 }
 
 func (s *speaker) Say(_ context.Context, r audio.Request) (audio.Result, error) {
@@ -43,6 +44,12 @@ func (s *speaker) Say(_ context.Context, r audio.Request) (audio.Result, error) 
 		said = "<补播>" + said
 	}
 	return audio.Result{Said: said, Replay: r.Again}, nil
+}
+
+func (s *speaker) Prepare(text string) {
+	s.mu.Lock()
+	s.prepared = append(s.prepared, text)
+	s.mu.Unlock()
 }
 
 func (s *speaker) requests() ([]audio.Request, []time.Time) {
@@ -171,6 +178,11 @@ func TestBurstInOrderTwoCommitsEach(t *testing.T) {
 		asked, _ := r.s.requests()
 		if len(asked) != 3 || asked[0].Name != "A1" || asked[1].Name != "A2" || asked[2].Name != "A3" {
 			t.Fatalf("asked %+v", asked)
+		}
+		for i, q := range asked {
+			if i >= len(r.s.prepared) || r.s.prepared[i] != q.Text {
+				t.Fatalf("%s's words were not prepared at accept (prepared %q)", q.Name, r.s.prepared)
+			}
 		}
 		if !strings.Contains(asked[0].Text, "一百二十八点五") {
 			t.Fatalf("words %q do not read ¥128.50", asked[0].Text)
