@@ -174,12 +174,14 @@ type Player struct {
 	prepared []*render
 }
 
-// render is one text rendered ahead; done closes when pcm and err are set.
+// render is one text rendered ahead at volume level; done closes when pcm
+// and err are set.
 type render struct {
-	text string
-	done chan struct{}
-	pcm  []int16
-	err  error
+	text  string
+	level int
+	done  chan struct{}
+	pcm   []int16
+	err   error
 }
 
 // maxPrepared bounds the renders kept ahead (a few hundred KB each): a
@@ -203,18 +205,21 @@ func (p *Player) Prepare(text string) {
 	if len(p.prepared) == maxPrepared {
 		p.prepared = p.prepared[1:]
 	}
-	r := &render{text: text, done: make(chan struct{})}
+	r := &render{text: text, level: p.Volume(), done: make(chan struct{})}
 	p.prepared = append(p.prepared, r)
 	go func() {
 		r.pcm, r.err = p.voice.Render(text)
+		if r.err == nil {
+			scaleInto(r.pcm, r.pcm, r.level)
+		}
 		close(r.done)
 	}()
 }
 
-// renderText is text's samples: the render Prepare made for it (waited
-// for, if it is still being made), taken so it is used once, or a render
-// made now.
-func (p *Player) renderText(text string) ([]int16, error) {
+// renderText is text's samples at volume level: the render Prepare made
+// for it (waited for, if it is still being made), taken so it is used
+// once, or a render made now.
+func (p *Player) renderText(text string, level int) ([]int16, error) {
 	p.prepMu.Lock()
 	var r *render
 	for i, c := range p.prepared {
@@ -225,11 +230,17 @@ func (p *Player) renderText(text string) ([]int16, error) {
 		}
 	}
 	p.prepMu.Unlock()
-	if r == nil {
-		return p.voice.Render(text)
+	if r != nil {
+		<-r.done
+		if r.err == nil && r.level == level {
+			return r.pcm, nil
+		}
 	}
-	<-r.done
-	return r.pcm, r.err
+	pcm, err := p.voice.Render(text)
+	if err == nil {
+		scaleInto(pcm, pcm, level) // rendered for this play alone
+	}
+	return pcm, err
 }
 
 // item is a queued request; done closes when res and err are final.
@@ -546,19 +557,19 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 	var res Result
 	var pcm []int16
 	if r.Class == Key && r.Text == "" {
-		pcm = p.voice.Beep()
+		pcm = Scale(p.voice.Beep(), p.Volume()) // shared: scaled into a copy
 	} else {
 		text := r.Text
 		if r.Class == Announce && (r.Again || p.now().Sub(r.Since) > p.replayAfter) {
 			text, name, res.Replay = PhraseReplay+text, name+".replay", true
 		}
 		var err error
-		if pcm, err = p.renderText(text); err != nil {
+		if pcm, err = p.renderText(text, p.Volume()); err != nil {
 			return Result{}, err
 		}
 		res.Said = text
 	}
-	if err := p.out.Play(ctx, name, Scale(pcm, p.Volume())); err != nil {
+	if err := p.out.Play(ctx, name, pcm); err != nil {
 		return Result{}, err
 	}
 	if r.Class == Announce {

@@ -570,6 +570,13 @@ func TestPlayerPrepared(t *testing.T) {
 	if got := out.wav(t, "o2"); !slices.Equal(got, Scale(want, 6)) {
 		t.Fatal("the same words rendered afresh differ")
 	}
+	// The volume turned between Prepare and the play: said at the new one.
+	p.Prepare(text)
+	p.SetVolume(3)
+	wait(t, enqueue(t, p, Request{ID: "o3", Class: Announce, Text: text, Kept: true}))
+	if got := out.wav(t, "o3"); !slices.Equal(got, Scale(want, 3)) {
+		t.Fatal("a render prepared at level 6 played after the volume went to 3")
+	}
 	for i := range 3 * maxPrepared {
 		p.Prepare(AmountWords(int64(100+i), Options{}))
 	}

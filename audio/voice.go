@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -314,16 +315,68 @@ func (v *Voice) Render(text string) ([]int16, error) {
 	}
 	out := make([]int16, 0, n)
 	for i, u := range units {
-		out = append(out, make([]int16, gapBefore(units, i))...)
+		out = out[:len(out)+gapBefore(units, i)] // silence: made zero, within n
 		if u != "" {
-			c := v.Clip(u)
-			if c == nil {
+			var ok bool
+			if out, ok = v.appendClip(out, u); !ok {
 				return nil, fmt.Errorf("audio: voice pack: %q cannot be read", u)
 			}
-			out = append(out, c...)
 		}
 	}
 	return out, nil
+}
+
+// scratch holds a raw clip's bytes while it is decoded into a render, so
+// that a render allocates its own samples and nothing else.
+var scratch = sync.Pool{New: func() any { return new([]byte) }}
+
+// appendClip appends unit's samples, faded at their edges as Clip's are,
+// to out: a raw clip is decoded straight into out, anything else (or a
+// file changed since the pack was loaded) goes through Clip.
+func (v *Voice) appendClip(out []int16, unit string) ([]int16, bool) {
+	c := v.clips[unit]
+	if more, ok := appendRaw(out, c); ok {
+		return more, true
+	}
+	pcm := v.Clip(unit)
+	if pcm == nil {
+		return out, false
+	}
+	return append(out, pcm...), true
+}
+
+// appendRaw decodes raw clip c into out's spare room (false: c is no raw
+// clip of the length it had when the pack was loaded).
+func appendRaw(out []int16, c clipFile) ([]int16, bool) {
+	if ext := strings.ToLower(path.Ext(c.file)); ext != ".pcm" && ext != ".raw" {
+		return out, false
+	}
+	f, err := c.fsys.Open(c.file)
+	if err != nil {
+		return out, false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || fi.Size() != int64(2*c.samples) {
+		return out, false
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	if cap(*bp) < 2*c.samples {
+		*bp = make([]byte, 2*c.samples)
+	}
+	b := (*bp)[:2*c.samples]
+	if _, err := io.ReadFull(f, b); err != nil {
+		return out, false
+	}
+	start := len(out)
+	out = append(out, make([]int16, c.samples)...)
+	dst := out[start:]
+	b = b[:2*len(dst)] // one bounds check for the loop
+	for i := range dst {
+		dst[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+	}
+	fade(dst, fadeMs*SampleRate/1000)
+	return out, true
 }
 
 // gapBefore is the silence, in samples, put before units[i].
@@ -415,15 +468,23 @@ var volumeQ15 = [11]int32{0, 4125, 5193, 6538, 8231, 10362, 13045, 16423, 20675,
 // 10 unchanged. Gains never exceed unity and products are rounded in fixed
 // point, so nothing clips.
 func Scale(pcm []int16, level int) []int16 {
+	out := make([]int16, len(pcm))
+	scaleInto(out, pcm, level)
+	return out
+}
+
+// scaleInto writes pcm at volume level into out[:len(pcm)]; out may be
+// pcm itself, for samples no one else holds. Every gain is at most unity,
+// so a product rounded back always fits an int16: no clamp is needed.
+func scaleInto(out, pcm []int16, level int) {
 	level = min(max(level, 0), 10)
 	g := volumeQ15[level]
-	out := make([]int16, len(pcm))
+	out = out[:len(pcm)]
 	if g == 0 {
-		return out
+		clear(out)
+		return
 	}
 	for i, s := range pcm {
-		v := (int32(s)*g + 1<<14) >> 15
-		out[i] = int16(min(max(v, -32768), 32767))
+		out[i] = int16((int32(s)*g + 1<<14) >> 15)
 	}
-	return out
 }
