@@ -208,10 +208,7 @@ func (p *Player) Prepare(text string) {
 	r := &render{text: text, level: p.Volume(), done: make(chan struct{})}
 	p.prepared = append(p.prepared, r)
 	go func() {
-		r.pcm, r.err = p.voice.Render(text)
-		if r.err == nil {
-			scaleInto(r.pcm, r.pcm, r.level)
-		}
+		r.pcm, r.err = p.voice.renderAt(text, r.level)
 		close(r.done)
 	}()
 }
@@ -236,11 +233,7 @@ func (p *Player) renderText(text string, level int) ([]int16, error) {
 			return r.pcm, nil
 		}
 	}
-	pcm, err := p.voice.Render(text)
-	if err == nil {
-		scaleInto(pcm, pcm, level) // rendered for this play alone
-	}
-	return pcm, err
+	return p.voice.renderAt(text, level)
 }
 
 // item is a queued request; done closes when res and err are final.

@@ -304,11 +304,16 @@ func (v *Voice) Split(text string) ([]string, error) {
 // wordGapMs between digits and units). A character the voice cannot say is an
 // error naming it; nothing is rendered then, since a partial amount is worse
 // than none.
-func (v *Voice) Render(text string) ([]int16, error) {
+func (v *Voice) Render(text string) ([]int16, error) { return v.renderAt(text, 10) }
+
+// renderAt is Render at volume level (Scale(Render(text), level), sample
+// for sample), in one pass over each clip: the player's renders.
+func (v *Voice) renderAt(text string, level int) ([]int16, error) {
 	units, err := v.Split(text)
 	if err != nil {
 		return nil, err
 	}
+	g := volumeQ15[min(max(level, 0), 10)]
 	n := 0
 	for i, u := range units {
 		n += v.clips[u].samples + gapBefore(units, i)
@@ -318,7 +323,7 @@ func (v *Voice) Render(text string) ([]int16, error) {
 		out = out[:len(out)+gapBefore(units, i)] // silence: made zero, within n
 		if u != "" {
 			var ok bool
-			if out, ok = v.appendClip(out, u); !ok {
+			if out, ok = v.appendClip(out, u, g); !ok {
 				return nil, fmt.Errorf("audio: voice pack: %q cannot be read", u)
 			}
 		}
@@ -331,23 +336,28 @@ func (v *Voice) Render(text string) ([]int16, error) {
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendClip appends unit's samples, faded at their edges as Clip's are,
-// to out: a raw clip is decoded straight into out, anything else (or a
-// file changed since the pack was loaded) goes through Clip.
-func (v *Voice) appendClip(out []int16, unit string) ([]int16, bool) {
+// at gain g (Q15), to out: a raw clip is decoded straight into out,
+// anything else (or a file changed since the pack was loaded) goes through
+// Clip.
+func (v *Voice) appendClip(out []int16, unit string, g int32) ([]int16, bool) {
 	c := v.clips[unit]
-	if more, ok := appendRaw(out, c); ok {
+	if more, ok := appendRaw(out, c, g); ok {
 		return more, true
 	}
 	pcm := v.Clip(unit)
 	if pcm == nil {
 		return out, false
 	}
-	return append(out, pcm...), true
+	start := len(out)
+	out = append(out, pcm...)
+	gain(out[start:], g)
+	return out, true
 }
 
-// appendRaw decodes raw clip c into out's spare room (false: c is no raw
-// clip of the length it had when the pack was loaded).
-func appendRaw(out []int16, c clipFile) ([]int16, bool) {
+// appendRaw decodes raw clip c into out's spare room, faded as fade does
+// and then at gain g, in one pass (false: c is no raw clip of the length
+// it had when the pack was loaded).
+func appendRaw(out []int16, c clipFile, g int32) ([]int16, bool) {
 	if ext := strings.ToLower(path.Ext(c.file)); ext != ".pcm" && ext != ".raw" {
 		return out, false
 	}
@@ -371,12 +381,26 @@ func appendRaw(out []int16, c clipFile) ([]int16, bool) {
 	start := len(out)
 	out = append(out, make([]int16, c.samples)...)
 	dst := out[start:]
-	b = b[:2*len(dst)] // one bounds check for the loop
-	for i := range dst {
-		dst[i] = int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
+	b = b[:2*len(dst)] // one bounds check for the loops
+	nf := min(fadeMs*SampleRate/1000, len(dst)/2)
+	raw := func(i int) int32 { return int32(int16(uint16(b[2*i]) | uint16(b[2*i+1])<<8)) }
+	for i := 0; i < nf; i++ { // the edges, faded first, as fade does
+		dst[i] = int16((int32(int16(raw(i)*int32(i)/int32(nf)))*g + 1<<14) >> 15)
+		j := len(dst) - 1 - i
+		dst[j] = int16((int32(int16(raw(j)*int32(i)/int32(nf)))*g + 1<<14) >> 15)
 	}
-	fade(dst, fadeMs*SampleRate/1000)
+	mid := dst[nf : len(dst)-nf]
+	for i := range mid {
+		dst[nf+i] = int16((raw(nf+i)*g + 1<<14) >> 15)
+	}
 	return out, true
+}
+
+// gain sets pcm to gain g (Q15, at most unity: the products always fit).
+func gain(pcm []int16, g int32) {
+	for i, s := range pcm {
+		pcm[i] = int16((int32(s)*g + 1<<14) >> 15)
+	}
 }
 
 // gapBefore is the silence, in samples, put before units[i].
@@ -484,7 +508,6 @@ func scaleInto(out, pcm []int16, level int) {
 		clear(out)
 		return
 	}
-	for i, s := range pcm {
-		out[i] = int16((int32(s)*g + 1<<14) >> 15)
-	}
+	copy(out, pcm)
+	gain(out, g)
 }

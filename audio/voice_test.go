@@ -485,3 +485,31 @@ func TestCantoneseVoice(t *testing.T) {
 		t.Error("an unknown language has a voice")
 	}
 }
+
+// A render at a volume is, sample for sample, the render scaled: the one
+// pass over each clip (decode, fade, gain) changes nothing a listener or a
+// WAV file could tell, at every level, for words with gaps, phrases and
+// pauses.
+func TestRenderAtIsScaledRender(t *testing.T) {
+	v := DefaultVoice()
+	for _, text := range []string{
+		Announcement("pay", "wechat", 12850, Options{}),
+		Announcement("refund", "alipay", 99_999_999_999, Options{}),
+		PhraseReplay + Announcement("pay", "unionpay", 5, Options{}),
+		VolumeWords(7),
+	} {
+		plain, err := v.Render(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := 0; l <= 10; l++ {
+			got, err := v.renderAt(text, l)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, Scale(plain, l)) {
+				t.Fatalf("%q at level %d differs from the render scaled", text, l)
+			}
+		}
+	}
+}

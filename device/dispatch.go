@@ -170,7 +170,12 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 	flush := func() {
 		defer func() { batch = batch[:0] }()
 		if len(batch) == 1 {
-			taken[batch[0].i] = a.onCommand(payloads[batch[0].i])
+			// Verified already (verified): straight to its commit, as
+			// takeCommand would take it, without verifying it again.
+			c := batch[0]
+			if taken[c.i] = a.answerOnce(c.m, func(tx *journal.Tx) (*mqtt.Message, func(), error) { return a.dispatch(tx, c.m) }); !taken[c.i] {
+				a.keepUnacked(payloads[c.i])
+			}
 			return
 		}
 		var runs []func()
