@@ -184,16 +184,17 @@ type render struct {
 	err   error
 }
 
-// maxPrepared bounds the renders kept ahead (a few hundred KB each): a
-// burst renders the rest in turn, as without Prepare.
+// maxPrepared bounds the renders kept ahead (about 100 KB each): a burst
+// renders the rest in turn, as without Prepare, and none twice.
 const maxPrepared = 4
 
 // Prepare renders text now, on a goroutine of its own, so that when it
 // comes to be said it starts without waiting for its render: a
 // notification renders its words while the commit that accepts it syncs.
-// Nothing is said, queued or owed; a render not used is dropped when
-// newer ones push it out. Text the voice cannot say is ignored here (Say
-// refuses it).
+// Nothing is said, queued or owed. While maxPrepared renders wait to be
+// said, Prepare does nothing: those are said first (announcements keep
+// their order), and a render pushed out before its turn would be made
+// twice. Text the voice cannot say is ignored here (Say refuses it).
 func (p *Player) Prepare(text string) {
 	p.prepMu.Lock()
 	defer p.prepMu.Unlock()
@@ -203,7 +204,7 @@ func (p *Player) Prepare(text string) {
 		}
 	}
 	if len(p.prepared) == maxPrepared {
-		p.prepared = p.prepared[1:]
+		return
 	}
 	r := &render{text: text, level: p.Volume(), done: make(chan struct{})}
 	p.prepared = append(p.prepared, r)

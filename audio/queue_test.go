@@ -580,7 +580,7 @@ func TestPlayerPrepared(t *testing.T) {
 	for i := range 3 * maxPrepared {
 		p.Prepare(AmountWords(int64(100+i), Options{}))
 	}
-	if n := len(p.prepared); n != maxPrepared {
-		t.Fatalf("%d renders kept, at most %d", n, maxPrepared)
+	if n := len(p.prepared); n != maxPrepared || p.prepared[0].text != AmountWords(100, Options{}) {
+		t.Fatalf("%d renders kept (first %q): at most %d, the first asked for kept", n, p.prepared[0].text, maxPrepared)
 	}
 }
