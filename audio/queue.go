@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,6 +180,7 @@ type Player struct {
 type render struct {
 	text  string
 	level int
+	at    time.Time // when it was asked for
 	done  chan struct{}
 	pcm   []int16
 	err   error
@@ -194,10 +196,14 @@ const maxPrepared = 4
 // Nothing is said, queued or owed. While maxPrepared renders wait to be
 // said, Prepare does nothing: those are said first (announcements keep
 // their order), and a render pushed out before its turn would be made
-// twice. Text the voice cannot say is ignored here (Say refuses it).
+// twice. One older than ReplayAfter is dropped: its words, said now, are
+// said as 补播, a text of their own. Text the voice cannot say is ignored
+// here (Say refuses it).
 func (p *Player) Prepare(text string) {
 	p.prepMu.Lock()
 	defer p.prepMu.Unlock()
+	now := p.now()
+	p.prepared = slices.DeleteFunc(p.prepared, func(r *render) bool { return now.Sub(r.at) > p.replayAfter })
 	for _, r := range p.prepared {
 		if r.text == text {
 			return
@@ -206,7 +212,7 @@ func (p *Player) Prepare(text string) {
 	if len(p.prepared) == maxPrepared {
 		return
 	}
-	r := &render{text: text, level: p.Volume(), done: make(chan struct{})}
+	r := &render{text: text, level: p.Volume(), at: now, done: make(chan struct{})}
 	p.prepared = append(p.prepared, r)
 	go func() {
 		r.pcm, r.err = p.voice.renderAt(text, r.level)

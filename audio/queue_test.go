@@ -584,3 +584,23 @@ func TestPlayerPrepared(t *testing.T) {
 		t.Fatalf("%d renders kept (first %q): at most %d, the first asked for kept", n, p.prepared[0].text, maxPrepared)
 	}
 }
+
+// Renders prepared for words never said (a duplicate, a notification said
+// as 补播) do not keep the next ones from being prepared: past ReplayAfter
+// they are dropped.
+func TestPlayerPreparedGoStale(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	p := NewPlayer(PlayerOptions{Out: newGatedWAV(t, false), Clock: c.now})
+	for i := range maxPrepared {
+		p.Prepare(AmountWords(int64(100+i), Options{}))
+	}
+	p.Prepare(AmountWords(7, Options{}))
+	if n := len(p.prepared); n != maxPrepared {
+		t.Fatalf("%d renders", n)
+	}
+	c.add(ReplayAfter + time.Second)
+	p.Prepare(AmountWords(7, Options{}))
+	if n := len(p.prepared); n != 1 || p.prepared[0].text != AmountWords(7, Options{}) {
+		t.Fatalf("after ReplayAfter: %d renders kept", n)
+	}
+}
