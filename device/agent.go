@@ -372,6 +372,17 @@ func (a *Agent) scanLoop(ctx context.Context) {
 	}
 }
 
+// events is how the flows send events (exchange.Events): emit, finish and
+// a wake of the link, which the print queue is built before (hence the
+// check).
+func (a *Agent) events() exchange.Events {
+	return exchange.Events{Emit: a.emit, Answered: finish, Flush: func() {
+		if a.link != nil {
+			a.link.Kick()
+		}
+	}}
+}
+
 // emit queues an event in the outbox within tx.
 func (a *Agent) emit(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
 	raw, err := json.Marshal(body)

@@ -182,7 +182,7 @@ func (a *Agent) paymentAtTill() string {
 // supervisor.
 func (a *Agent) newTrial(ctl Control) *reconfig.Trial {
 	t := &reconfig.Trial{Host: reconfig.Host{
-		Journal: a.j, Log: a.log, Now: a.now, Emit: a.emit, Answered: finish, Flush: a.link.Kick,
+		Journal: a.j, Log: a.log, Now: a.now, Events: a.events(),
 		Connected: a.link.Connected, Restart: ctl.Restart,
 	}, Timeout: config.MS(a.cfg.ConfigApply.ApplyTimeoutMS), Broker: a.cfg.MQTT.URL}
 	if a.speech != nil {

@@ -24,8 +24,7 @@ func newNotify(a *Agent) *notify.Worker {
 		sp = a.speech
 	}
 	return notify.New(notify.Host{
-		Journal: a.j, Now: a.now, Log: a.log, Emit: a.emit, Answered: finish,
-		Flush: func() { a.link.Kick() },
+		Journal: a.j, Now: a.now, Log: a.log, Events: a.events(),
 		Fault: a.storageFault,
 		Unreadable: func(bucket, key string, err error) {
 			a.badRecords.Add(1)

@@ -11,7 +11,7 @@ import (
 // supervisor that runs it (ctl).
 func (a *Agent) newUpdater(ctl Control) *firmware.Updater {
 	return &firmware.Updater{Host: firmware.Host{
-		Journal: a.j, Log: a.log, Emit: a.emit, Answered: finish, Flush: a.link.Kick,
+		Journal: a.j, Log: a.log, Events: a.events(),
 		Connected: a.link.Connected, Idle: a.waitPaymentsIdle,
 		Binary: ctl.Binary, Args: ctl.Args,
 		Exec: func(path string, args []string, reason string) {

@@ -17,12 +17,7 @@ import (
 // newPrintQueue wires the print queue (device/printq) to the agent.
 func newPrintQueue(a *Agent) *printq.Queue {
 	q := printq.New(printq.Host{
-		Journal: a.j, Now: a.now, Log: a.log, Emit: a.emit, Answered: finish,
-		Flush: func() {
-			if a.link != nil {
-				a.link.Kick()
-			}
-		},
+		Journal: a.j, Now: a.now, Log: a.log, Events: a.events(),
 		Fault:   a.storageFault,
 		Changed: func(st string) { a.updateState(func(s *State) { s.Printer = st }) },
 	}, a.printer, a.cfg.Printer)

@@ -24,9 +24,7 @@ type refundStatus = wire.RefundStatus
 func (a *Agent) flowHost(prefix string) exchange.Host {
 	return exchange.Host{
 		Journal: a.j, Requests: a.reqs, Pay: a.cfg.Pay, Now: a.now, Log: a.log,
-		Number: a.numberGen(prefix),
-		Emit:   a.emit, Answered: finish,
-		Kick:      a.link.Kick,
+		Number: a.numberGen(prefix), Events: a.events(),
 		Owe:       a.owe,
 		Completed: a.completeOrder,
 	}

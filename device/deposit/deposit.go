@@ -245,7 +245,7 @@ func (f *flow) apply(st *wire.DepositStatus) (exchange.Next, error) {
 	if err != nil {
 		return exchange.Done, err
 	}
-	u.Kick()
+	u.Flush()
 	switch {
 	case f.d.State != orders.OpPending:
 		return exchange.Done, nil

@@ -67,14 +67,16 @@ func newRig(t *testing.T, deposits ...orders.Payment) *rig {
 		Journal: j, Requests: exchange.NewRequests(r.link, "dev-1", time.Now), Pay: pc, Now: time.Now,
 		Log:    slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Number: func() string { n++; return "Q" + string(rune('0'+n)) },
-		Emit: func(tx *journal.Tx, typ, _ string, body any) (mqtt.Message, error) {
-			if typ != wire.TypeDepositResult {
-				t.Errorf("emitted %s", typ)
-			}
-			tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, body.(wire.DepositResult)); r.mu.Unlock() })
-			return mqtt.Message{Type: typ}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, _ string, body any) (mqtt.Message, error) {
+				if typ != wire.TypeDepositResult {
+					t.Errorf("emitted %s", typ)
+				}
+				tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, body.(wire.DepositResult)); r.mu.Unlock() })
+				return mqtt.Message{Type: typ}, nil
+			},
+			Flush: func() {},
 		},
-		Kick: func() {},
 		Owe: func(tx *journal.Tx, c orders.Completion) error {
 			tx.OnCommit(func() { r.mu.Lock(); r.owed = append(r.owed, c); r.mu.Unlock() })
 			return nil

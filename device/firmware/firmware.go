@@ -29,8 +29,8 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
-	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
 	"github.com/posagent/posagent/wire"
 )
@@ -58,12 +58,7 @@ type Job struct {
 type Host struct {
 	Journal *journal.Journal
 	Log     *slog.Logger
-	// Emit enqueues event typ with ref in tx's outbox and returns it;
-	// Answered records it, in tx, as the answer of command jti; Flush
-	// wakes the link after a commit that emitted.
-	Emit     func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error)
-	Answered func(tx *journal.Tx, jti string, ans mqtt.Message) error
-	Flush    func()
+	exchange.Events
 	// Connected says whether the link is up (the health check's proof).
 	Connected func() bool
 	// Idle waits until no payment is at the till (false: ctx ended).

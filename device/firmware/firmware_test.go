@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
@@ -66,17 +67,19 @@ func newRig(t *testing.T, running string) *rig {
 	}
 	r.u = &Updater{Host: Host{
 		Journal: j, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
-			if res, ok := body.(wire.OTAResult); ok {
-				tx.OnCommit(func() { r.mu.Lock(); r.results = append(r.results, res); r.mu.Unlock() })
-			}
-			return mqtt.Message{Type: typ, Ref: ref}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+				if res, ok := body.(wire.OTAResult); ok {
+					tx.OnCommit(func() { r.mu.Lock(); r.results = append(r.results, res); r.mu.Unlock() })
+				}
+				return mqtt.Message{Type: typ, Ref: ref}, nil
+			},
+			Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
+				tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
+				return nil
+			},
+			Flush: func() {},
 		},
-		Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
-			tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
-			return nil
-		},
-		Flush:     func() {},
 		Connected: r.connected.Load,
 		Idle:      func(context.Context) bool { return true },
 		Binary:    func() string { return bin },

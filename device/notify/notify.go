@@ -29,10 +29,10 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/audio"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/orders"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
-	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
@@ -132,12 +132,7 @@ type Host struct {
 	Journal *journal.Journal
 	Now     func() time.Time
 	Log     *slog.Logger
-	// Emit enqueues event typ with ref in tx's outbox and returns it;
-	// Answered records it, in tx, as the answer of command jti (for its
-	// redelivery); Flush wakes the link after a commit that emitted.
-	Emit     func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error)
-	Answered func(tx *journal.Tx, jti string, ans mqtt.Message) error
-	Flush    func()
+	exchange.Events
 	// Fault is told of a commit that failed (a full or damaged disk): true
 	// when it was the storage's fault.
 	Fault func(error) bool

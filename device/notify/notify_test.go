@@ -15,6 +15,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
@@ -84,18 +85,20 @@ func newRig(t *testing.T, path string) *rig {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	h := Host{
 		Journal: j, Now: time.Now, Log: log,
-		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
-			if typ != wire.TypeNotifyDone {
-				t.Errorf("emitted %s", typ)
-			}
-			b := body.(wire.NotifyDone)
-			tx.OnCommit(func() { r.answers <- answer{ref, time.Now(), b} })
-			raw, _ := json.Marshal(b)
-			return mqtt.Message{ID: "E-" + ref, Type: typ, Ref: ref, Body: raw}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+				if typ != wire.TypeNotifyDone {
+					t.Errorf("emitted %s", typ)
+				}
+				b := body.(wire.NotifyDone)
+				tx.OnCommit(func() { r.answers <- answer{ref, time.Now(), b} })
+				raw, _ := json.Marshal(b)
+				return mqtt.Message{ID: "E-" + ref, Type: typ, Ref: ref, Body: raw}, nil
+			},
+			Answered: func(*journal.Tx, string, mqtt.Message) error { return nil },
+			Flush:    func() {},
 		},
-		Answered: func(*journal.Tx, string, mqtt.Message) error { return nil },
-		Flush:    func() {},
-		Fault:    func(error) bool { return false },
+		Fault: func(error) bool { return false },
 		Unreadable: func(bucket, key string, err error) {
 			t.Errorf("unreadable %s/%s: %v", bucket, key, err)
 		},

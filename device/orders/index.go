@@ -52,6 +52,20 @@ func Get(tx *journal.Tx, no string) (p Payment, ok bool, err error) {
 	return p, ok, err
 }
 
+// Load reads the record key of bucket from j: ErrNotFound when there is
+// none.
+func Load[T any](j *journal.Journal, bucket, key string) (T, error) {
+	var v T
+	err := j.View(func(tx *journal.Tx) error {
+		ok, err := tx.Get(bucket, key, &v)
+		if err == nil && !ok {
+			err = ErrNotFound
+		}
+		return err
+	})
+	return v, err
+}
+
 // Kinds of journal.DoneByTime entries.
 const (
 	DonePay     = "p" // a payment or deposit confirmed paid

@@ -196,15 +196,7 @@ func Result(p orders.Payment) wire.PayResult {
 
 // Load reads one payment (orders.ErrNotFound).
 func (u *Runner) Load(no string) (orders.Payment, error) {
-	var p orders.Payment
-	err := u.Journal.View(func(tx *journal.Tx) error {
-		ok, err := tx.Get(journal.Orders, no, &p)
-		if err == nil && !ok {
-			err = orders.ErrNotFound
-		}
-		return err
-	})
-	return p, err
+	return orders.Load[orders.Payment](u.Journal, journal.Orders, no)
 }
 
 // Update applies f to the journaled payment in one transaction.
@@ -224,7 +216,7 @@ func (u *Runner) Update(no string, f func(*orders.Payment) error) (orders.Paymen
 		return u.Save(tx, p)
 	})
 	if err == nil {
-		u.Kick()
+		u.Flush()
 	}
 	return p, err
 }
@@ -489,7 +481,7 @@ func (f *flow) apply(st *wire.PayStatus) (exchange.Next, error) {
 	if err != nil {
 		return exchange.Done, err
 	}
-	u.Kick()
+	u.Flush()
 	p := f.p
 	if sayNow {
 		u.Say(FailedWords(p.ErrCode))

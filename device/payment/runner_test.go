@@ -67,24 +67,26 @@ func newRig(t *testing.T) *rig {
 	r.u = &Runner{Host: exchange.Host{
 		Journal: j, Requests: exchange.NewRequests(r.link, "dev-1", time.Now), Pay: pc, Now: time.Now,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
-			var st string
-			switch b := body.(type) {
-			case wire.PayProgress:
-				st = b.State
-			case wire.PayResult:
-				st = b.State
-			default:
-				t.Errorf("emitted %s %T", typ, body)
-			}
-			tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, event{typ, ref, st}); r.mu.Unlock() })
-			return mqtt.Message{ID: "E", Type: typ, Ref: ref}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+				var st string
+				switch b := body.(type) {
+				case wire.PayProgress:
+					st = b.State
+				case wire.PayResult:
+					st = b.State
+				default:
+					t.Errorf("emitted %s %T", typ, body)
+				}
+				tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, event{typ, ref, st}); r.mu.Unlock() })
+				return mqtt.Message{ID: "E", Type: typ, Ref: ref}, nil
+			},
+			Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
+				tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
+				return nil
+			},
+			Flush: func() {},
 		},
-		Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
-			tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
-			return nil
-		},
-		Kick: func() {},
 		Owe: func(tx *journal.Tx, c orders.Completion) error {
 			tx.OnCommit(func() { r.mu.Lock(); r.owed = append(r.owed, c); r.mu.Unlock() })
 			return nil

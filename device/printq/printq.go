@@ -31,8 +31,8 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
-	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
 	"github.com/posagent/posagent/wire"
 )
@@ -135,12 +135,7 @@ type Host struct {
 	Journal *journal.Journal
 	Now     func() time.Time
 	Log     *slog.Logger
-	// Emit enqueues event typ with ref in tx's outbox and returns it;
-	// Answered records it, in tx, as the answer of command jti (for its
-	// redelivery); Flush wakes the link after a commit that emitted.
-	Emit     func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error)
-	Answered func(tx *journal.Tx, jti string, ans mqtt.Message) error
-	Flush    func()
+	exchange.Events
 	// Fault is told of a commit that failed outside a caller's reach (a
 	// full or damaged disk).
 	Fault func(error) bool

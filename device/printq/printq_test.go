@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -88,20 +89,22 @@ func newRig(t *testing.T) *rig {
 	r := &rig{j: j, p: &fakePrinter{}, events: make(chan event, 16), answered: make(chan string, 16), states: make(chan string, 16)}
 	r.q = New(Host{
 		Journal: j, Now: time.Now, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
-			if typ != wire.TypePrintResult {
-				t.Errorf("emitted %s", typ)
-			}
-			b := body.(wire.PrintResult)
-			tx.OnCommit(func() { r.events <- event{ref, b} })
-			raw, _ := json.Marshal(b)
-			return mqtt.Message{ID: "E-" + b.JobID, Type: typ, Ref: ref, Body: raw}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+				if typ != wire.TypePrintResult {
+					t.Errorf("emitted %s", typ)
+				}
+				b := body.(wire.PrintResult)
+				tx.OnCommit(func() { r.events <- event{ref, b} })
+				raw, _ := json.Marshal(b)
+				return mqtt.Message{ID: "E-" + b.JobID, Type: typ, Ref: ref, Body: raw}, nil
+			},
+			Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
+				tx.OnCommit(func() { r.answered <- jti })
+				return nil
+			},
+			Flush: func() {},
 		},
-		Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
-			tx.OnCommit(func() { r.answered <- jti })
-			return nil
-		},
-		Flush:   func() {},
 		Fault:   func(error) bool { return false },
 		Changed: func(st string) { r.states <- st },
 	}, r.p, config.Printer{PaperMM: 58, Status: "query"})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/posagent/posagent/audio"
 	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/exchange"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/ota"
@@ -50,15 +51,17 @@ func newRig(t *testing.T) *rig {
 	}
 	r.t = &Trial{Host: Host{
 		Journal: j, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
-		Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
-			tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, typ+" "+ref); r.mu.Unlock() })
-			return mqtt.Message{Type: typ, Ref: ref}, nil
+		Events: exchange.Events{
+			Emit: func(tx *journal.Tx, typ, ref string, body any) (mqtt.Message, error) {
+				tx.OnCommit(func() { r.mu.Lock(); r.events = append(r.events, typ+" "+ref); r.mu.Unlock() })
+				return mqtt.Message{Type: typ, Ref: ref}, nil
+			},
+			Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
+				tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
+				return nil
+			},
+			Flush: func() {},
 		},
-		Answered: func(tx *journal.Tx, jti string, _ mqtt.Message) error {
-			tx.OnCommit(func() { r.mu.Lock(); r.answered = append(r.answered, jti); r.mu.Unlock() })
-			return nil
-		},
-		Flush:     func() {},
 		Connected: r.connected.Load,
 		Restart:   func(string) { r.mu.Lock(); r.restarts = append(r.restarts, time.Now()); r.mu.Unlock() },
 		Owe: func(tx *journal.Tx, rec audio.Record) error {

@@ -48,11 +48,13 @@ func TestRefundPacedAtProductionTimings(t *testing.T) {
 		u := &Runner{Host: exchange.Host{
 			Journal: j, Requests: exchange.NewRequests(l, "dev-1", time.Now), Pay: pc, Now: time.Now,
 			Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Number: func() string { return "R1" },
-			Emit: func(tx *journal.Tx, typ, _ string, body any) (mqtt.Message, error) {
-				tx.OnCommit(func() { mu.Lock(); results = append(results, body.(wire.RefundResult).State); mu.Unlock() })
-				return mqtt.Message{Type: typ}, nil
+			Events: exchange.Events{
+				Emit: func(tx *journal.Tx, typ, _ string, body any) (mqtt.Message, error) {
+					tx.OnCommit(func() { mu.Lock(); results = append(results, body.(wire.RefundResult).State); mu.Unlock() })
+					return mqtt.Message{Type: typ}, nil
+				},
+				Flush: func() {},
 			},
-			Kick: func() {},
 			Owe: func(tx *journal.Tx, c orders.Completion) error {
 				tx.OnCommit(func() { mu.Lock(); owed = append(owed, c); mu.Unlock() })
 				return nil

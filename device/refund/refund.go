@@ -171,15 +171,7 @@ func (u *Runner) save(tx *journal.Tx, r orders.Refund) error {
 
 // Load reads refund no (orders.ErrNotFound when there is none).
 func (u *Runner) Load(no string) (orders.Refund, error) {
-	var r orders.Refund
-	err := u.Journal.View(func(tx *journal.Tx) error {
-		ok, err := tx.Get(journal.Refunds, no, &r)
-		if err == nil && !ok {
-			err = orders.ErrNotFound
-		}
-		return err
-	})
-	return r, err
+	return orders.Load[orders.Refund](u.Journal, journal.Refunds, no)
 }
 
 // Open opens refund no's inbox and returns what runs it to its end; the
@@ -309,7 +301,7 @@ func (f *flow) apply(st *wire.RefundStatus) (exchange.Next, error) {
 	if err != nil {
 		return exchange.Done, err
 	}
-	u.Kick()
+	u.Flush()
 	switch {
 	case orders.RefundFinal(f.r.State):
 		return exchange.Done, nil
