@@ -390,17 +390,28 @@ func (q *Queue) idle(tx *journal.Tx) (bool, error) {
 	return empty, err
 }
 
-// Await registers a notification waiting for job id (once: a second call
-// returns the first one's channel).
-func (q *Queue) Await(id string) chan Job {
+// Await registers a notification that will wait for job id (at its
+// accept commit, so a receipt printed before the notification's turn is
+// handed to it rather than marked done in a commit of its own).
+func (q *Queue) Await(id string) { q.await(id) }
+
+// await registers a wait for job id (once: a second call returns the
+// first one's channel), or returns the job already handed for it: one look
+// under the lock, so that a hand-off that takes the channel registered at
+// accept cannot fall between the two and leave the wait on a channel
+// nobody sends on (and the job skipped by the worker as handed).
+func (q *Queue) await(id string) (chan Job, *Job) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if ch := q.waiting[id]; ch != nil {
-		return ch // registered when it was accepted
+	if job, ok := q.handed[id]; ok {
+		return nil, &job
 	}
-	ch := make(chan Job, 1)
-	q.waiting[id] = ch
-	return ch
+	ch := q.waiting[id]
+	if ch == nil {
+		ch = make(chan Job, 1)
+		q.waiting[id] = ch
+	}
+	return ch, nil
 }
 
 // unawait ends a wait; a job handed meanwhile is returned, to be marked
@@ -476,10 +487,10 @@ func (q *Queue) MarkHanded(tx *journal.Tx, job Job) error {
 // (handed non-nil): the caller marks it done in its own commit with
 // MarkHanded.
 func (q *Queue) Wait(ctx context.Context, id string) (printed bool, handed *Job, err error) {
-	if job, ok := q.handedJob(id); ok {
-		return true, &job, nil // handed before, its mark not yet committed
+	ch, job := q.await(id)
+	if job != nil {
+		return true, job, nil // handed before, its mark not yet committed
 	}
-	ch := q.Await(id)
 	defer func() {
 		if job := q.unawait(id, ch); job != nil && handed == nil {
 			// Handed as this wait ended without it: marked done here.

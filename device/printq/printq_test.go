@@ -338,3 +338,39 @@ func BenchmarkNext(b *testing.B) {
 		})
 	}
 }
+
+// A receipt printed just as its notification begins to wait is handed to
+// the wait whatever the interleaving: the hand-off that takes the channel
+// registered at accept and the wait that looks for a handed job must not
+// miss each other (a lost hand-off left the notification unanswered and
+// its job skipped by the worker as handed, for ever).
+func TestHandOffNeverLost(t *testing.T) {
+	r := newRig(t)
+	const n = 10000
+	jobs := make([]Job, n)
+	if err := r.j.Update(func(tx *journal.Tx) error {
+		for i := range jobs {
+			jobs[i] = Job{JobID: fmt.Sprintf("%sR%d", OrderPrefix, i), Seq: uint64(i + 1), Copies: 1, Started: true, Doc: "x"}
+			if err := File(tx, jobs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for i, job := range jobs {
+		id := job.JobID
+		job.Printed = 1
+		job.finish(Done, time.Now())
+		r.q.Await(id) // at accept
+		go r.q.handOff(job)
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		printed, handed, err := r.q.Wait(ctx, id)
+		cancel()
+		if err != nil || !printed || handed == nil || handed.JobID != id {
+			t.Fatalf("wait %d: printed %v, handed %+v, %v", i, printed, handed, err)
+		}
+		r.q.unhand(id)
+	}
+}
