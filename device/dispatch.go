@@ -179,6 +179,7 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 			return
 		}
 		var runs []func()
+		var enqueued bool
 		err := a.j.Update(func(tx *journal.Tx) error {
 			runs = runs[:0]
 			for _, c := range batch {
@@ -190,6 +191,7 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 					runs = append(runs, run)
 				}
 			}
+			enqueued = tx.Enqueued()
 			return nil
 		})
 		if err != nil {
@@ -200,7 +202,9 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 			return
 		}
 		a.storageOK()
-		a.link.Kick()
+		if enqueued {
+			a.link.Kick()
+		}
 		for _, run := range runs {
 			run()
 		}
@@ -231,9 +235,11 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 // be acknowledged).
 func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) bool {
 	var run func()
+	var enqueued bool
 	err := a.j.Update(func(tx *journal.Tx) error {
 		var err error
 		run, err = a.acceptOnce(tx, m, accept)
+		enqueued = tx.Enqueued()
 		return err
 	})
 	if err != nil {
@@ -243,7 +249,9 @@ func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Messa
 		return !a.storageFault(err)
 	}
 	a.storageOK()
-	a.link.Kick()
+	if enqueued {
+		a.link.Kick()
+	}
 	if run != nil {
 		run()
 	}

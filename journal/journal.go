@@ -606,8 +606,19 @@ func (t *Tx) Enqueue(v any) (uint64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("journal: encode outbox entry: %w", err)
 	}
-	return seq, t.set(Outbox, seqKey(seq), data)
+	if err := t.set(Outbox, seqKey(seq), data); err != nil {
+		return 0, err
+	}
+	t.enqueued = true
+	return seq, nil
 }
+
+// Enqueued says whether t has put an event in the outbox: whether the
+// sender has anything to wake for once t commits (a command answered
+// later, as notify.payment, enqueues nothing in its accepting commit, and
+// a sender woken for nothing takes the processor from the flow that is
+// about to run).
+func (t *Tx) Enqueued() bool { return t.enqueued }
 
 // NextSequence returns the next number of bucket's own counter, to order
 // records keyed by something else. Read-write transactions only.

@@ -273,3 +273,37 @@ func TestAckLaterRidesOnTheNextCommit(t *testing.T) {
 		t.Fatalf("after Close and reopen: OutboxLen %d", n)
 	}
 }
+
+// Enqueued tells a commit that put an event in the outbox from one that
+// did not: the sender is woken only for the first.
+func TestEnqueued(t *testing.T) {
+	j := open(t, filepath.Join(t.TempDir(), "j.db"))
+	for _, tc := range []struct {
+		name string
+		fn   func(*Tx) error
+		want bool
+	}{
+		{"a record only", func(tx *Tx) error { return tx.Put(Meta, "k", 1) }, false},
+		{"nothing", func(*Tx) error { return nil }, false},
+		{"an event", func(tx *Tx) error { _, err := tx.Enqueue("e"); return err }, true},
+		{"a record and an event", func(tx *Tx) error {
+			if err := tx.Put(Meta, "k", 2); err != nil {
+				return err
+			}
+			_, err := tx.Enqueue("e")
+			return err
+		}, true},
+	} {
+		var got bool
+		if err := j.Update(func(tx *Tx) error {
+			err := tc.fn(tx)
+			got = tx.Enqueued()
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("%s: Enqueued %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -255,6 +255,8 @@ type Tx struct {
 	keys  map[string][]string // m's key lists as of c
 	w     *writes             // nil: a View
 	hooks []func()
+	// enqueued: an event was put in the outbox (Enqueued).
+	enqueued bool
 }
 
 var errReadOnly = errors.New("journal: a write in a read-only transaction")
