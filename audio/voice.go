@@ -113,8 +113,37 @@ func clipSamples(fsys fs.FS, file, unit string) (int, error) {
 		}
 		return int(fi.Size() / 2), nil
 	}
+	if strings.ToLower(path.Ext(file)) == ".adpcm" {
+		n, err := adpcmFileCount(fsys, file)
+		if err != nil {
+			return 0, fmt.Errorf("audio: voice pack: %s (%q): %w", file, unit, err)
+		}
+		if n == 0 {
+			return 0, fmt.Errorf("audio: voice pack: %s (%q) is empty", file, unit)
+		}
+		return n, nil
+	}
 	pcm, err := loadClip(fsys, file, unit)
 	return len(pcm), err
+}
+
+// adpcmFileCount reads a .adpcm file's header and says how many samples it
+// holds (checked against its size).
+func adpcmFileCount(fsys fs.FS, file string) (int, error) {
+	f, err := fsys.Open(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	var h [adpcmHeader]byte
+	if _, err := io.ReadFull(f, h[:]); err != nil {
+		return 0, errors.New(`not IMA ADPCM (no "IMA4" header)`)
+	}
+	return adpcmCount(h[:], fi.Size())
 }
 
 // loadClip reads one clip file of a pack and fades its edges.
@@ -129,8 +158,10 @@ func loadClip(fsys fs.FS, file, unit string) ([]int16, error) {
 		pcm, err = decodeRaw(data)
 	case ".wav":
 		pcm, err = decodeWAV(data)
+	case ".adpcm":
+		pcm, err = DecodeADPCM(data)
 	default:
-		err = errors.New("want a .pcm or .wav file")
+		err = errors.New("want a .pcm, .adpcm or .wav file")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("audio: voice pack: %s (%q): %w", file, unit, err)
@@ -142,7 +173,7 @@ func loadClip(fsys fs.FS, file, unit string) ([]int16, error) {
 	return pcm, nil
 }
 
-//go:embed voice/default/*.pcm voice/default/manifest.json
+//go:embed voice/default/*.adpcm voice/default/*.pcm voice/default/manifest.json
 var defaultPack embed.FS
 
 var defaultVoice = sync.OnceValue(func() *Voice {
@@ -162,7 +193,7 @@ var defaultVoice = sync.OnceValue(func() *Voice {
 // cmn-latn-pinyin voice unless replaced by recordings; see voice/README.md).
 func DefaultVoice() *Voice { return defaultVoice() }
 
-//go:embed voice/yue/*.pcm voice/yue/manifest.json
+//go:embed voice/yue/*.adpcm voice/yue/*.pcm voice/yue/manifest.json
 var yuePack embed.FS
 
 var yueVoice = sync.OnceValue(func() *Voice {
@@ -344,6 +375,9 @@ func (v *Voice) appendClip(out []int16, unit string, g int32) ([]int16, bool) {
 	if more, ok := appendRaw(out, c, g); ok {
 		return more, true
 	}
+	if more, ok := appendADPCM(out, c, g); ok {
+		return more, true
+	}
 	pcm := v.Clip(unit)
 	if pcm == nil {
 		return out, false
@@ -393,6 +427,48 @@ func appendRaw(out []int16, c clipFile, g int32) ([]int16, bool) {
 	for i := range mid {
 		dst[nf+i] = int16((raw(nf+i)*g + 1<<14) >> 15)
 	}
+	return out, true
+}
+
+// appendADPCM decodes IMA ADPCM clip c into out's spare room, then fades
+// its edges and sets gain g as appendRaw does (false: c is no .adpcm clip
+// of the length it had when the pack was loaded).
+func appendADPCM(out []int16, c clipFile, g int32) ([]int16, bool) {
+	if strings.ToLower(path.Ext(c.file)) != ".adpcm" {
+		return out, false
+	}
+	f, err := c.fsys.Open(c.file)
+	if err != nil {
+		return out, false
+	}
+	defer f.Close()
+	size := int64(adpcmHeader + (c.samples+1)/2)
+	if fi, err := f.Stat(); err != nil || fi.Size() != size {
+		return out, false
+	}
+	bp := scratch.Get().(*[]byte)
+	defer scratch.Put(bp)
+	if int64(cap(*bp)) < size {
+		*bp = make([]byte, size)
+	}
+	b := (*bp)[:size]
+	if _, err := io.ReadFull(f, b); err != nil {
+		return out, false
+	}
+	if n, err := adpcmCount(b, size); err != nil || n != c.samples {
+		return out, false
+	}
+	start := len(out)
+	out = slices.Grow(out, c.samples)[:start+c.samples]
+	dst := out[start:]
+	decodeADPCMInto(dst, b[adpcmHeader:])
+	nf := min(fadeMs*SampleRate/1000, len(dst)/2)
+	for i := 0; i < nf; i++ { // the edges, faded first, as fade does
+		dst[i] = int16((int32(int16(int32(dst[i])*int32(i)/int32(nf)))*g + 1<<14) >> 15)
+		j := len(dst) - 1 - i
+		dst[j] = int16((int32(int16(int32(dst[j])*int32(i)/int32(nf)))*g + 1<<14) >> 15)
+	}
+	gain(dst[nf:len(dst)-nf], g)
 	return out, true
 }
 

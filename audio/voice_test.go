@@ -130,29 +130,35 @@ func TestLoadVoiceFormats(t *testing.T) {
 		b, _ := json.Marshal(map[string]any{"sample_rate": 16000, "clips": clips})
 		return &fstest.MapFile{Data: b}
 	}
+	pcm := make([]int16, 401)
+	adpcm := EncodeADPCM(pcm)
 	v, err := LoadVoice(fstest.MapFS{
-		"manifest.json": man(map[string]string{"一": "a.pcm", "一元": "b.wav"}),
+		"manifest.json": man(map[string]string{"一": "a.pcm", "一元": "b.wav", "元": "c.adpcm"}),
 		"a.pcm":         {Data: raw},
 		"b.wav":         {Data: wavOK},
+		"c.adpcm":       {Data: adpcm},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Clip("一")) != 400 || len(v.Clip("一元")) != 400 {
-		t.Errorf("clip lengths %d, %d", len(v.Clip("一")), len(v.Clip("一元")))
+	if len(v.Clip("一")) != 400 || len(v.Clip("一元")) != 400 || len(v.Clip("元")) != 401 {
+		t.Errorf("clip lengths %d, %d, %d", len(v.Clip("一")), len(v.Clip("一元")), len(v.Clip("元")))
 	}
 	// Longest match: 一元 is one unit, 一一 two.
 	if u, _ := v.Split("一一元"); strings.Join(u, "|") != "一|一元" {
 		t.Errorf("Split = %v", u)
 	}
 	for name, fsys := range map[string]fstest.MapFS{
-		"no manifest": {},
-		"missing":     {"manifest.json": man(map[string]string{"一": "gone.pcm"})},
-		"8 kHz wav":   {"manifest.json": man(map[string]string{"一": "a.wav"}), "a.wav": {Data: wav8k}},
-		"odd raw":     {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: raw[:3]}},
-		"empty":       {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: nil}},
-		"mp3":         {"manifest.json": man(map[string]string{"一": "a.mp3"}), "a.mp3": {Data: raw}},
-		"no clips":    {"manifest.json": man(map[string]string{})},
+		"no manifest":       {},
+		"missing":           {"manifest.json": man(map[string]string{"一": "gone.pcm"})},
+		"8 kHz wav":         {"manifest.json": man(map[string]string{"一": "a.wav"}), "a.wav": {Data: wav8k}},
+		"odd raw":           {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: raw[:3]}},
+		"empty":             {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: nil}},
+		"mp3":               {"manifest.json": man(map[string]string{"一": "a.mp3"}), "a.mp3": {Data: raw}},
+		"no clips":          {"manifest.json": man(map[string]string{})},
+		"adpcm cut short":   {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: adpcm[:len(adpcm)-1]}},
+		"adpcm header only": {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: EncodeADPCM(nil)}},
+		"raw as adpcm":      {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: raw}},
 	} {
 		if _, err := LoadVoice(fsys); err == nil {
 			t.Errorf("%s: LoadVoice succeeded", name)
@@ -420,7 +426,7 @@ func TestLoadVoiceDir(t *testing.T) {
 		for _, f := range clips {
 			b, err := fs.ReadFile(sub, f)
 			if err != nil {
-				b, _ = fs.ReadFile(sub, "d_yi.pcm")
+				b, _ = fs.ReadFile(sub, "d_yi.adpcm")
 			}
 			os.WriteFile(filepath.Join(dir, f), b, 0o600)
 		}
@@ -441,7 +447,7 @@ func TestLoadVoiceDir(t *testing.T) {
 		t.Fatalf("a pack lacking two phrases: %v", err)
 	}
 	// 微信 and 退 + 款 recorded instead: the phrases are joined.
-	some["微信"], some["退"], some["款"] = "x_weixin.pcm", "x_tui.pcm", "x_kuan.pcm"
+	some["微信"], some["退"], some["款"] = "x_weixin.adpcm", "x_tui.adpcm", "x_kuan.adpcm"
 	copyPack(some)
 	if _, err := LoadVoiceDir(dir); err != nil {
 		t.Fatalf("phrases joined from shorter clips: %v", err)

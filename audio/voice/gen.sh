@@ -13,7 +13,8 @@
 # RMS level of $TARGET_RMS dBFS (default -16), lowered if that would put the
 # peak above -1 dBFS, so a phrase and the digits after it sound equally loud
 # (peak normalisation alone left 4 dB between them). Clips are written as
-# default/<stem>.pcm; default/manifest.json maps unit text -> file. Units
+# default/<stem>.pcm, then turned into IMA ADPCM (default/<stem>.adpcm, see
+# scripts/voiceadpcm); default/manifest.json maps unit text -> file. Units
 # written <name> (e.g. <beep>) are sounds, listed under "sounds" in the
 # manifest: they are not words, so text never selects them.
 #
@@ -106,4 +107,8 @@ list() { sed '$ s/,$//' "$1"; }
 	printf '  }\n}\n'
 } >"$tmp/manifest.json"
 mv "$tmp/manifest.json" "$out/manifest.json"
-echo "gen.sh: $(ls "$out"/*.pcm | wc -l) clips, $(du -ck "$out"/*.pcm | tail -1 | cut -f1) KiB"
+rm -f "$out"/*.adpcm
+# The clips are committed (and compiled in) as IMA ADPCM, a quarter of the
+# raw size; the sounds stay raw (scripts/voiceadpcm, run from the module).
+(cd "$here/../.." && go run ./scripts/voiceadpcm "$out")
+echo "gen.sh: $(ls "$out"/*.adpcm | wc -l) clips, $(du -ck "$out"/*.adpcm "$out"/*.pcm | tail -1 | cut -f1) KiB"
