@@ -275,6 +275,65 @@ func (s *session) status(key string) int {
 	return 0
 }
 
+// guestRSS is, under a 32-bit qemu-user (-wrap qemu-arm-static), the
+// resident set of the guest alone, in KiB, and its anonymous part: qemu
+// lays the guest's 4 GiB address space over the host's lowest 4 GiB when
+// that is free (guest_base 0) and keeps its own memory (translated code,
+// its heap) above, so the mappings that start below 4 GiB are the agent's
+// pages as an armv7 kernel would hold them. ok is false when the agent
+// binary is not mapped below 4 GiB (another guest_base): nothing is known.
+func (s *session) guestRSS() (rss, anon int, ok bool) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/smaps", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0, false
+	}
+	defer f.Close()
+	agent, _ := filepath.Abs(s.args[1])
+	var low bool
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		fields := strings.Fields(line)
+		if len(fields) == 0 {
+			continue
+		}
+		if start, _, isRange := strings.Cut(fields[0], "-"); isRange && !strings.HasSuffix(fields[0], ":") {
+			a, err := strconv.ParseUint(start, 16, 64)
+			if err != nil {
+				continue // not a mapping's header
+			}
+			low = a < 1<<32
+			if low && len(fields) >= 6 && fields[len(fields)-1] == agent {
+				ok = true
+			}
+			continue
+		}
+		if !low || len(fields) < 2 {
+			continue
+		}
+		n, _ := strconv.Atoi(fields[1])
+		switch fields[0] {
+		case "Rss:":
+			rss += n
+		case "Anonymous:":
+			anon += n
+		}
+	}
+	return rss, anon, ok
+}
+
+// guestLine says guestRSS, when the agent runs under a 32-bit emulator.
+func (s *session) guestLine() string {
+	if len(s.args) < 2 || !strings.Contains(filepath.Base(s.args[0]), "qemu-arm") {
+		return ""
+	}
+	rss, anon, ok := s.guestRSS()
+	if !ok {
+		return "; guest alone: unknown (not laid at the host's low 4 GiB)"
+	}
+	return fmt.Sprintf("; guest alone (the agent's own pages, below 4 GiB): %d KiB, anonymous %d KiB", rss, anon)
+}
+
 // dbSize is the journal file's size in KiB.
 func (s *session) dbSize() int64 {
 	fi, err := os.Stat(filepath.Join(s.dataDir, "journal.db"))
@@ -300,7 +359,7 @@ func loadRun(o opts, b *platform.Broker) error {
 	// File-backed pages count as whole page-cache folios on kernels with
 	// large folios (6.x on ext4): run the binary from a tmpfs (shmem, 4 KiB
 	// pages) to see what a device kernel maps.
-	fmt.Printf("RSS idle (after %v): %d KiB (file-backed %d KiB, shmem %d KiB), journal %d KiB\n", o.idle, idle, s.rssFile(), s.status("RssShmem"), s.dbSize())
+	fmt.Printf("RSS idle (after %v): %d KiB (file-backed %d KiB, shmem %d KiB), journal %d KiB%s\n", o.idle, idle, s.rssFile(), s.status("RssShmem"), s.dbSize(), s.guestLine())
 
 	// Load: rate commands per second; answers counted as they come.
 	var answered atomic.Int64
@@ -355,6 +414,9 @@ load:
 			samples[0], maxOf(samples), samples[len(samples)-1], avg(samples[:tenth(samples)]), avg(samples[len(samples)-tenth(samples):]))
 		fmt.Printf("  of which anonymous (heap, stacks): first-tenth avg %d KiB, last-tenth avg %d KiB, max %d KiB; journal now %d KiB\n",
 			avg(anon[:tenth(anon)]), avg(anon[len(anon)-tenth(anon):]), maxOf(anon), s.dbSize())
+	}
+	if g := s.guestLine(); g != "" {
+		fmt.Printf("RSS after load%s\n", g)
 	}
 	err = s.stop()
 	fmt.Printf("SIGTERM: exit %v\n", exitText(err))
