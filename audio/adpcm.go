@@ -17,8 +17,8 @@ import (
 // it renders worst, stays raw.
 //
 // A .adpcm file is the magic "IMA4", the sample count (uint32, little
-// endian) and the samples' codes, two to a byte, the first in the low
-// nibble, starting from predictor 0 and step index 0 (a clip starts in
+// endian, even: an odd clip gains a silent sample) and the samples'
+// codes, two to a byte, the first in the low nibble, starting from predictor 0 and step index 0 (a clip starts in
 // silence). There are no blocks: a clip decodes from its start.
 
 var adpcmMagic = [4]byte{'I', 'M', 'A', '4'}
@@ -87,7 +87,12 @@ func (s *adpcmState) encode(x int16) byte {
 
 // EncodeADPCM is pcm as a .adpcm file.
 func EncodeADPCM(pcm []int16) []byte {
-	out := make([]byte, adpcmHeader+(len(pcm)+1)/2)
+	if len(pcm)%2 == 1 {
+		// Whole bytes: a file's size gives its count (adpcmSize), so a
+		// pack loads without reading its clips.
+		pcm = append(pcm[:len(pcm):len(pcm)], 0)
+	}
+	out := make([]byte, adpcmHeader+len(pcm)/2)
 	copy(out, adpcmMagic[:])
 	binary.LittleEndian.PutUint32(out[4:], uint32(len(pcm)))
 	var s adpcmState
@@ -102,6 +107,15 @@ func EncodeADPCM(pcm []int16) []byte {
 	return out
 }
 
+// adpcmSamples is the count of samples a .adpcm file of size bytes holds
+// (an even count, two codes to each byte), 0 for one too short.
+func adpcmSamples(size int64) int {
+	if size < adpcmHeader {
+		return 0
+	}
+	return int(2 * (size - adpcmHeader))
+}
+
 // adpcmCount checks a .adpcm file's header against its length and says
 // how many samples it holds.
 func adpcmCount(header []byte, size int64) (int, error) {
@@ -109,7 +123,7 @@ func adpcmCount(header []byte, size int64) (int, error) {
 		return 0, errors.New(`not IMA ADPCM (no "IMA4" header)`)
 	}
 	n := int64(binary.LittleEndian.Uint32(header[4:]))
-	if want := adpcmHeader + (n+1)/2; size != want {
+	if want := adpcmHeader + n/2; n%2 != 0 || size != want {
 		return 0, fmt.Errorf("%d bytes for %d samples, want %d", size, n, want)
 	}
 	return int(n), nil

@@ -34,9 +34,14 @@ func TestADPCMRoundTrip(t *testing.T) {
 			t.Fatalf("%d samples: %d bytes, want %d", n, len(enc), want)
 		}
 		dec, err := DecodeADPCM(enc)
-		if err != nil || len(dec) != n {
-			t.Fatalf("%d samples: decoded %d, %v", n, len(dec), err)
+		if even := n + n%2; err != nil || len(dec) != even || adpcmSamples(int64(len(enc))) != even {
+			t.Fatalf("%d samples: decoded %d (by the size %d), %v; want %d", n, len(dec), adpcmSamples(int64(len(enc))), err, even)
 		}
+		if n%2 == 1 && abs(int(dec[n])-int(dec[n-1])/2) > 1024 {
+			// Coded as silence: the predictor heads back towards 0.
+			t.Fatalf("%d samples: the padding sample is %d after %d, no move towards silence", n, dec[n], dec[n-1])
+		}
+		dec = dec[:n]
 		if n >= 1601 {
 			if r := snr(pcm, dec); r < 20 {
 				t.Errorf("%d samples: signal to error %.1f dB, want ≥ 20", n, r)
@@ -74,6 +79,8 @@ func TestADPCMRefusesBadFiles(t *testing.T) {
 	magic[0] = 'X'
 	huge := append([]byte{}, good...)
 	binary.LittleEndian.PutUint32(huge[4:], 1<<31)
+	odd := append([]byte{}, good...)
+	binary.LittleEndian.PutUint32(odd[4:], 9)
 	for _, tc := range []struct {
 		name string
 		data []byte
@@ -85,6 +92,7 @@ func TestADPCMRefusesBadFiles(t *testing.T) {
 		{"cut short", short, "want"},
 		{"too long", long, "want"},
 		{"a count its length does not hold", huge, "want"},
+		{"an odd count", odd, "want"},
 	} {
 		if _, err := DecodeADPCM(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)

@@ -114,10 +114,16 @@ func clipSamples(fsys fs.FS, file, unit string) (int, error) {
 		return int(fi.Size() / 2), nil
 	}
 	if strings.ToLower(path.Ext(file)) == ".adpcm" {
-		n, err := adpcmFileCount(fsys, file)
+		// By its size, not read: reading every clip's header at start
+		// would fault in the whole pack (the kernel maps 64 KB around
+		// each read of the binary), 2 MB of resident memory for clips
+		// never said. Its header is checked when it is decoded, and a
+		// pack from a directory is decoded whole at load (LoadVoiceDir).
+		fi, err := fs.Stat(fsys, file)
 		if err != nil {
-			return 0, fmt.Errorf("audio: voice pack: %s (%q): %w", file, unit, err)
+			return 0, fmt.Errorf("audio: voice pack: unit %q: %w", unit, err)
 		}
+		n := adpcmSamples(fi.Size())
 		if n == 0 {
 			return 0, fmt.Errorf("audio: voice pack: %s (%q) is empty", file, unit)
 		}
@@ -125,25 +131,6 @@ func clipSamples(fsys fs.FS, file, unit string) (int, error) {
 	}
 	pcm, err := loadClip(fsys, file, unit)
 	return len(pcm), err
-}
-
-// adpcmFileCount reads a .adpcm file's header and says how many samples it
-// holds (checked against its size).
-func adpcmFileCount(fsys fs.FS, file string) (int, error) {
-	f, err := fsys.Open(file)
-	if err != nil {
-		return 0, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return 0, err
-	}
-	var h [adpcmHeader]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil {
-		return 0, errors.New(`not IMA ADPCM (no "IMA4" header)`)
-	}
-	return adpcmCount(h[:], fi.Size())
 }
 
 // loadClip reads one clip file of a pack and fades its edges.
@@ -245,6 +232,14 @@ func LoadVoiceDir(dir string) (*Voice, error) {
 	v, err := LoadVoice(os.DirFS(dir))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
+	}
+	// Decoded whole once: a clip LoadVoice took by its size (.adpcm)
+	// fails at start, not mid-sentence.
+	for _, u := range v.Units() {
+		c := v.clips[u]
+		if _, err := loadClip(c.fsys, c.file, u); err != nil {
+			return nil, fmt.Errorf("%s: %w", dir, err)
+		}
 	}
 	if lack := v.Lacks(); len(lack) > 0 {
 		return nil, fmt.Errorf("audio: voice pack %s cannot say %d of the phrases the device says: %s", dir, len(lack), strings.Join(lack, " "))

@@ -141,7 +141,7 @@ func TestLoadVoiceFormats(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(v.Clip("一")) != 400 || len(v.Clip("一元")) != 400 || len(v.Clip("元")) != 401 {
+	if len(v.Clip("一")) != 400 || len(v.Clip("一元")) != 400 || len(v.Clip("元")) != 402 {
 		t.Errorf("clip lengths %d, %d, %d", len(v.Clip("一")), len(v.Clip("一元")), len(v.Clip("元")))
 	}
 	// Longest match: 一元 is one unit, 一一 two.
@@ -156,12 +156,22 @@ func TestLoadVoiceFormats(t *testing.T) {
 		"empty":             {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: nil}},
 		"mp3":               {"manifest.json": man(map[string]string{"一": "a.mp3"}), "a.mp3": {Data: raw}},
 		"no clips":          {"manifest.json": man(map[string]string{})},
-		"adpcm cut short":   {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: adpcm[:len(adpcm)-1]}},
 		"adpcm header only": {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: EncodeADPCM(nil)}},
-		"raw as adpcm":      {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: raw}},
 	} {
 		if _, err := LoadVoice(fsys); err == nil {
 			t.Errorf("%s: LoadVoice succeeded", name)
+		}
+	}
+	// An .adpcm clip is taken by its size at load (reading it would map
+	// it): one that is no whole ADPCM fails as it is said, never as noise,
+	// and a directory's pack is decoded whole at load (TestLoadVoiceDir).
+	for name, data := range map[string][]byte{"adpcm cut short": adpcm[:len(adpcm)-1], "raw as adpcm": raw} {
+		v, err := LoadVoice(fstest.MapFS{"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: data}})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if pcm, err := v.Render("一"); err == nil || pcm != nil {
+			t.Errorf("%s: rendered %d samples, %v", name, len(pcm), err)
 		}
 	}
 }
@@ -451,6 +461,11 @@ func TestLoadVoiceDir(t *testing.T) {
 	copyPack(some)
 	if _, err := LoadVoiceDir(dir); err != nil {
 		t.Fatalf("phrases joined from shorter clips: %v", err)
+	}
+	// A clip that is no whole ADPCM fails the directory's load.
+	os.WriteFile(filepath.Join(dir, "x_tui.adpcm"), []byte("IMA4\x10\x00\x00\x00"), 0o600)
+	if _, err := LoadVoiceDir(dir); err == nil || !strings.Contains(err.Error(), "x_tui.adpcm") {
+		t.Fatalf("a pack with a broken clip: %v", err)
 	}
 	if _, err := LoadVoiceDir(filepath.Join(dir, "none")); err == nil {
 		t.Fatal("a missing directory loaded")
