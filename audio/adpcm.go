@@ -42,9 +42,9 @@ var adpcmIndex = [8]int32{-1, -1, -1, -1, 2, 4, 6, 8}
 // adpcmState is the predictor both ends keep.
 type adpcmState struct{ pred, index int32 }
 
-// decode takes one 4-bit code to the next sample.
-func (s *adpcmState) decode(code byte) int16 {
-	step := adpcmSteps[s.index]
+// adpcmDiff is what code adds to the predictor at step: the IMA
+// algorithm's arithmetic, truncations included (not (2c+1)·step/8).
+func adpcmDiff(step int32, code byte) int32 {
 	diff := step >> 3
 	if code&4 != 0 {
 		diff += step
@@ -56,11 +56,14 @@ func (s *adpcmState) decode(code byte) int16 {
 		diff += step >> 2
 	}
 	if code&8 != 0 {
-		s.pred -= diff
-	} else {
-		s.pred += diff
+		return -diff
 	}
-	s.pred = min(max(s.pred, -32768), 32767)
+	return diff
+}
+
+// decode takes one 4-bit code to the next sample.
+func (s *adpcmState) decode(code byte) int16 {
+	s.pred = min(max(s.pred+adpcmDiff(adpcmSteps[s.index], code), -32768), 32767)
 	s.index = min(max(s.index+adpcmIndex[code&7], 0), 88)
 	return int16(s.pred)
 }
@@ -142,26 +145,13 @@ func DecodeADPCM(data []byte) ([]int16, error) {
 
 // adpcmDiffs is what each code adds to the predictor at each step index,
 // worked out once: the render decodes a clip per word it says, and the
-// table takes decode's branches out of each sample
+// table takes adpcmDiff's branches out of each sample
 // (TestADPCMTableIsDecode). It has 128 rows, so an index masked to 7 bits
 // needs no bounds check.
 var adpcmDiffs = func() (t [128][16]int32) {
 	for index, step := range adpcmSteps {
-		for code := range 16 {
-			diff := step >> 3
-			if code&4 != 0 {
-				diff += step
-			}
-			if code&2 != 0 {
-				diff += step >> 1
-			}
-			if code&1 != 0 {
-				diff += step >> 2
-			}
-			if code&8 != 0 {
-				diff = -diff
-			}
-			t[index][code] = diff
+		for code := range byte(16) {
+			t[index][code] = adpcmDiff(step, code)
 		}
 	}
 	return t
