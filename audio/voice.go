@@ -42,8 +42,10 @@ type Voice struct {
 	// clips are read and decoded when said, not held decoded: the default
 	// pack is 4 MB of samples, resident for nothing between announcements
 	// on a device with little memory. Its files are in the binary (or on
-	// disk, for a pack from a directory), paged in when used.
+	// disk, for a pack from a directory), paged in when used; the ones
+	// said most recently are kept decoded, 512 KB at most (recent).
 	clips   map[string]clipFile
+	recent  *recentClips
 	sounds  map[string][]int16 // tones such as "beep": not words, never chosen by text
 	maxRune int                // longest unit, in runes
 }
@@ -74,7 +76,8 @@ func LoadVoice(fsys fs.FS) (*Voice, error) {
 	if len(m.Clips) == 0 {
 		return nil, errors.New("audio: voice pack manifest lists no clips")
 	}
-	v := &Voice{clips: make(map[string]clipFile, len(m.Clips)), sounds: make(map[string][]int16, len(m.Sounds))}
+	v := &Voice{clips: make(map[string]clipFile, len(m.Clips)), recent: newRecentClips(recentSamples),
+		sounds: make(map[string][]int16, len(m.Sounds))}
 	for unit, file := range m.Clips {
 		if unit == "" || !utf8.ValidString(unit) {
 			return nil, fmt.Errorf("audio: voice pack: bad unit %q", unit)
@@ -363,23 +366,25 @@ var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
 // appendClip appends unit's samples, faded at their edges as Clip's are,
 // at gain g (Q15), to out: a raw clip is decoded straight into out,
-// anything else (or a file changed since the pack was loaded) goes through
-// Clip.
+// anything else is copied from the clips said recently, decoded through
+// Clip and kept there when it is not among them.
 func (v *Voice) appendClip(out []int16, unit string, g int32) ([]int16, bool) {
-	c := v.clips[unit]
-	if more, ok := appendRaw(out, c, g); ok {
+	if more, ok := appendRaw(out, v.clips[unit], g); ok {
 		return more, true
 	}
-	if more, ok := appendADPCM(out, c, g); ok {
-		return more, true
-	}
-	pcm := v.Clip(unit)
+	pcm := v.recent.get(unit)
 	if pcm == nil {
-		return out, false
+		if pcm = v.Clip(unit); pcm == nil {
+			return out, false
+		}
+		v.recent.put(unit, pcm)
 	}
 	start := len(out)
-	out = append(out, pcm...)
-	gain(out[start:], g)
+	out = slices.Grow(out, len(pcm))[:start+len(pcm)]
+	dst := out[start:]
+	for i, s := range pcm { // copied at the volume in one pass
+		dst[i] = int16((int32(s)*g + 1<<14) >> 15)
+	}
 	return out, true
 }
 
@@ -422,48 +427,6 @@ func appendRaw(out []int16, c clipFile, g int32) ([]int16, bool) {
 	for i := range mid {
 		dst[nf+i] = int16((raw(nf+i)*g + 1<<14) >> 15)
 	}
-	return out, true
-}
-
-// appendADPCM decodes IMA ADPCM clip c into out's spare room, then fades
-// its edges and sets gain g as appendRaw does (false: c is no .adpcm clip
-// of the length it had when the pack was loaded).
-func appendADPCM(out []int16, c clipFile, g int32) ([]int16, bool) {
-	if strings.ToLower(path.Ext(c.file)) != ".adpcm" {
-		return out, false
-	}
-	f, err := c.fsys.Open(c.file)
-	if err != nil {
-		return out, false
-	}
-	defer f.Close()
-	size := int64(adpcmHeader + (c.samples+1)/2)
-	if fi, err := f.Stat(); err != nil || fi.Size() != size {
-		return out, false
-	}
-	bp := scratch.Get().(*[]byte)
-	defer scratch.Put(bp)
-	if int64(cap(*bp)) < size {
-		*bp = make([]byte, size)
-	}
-	b := (*bp)[:size]
-	if _, err := io.ReadFull(f, b); err != nil {
-		return out, false
-	}
-	if n, err := adpcmCount(b, size); err != nil || n != c.samples {
-		return out, false
-	}
-	start := len(out)
-	out = slices.Grow(out, c.samples)[:start+c.samples]
-	dst := out[start:]
-	decodeADPCMInto(dst, b[adpcmHeader:])
-	nf := min(fadeMs*SampleRate/1000, len(dst)/2)
-	for i := 0; i < nf; i++ { // the edges, faded first, as fade does
-		dst[i] = int16((int32(int16(int32(dst[i])*int32(i)/int32(nf)))*g + 1<<14) >> 15)
-		j := len(dst) - 1 - i
-		dst[j] = int16((int32(int16(int32(dst[j])*int32(i)/int32(nf)))*g + 1<<14) >> 15)
-	}
-	gain(dst[nf:len(dst)-nf], g)
 	return out, true
 }
 
