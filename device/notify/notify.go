@@ -304,22 +304,22 @@ func (w *Worker) queueReceipt(tx *journal.Tx, r *Record) error {
 	return nil
 }
 
-// next is the first owed notification that arrived after seq after: its
-// order_id and Seq. An entry whose record has gone (pruned) or is done is
-// dropped from the queue on the way.
-func (w *Worker) next(after uint64) (id string, seq uint64, ok bool, err error) {
+// next is the first owed notification that arrived after seq after, as
+// read then (carry takes it from there). An entry whose record has gone
+// (pruned) or is done is dropped from the queue on the way.
+func (w *Worker) next(after uint64) (r Record, ok bool, err error) {
 	var stale []string
 	err = w.Journal.View(func(tx *journal.Tx) error {
 		return tx.Seek(journal.NotifyQueue, journal.SeqKey(after+1), func(k string, v []byte) (bool, error) {
-			r, found, err := Get(tx, string(v))
+			rec, found, err := Get(tx, string(v))
 			if err != nil {
 				w.Unreadable(journal.Notify, string(v), err)
 			}
-			if err != nil || !found || r.Done || journal.SeqKey(r.Seq) != k {
+			if err != nil || !found || rec.Done || journal.SeqKey(rec.Seq) != k {
 				stale = append(stale, k)
 				return true, nil
 			}
-			id, seq, ok = r.Body.OrderID, r.Seq, true
+			r, ok = rec, true
 			return false, nil
 		})
 	})
@@ -333,7 +333,7 @@ func (w *Worker) next(after uint64) (id string, seq uint64, ok bool, err error) 
 			return nil
 		})
 	}
-	return id, seq, ok, err
+	return r, ok, err
 }
 
 // Run carries notifications one at a time, in arrival order, from the
@@ -347,14 +347,14 @@ func (w *Worker) Run(ctx context.Context) {
 	defer sweep.Stop()
 	var after uint64
 	for {
-		id, seq, ok, err := w.next(after)
+		r, ok, err := w.next(after)
 		if err != nil {
 			w.Log.Error("notification queue", "err", err)
 		}
 		if ok {
-			after = seq
-			if err := w.carry(ctx, id); err != nil && ctx.Err() == nil {
-				w.Log.Error("notification failed", "order_id", id, "err", err)
+			after = r.Seq
+			if err := w.carry(ctx, r); err != nil && ctx.Err() == nil {
+				w.Log.Error("notification failed", "order_id", r.Body.OrderID, "err", err)
 			}
 			if ctx.Err() != nil {
 				return
@@ -397,14 +397,13 @@ func (w *Worker) save(r Record) error {
 // restart, it is marked 补播, and Said tells the platform so. Its receipt
 // prints meanwhile (queued at accept). The final commit records it all at
 // once: said (for the function key), printed, done, the answer, and the
-// next notification's begun mark.
-func (w *Worker) carry(ctx context.Context, id string) error {
+// next notification's begun mark. r is the record as next read it: no
+// other writer changes it while it is owed (a new notification files its
+// own; one for the same order is a duplicate).
+func (w *Worker) carry(ctx context.Context, r Record) error {
 	w.busy.Store(true)
 	defer w.busy.Store(false)
-	r, err := w.Load(id)
-	if err != nil || r.Done {
-		return err
-	}
+	id := r.Body.OrderID
 	b := r.Body
 	var said *audio.Record
 	w.mu.Lock()
@@ -480,7 +479,7 @@ func (w *Worker) carry(ctx context.Context, id string) error {
 		}
 	}
 	r.Done = true
-	err = w.Journal.Update(func(tx *journal.Tx) error {
+	err := w.Journal.Update(func(tx *journal.Tx) error {
 		if err := Put(tx, r); err != nil {
 			return err
 		}

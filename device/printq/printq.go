@@ -113,6 +113,14 @@ type Job struct {
 	Result  string           `json:"result,omitempty"`
 }
 
+// jobState is what of a Job its waits and saves read: decoding only these
+// leaves the receipt, most of the record, unread.
+type jobState struct {
+	Faulted bool   `json:"faulted,omitempty"`
+	Done    bool   `json:"done,omitempty"`
+	Result  string `json:"result,omitempty"`
+}
+
 // finish marks job done with result at now.
 func (job *Job) finish(result string, now time.Time) {
 	job.Done, job.Result, job.Started, job.Status = true, result, false, ""
@@ -508,11 +516,11 @@ func (q *Queue) Wait(ctx context.Context, id string) (printed bool, handed *Job,
 			return true, &job, nil
 		default:
 		}
-		var rec Job
+		var rec jobState
 		var ok bool
 		err := q.Journal.View(func(tx *journal.Tx) error {
 			var err error
-			rec, ok, err = Get(tx, id)
+			ok, err = tx.Get(journal.Print, id, &rec)
 			return err
 		})
 		if err != nil {
@@ -889,8 +897,8 @@ func (q *Queue) save(job Job) error {
 }
 
 func put(tx *journal.Tx, job *Job) error {
-	cur, _, err := Get(tx, job.JobID)
-	if err != nil {
+	var cur jobState
+	if _, err := tx.Get(journal.Print, job.JobID, &cur); err != nil {
 		return err
 	}
 	job.Faulted = job.Faulted || cur.Faulted
