@@ -135,6 +135,9 @@ build-arm64: deps cross-deps
 test-arm: build-arm build-arm64
 	scripts/arm-smoke.sh qemu-arm-static bin/posagent-armv7
 	scripts/arm-smoke.sh qemu-aarch64-static bin/posagent-arm64
+	# The GPIO drivers an ARM build registers (boards/host_socs.go).
+	GOARCH=arm GOARM=7 CGO_ENABLED=0 $(GO) test -exec qemu-arm-static -run TestHostDrivers ./boards
+	GOARCH=arm64 CGO_ENABLED=0 $(GO) test -exec qemu-aarch64-static -run TestHostDrivers ./boards
 
 # install puts the agent where the systemd unit expects it; DESTDIR-aware
 # for packaging. The config is never overwritten.

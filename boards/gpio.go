@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"os"
 
+	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpioreg"
-	"periph.io/x/host/v3"
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/drivers/keys"
@@ -38,7 +38,7 @@ type pinSource struct {
 // registry of pin names.
 var hostPins = pinSource{
 	init: func() error {
-		_, err := host.Init()
+		_, err := driverreg.Init()
 		return err
 	},
 	byName: gpioreg.ByName,

@@ -1,7 +1,7 @@
 // Package keys reads the keys and drives the LEDs of a board through
 // periph.io pins. Like periph.io's own drivers it takes gpio.PinIn and
 // gpio.PinOut values and never opens a device path: boards looks the pins up
-// (host.Init, gpioreg.ByName), tests pass gpiotest pins.
+// (driverreg.Init, gpioreg.ByName), tests pass gpiotest pins.
 //
 // What a press is (debouncing, short and long presses) is decided by Press,
 // a state machine that is given levels and times and starts nothing, so it
