@@ -1,29 +1,46 @@
 package audio
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"sync"
 )
 
 // IMA ADPCM (the Interactive Multimedia Association's 1992 algorithm, the
 // one WAV format 0x11 and most voice-prompt chips use): 4 bits a sample,
 // a quarter of 16-bit PCM. The built-in voice packs are stored this way,
-// which takes the clips from 7.5 MB to 1.9 MB of the binary; a clip
+// which takes the clips from 7.5 MB to 1.57 MB of the binary; a clip
 // decodes to samples near the original: the packs' clips keep a
 // signal-to-error ratio of 22.7 dB (Mandarin) and 21.7 dB (Cantonese) on
 // average (scripts/voiceadpcm prints it), the error riding on the speech
 // it follows, since the step shrinks in quiet; the key beep, a pure tone
 // it renders worst, stays raw.
 //
-// A .adpcm file is the magic "IMA4", the sample count (uint32, little
-// endian, even: an odd clip gains a silent sample) and the samples'
-// codes, two to a byte, the first in the low nibble, starting from predictor 0 and step index 0 (a clip starts in
-// silence). There are no blocks: a clip decodes from its start.
+// A .adpcm file is a magic, the sample count (uint32, little endian,
+// even: an odd clip gains a silent sample) and the samples' codes, two to
+// a byte, the first in the low nibble, starting from predictor 0 and step
+// index 0 (a clip starts in silence). There are no blocks: a clip decodes
+// from its start. After "IMAZ" the codes are compressed, a raw DEFLATE
+// stream (RFC 1951, compress/flate): the pauses inside and around a word
+// code to runs, and the built-in packs' clips take 16 % less, 1.56 MB
+// where they took 1.86 MB. After "IMA4" they are as they are (the form
+// the first packs were made in, still read).
 
-var adpcmMagic = [4]byte{'I', 'M', 'A', '4'}
+var (
+	adpcmMagic  = [4]byte{'I', 'M', 'A', '4'}
+	adpcmMagicZ = [4]byte{'I', 'M', 'A', 'Z'}
+)
 
 const adpcmHeader = 8
+
+// maxADPCMSamples bounds a clip: a minute of speech. A compressed clip's
+// header could claim any count, and a small stream can inflate to a
+// thousand times its size.
+const maxADPCMSamples = 60 * SampleRate
 
 // adpcmSteps is the quantizer's step table.
 var adpcmSteps = [89]int32{
@@ -88,59 +105,89 @@ func (s *adpcmState) encode(x int16) byte {
 	return code
 }
 
-// EncodeADPCM is pcm as a .adpcm file.
+// EncodeADPCM is pcm as a .adpcm file, its codes compressed ("IMAZ").
 func EncodeADPCM(pcm []int16) []byte {
 	if len(pcm)%2 == 1 {
-		// Whole bytes: a file's size gives its count (adpcmSize), so a
-		// pack loads without reading its clips.
-		pcm = append(pcm[:len(pcm):len(pcm)], 0)
+		pcm = append(pcm[:len(pcm):len(pcm)], 0) // whole bytes
 	}
-	out := make([]byte, adpcmHeader+len(pcm)/2)
-	copy(out, adpcmMagic[:])
-	binary.LittleEndian.PutUint32(out[4:], uint32(len(pcm)))
+	codes := make([]byte, len(pcm)/2)
 	var s adpcmState
 	for i, x := range pcm {
 		code := s.encode(x)
 		if i%2 == 0 {
-			out[adpcmHeader+i/2] = code
+			codes[i/2] = code
 		} else {
-			out[adpcmHeader+i/2] |= code << 4
+			codes[i/2] |= code << 4
 		}
 	}
-	return out
+	var out bytes.Buffer
+	out.Write(adpcmMagicZ[:])
+	binary.Write(&out, binary.LittleEndian, uint32(len(pcm)))
+	w, _ := flate.NewWriter(&out, flate.BestCompression) // a valid level: no error
+	w.Write(codes)                                       // into memory: no error
+	w.Close()
+	return out.Bytes()
 }
 
-// adpcmSamples is the count of samples a .adpcm file of size bytes holds
-// (an even count, two codes to each byte), 0 for one too short.
-func adpcmSamples(size int64) int {
-	if size < adpcmHeader {
-		return 0
-	}
-	return int(2 * (size - adpcmHeader))
-}
-
-// adpcmCount checks a .adpcm file's header against its length and says
-// how many samples it holds.
-func adpcmCount(header []byte, size int64) (int, error) {
-	if len(header) < adpcmHeader || [4]byte(header[:4]) != adpcmMagic {
-		return 0, errors.New(`not IMA ADPCM (no "IMA4" header)`)
-	}
-	n := int64(binary.LittleEndian.Uint32(header[4:]))
-	if want := adpcmHeader + n/2; n%2 != 0 || size != want {
-		return 0, fmt.Errorf("%d bytes for %d samples, want %d", size, n, want)
-	}
-	return int(n), nil
-}
-
-// DecodeADPCM decodes a whole .adpcm file.
+// DecodeADPCM decodes a whole .adpcm file, refusing one that is not
+// whole: a header that is not ours, a count that is odd or more than a
+// minute, codes cut short, or more than the count holds.
 func DecodeADPCM(data []byte) ([]int16, error) {
-	n, err := adpcmCount(data, int64(len(data)))
-	if err != nil {
-		return nil, err
+	if len(data) < adpcmHeader {
+		return nil, errors.New(`not IMA ADPCM (no "IMA4" or "IMAZ" header)`)
+	}
+	n := int64(binary.LittleEndian.Uint32(data[4:]))
+	if n%2 != 0 {
+		return nil, fmt.Errorf("an odd count of samples (%d): a file holds whole bytes", n)
+	}
+	var codes []byte
+	switch [4]byte(data[:4]) {
+	case adpcmMagic:
+		if want := adpcmHeader + n/2; int64(len(data)) != want {
+			return nil, fmt.Errorf("%d bytes for %d samples, want %d", len(data), n, want)
+		}
+		codes = data[adpcmHeader:]
+	case adpcmMagicZ:
+		if n > maxADPCMSamples {
+			return nil, fmt.Errorf("%d samples, more than a clip may hold (%d)", n, maxADPCMSamples)
+		}
+		var err error
+		if codes, err = inflate(data[adpcmHeader:], int(n/2)); err != nil {
+			return nil, fmt.Errorf("%d samples: %w", n, err)
+		}
+	default:
+		return nil, errors.New(`not IMA ADPCM (no "IMA4" or "IMAZ" header)`)
 	}
 	pcm := make([]int16, n)
-	decodeADPCMInto(pcm, data[adpcmHeader:])
+	decodeADPCMInto(pcm, codes)
 	return pcm, nil
+}
+
+// inflaters keeps DEFLATE readers for reuse: each holds a 32 KB window.
+var inflaters sync.Pool
+
+// inflate is exactly n bytes from the DEFLATE stream z, which must end
+// there.
+func inflate(z []byte, n int) ([]byte, error) {
+	src := bytes.NewReader(z)
+	r, ok := inflaters.Get().(io.ReadCloser)
+	if ok {
+		r.(flate.Resetter).Reset(src, nil)
+	} else {
+		r = flate.NewReader(src)
+	}
+	defer inflaters.Put(r)
+	out := make([]byte, n)
+	if _, err := io.ReadFull(r, out); err != nil {
+		return nil, fmt.Errorf("codes cut short or damaged: %v", err)
+	}
+	if k, err := r.Read(make([]byte, 1)); k != 0 || err != io.EOF {
+		return nil, errors.New("more codes than the count, or a damaged end")
+	}
+	if src.Len() != 0 {
+		return nil, fmt.Errorf("%d bytes after the codes", src.Len())
+	}
+	return out, nil
 }
 
 // adpcmDiffs is what each code adds to the predictor at each step index,

@@ -2,7 +2,9 @@ package audio
 
 import (
 	"encoding/binary"
+	"io/fs"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,12 +32,16 @@ func TestADPCMRoundTrip(t *testing.T) {
 			pcm[i] = int16(9000 * env * math.Sin(2*math.Pi*f*float64(i)/16000))
 		}
 		enc := EncodeADPCM(pcm)
-		if want := adpcmHeader + (n+1)/2; len(enc) != want {
-			t.Fatalf("%d samples: %d bytes, want %d", n, len(enc), want)
+		if string(enc[:4]) != "IMAZ" || len(enc) >= adpcmHeader+(n+1)/2+16 {
+			t.Fatalf("%d samples: %d bytes headed %q, want IMAZ and no more than the codes", n, len(enc), enc[:4])
 		}
 		dec, err := DecodeADPCM(enc)
-		if even := n + n%2; err != nil || len(dec) != even || adpcmSamples(int64(len(enc))) != even {
-			t.Fatalf("%d samples: decoded %d (by the size %d), %v; want %d", n, len(dec), adpcmSamples(int64(len(enc))), err, even)
+		if even := n + n%2; err != nil || len(dec) != even {
+			t.Fatalf("%d samples: decoded %d, %v; want %d", n, len(dec), err, even)
+		}
+		// The same codes uncompressed (IMA4) decode the same.
+		if plain, err := DecodeADPCM(uncompressed(enc)); err != nil || !slices.Equal(plain, dec) {
+			t.Fatalf("%d samples: the IMA4 form decodes to %d samples, %v", n, len(plain), err)
 		}
 		if n%2 == 1 && abs(int(dec[n])-int(dec[n-1])/2) > 1024 {
 			// Coded as silence: the predictor heads back towards 0.
@@ -73,26 +79,31 @@ func TestADPCMMatchesTheReference(t *testing.T) {
 // into noise.
 func TestADPCMRefusesBadFiles(t *testing.T) {
 	good := EncodeADPCM(make([]int16, 10))
-	short := good[:len(good)-1]
-	long := append(append([]byte{}, good...), 0)
-	magic := append([]byte{}, good...)
-	magic[0] = 'X'
-	huge := append([]byte{}, good...)
-	binary.LittleEndian.PutUint32(huge[4:], 1<<31)
-	odd := append([]byte{}, good...)
-	binary.LittleEndian.PutUint32(odd[4:], 9)
+	plain := uncompressed(good)
+	with := func(b []byte, f func(b []byte)) []byte {
+		b = slices.Clone(b)
+		f(b)
+		return b
+	}
+	count := func(n uint32) func([]byte) { return func(b []byte) { binary.LittleEndian.PutUint32(b[4:], n) } }
 	for _, tc := range []struct {
 		name string
 		data []byte
 		want string
 	}{
 		{"empty", nil, "IMA4"},
-		{"header only in part", good[:5], "IMA4"},
-		{"another magic", magic, "IMA4"},
-		{"cut short", short, "want"},
-		{"too long", long, "want"},
-		{"a count its length does not hold", huge, "want"},
-		{"an odd count", odd, "want"},
+		{"header only in part", good[:5], "IMAZ"},
+		{"another magic", with(good, func(b []byte) { b[0] = 'X' }), "IMAZ"},
+		{"an odd count", with(good, count(9)), "odd"},
+		{"compressed: cut short", good[:len(good)-1], "damaged"},
+		{"compressed: bytes after the codes", append(slices.Clone(good), 0), "after the codes"},
+		{"compressed: a count beyond its codes", with(good, count(12)), "cut short"},
+		{"compressed: fewer than its codes", with(good, count(8)), "more codes than the count"},
+		{"compressed: more than a minute", with(good, count(2*maxADPCMSamples)), "more than a clip"},
+		{"compressed: not DEFLATE", append(slices.Clone(good[:adpcmHeader]), 0xff, 0xff, 0xff), "damaged"},
+		{"uncompressed: cut short", plain[:len(plain)-1], "want"},
+		{"uncompressed: too long", append(slices.Clone(plain), 0), "want"},
+		{"uncompressed: a count its length does not hold", with(plain, count(1<<31)), "want"},
 	} {
 		if _, err := DecodeADPCM(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)
@@ -100,20 +111,33 @@ func TestADPCMRefusesBadFiles(t *testing.T) {
 	}
 }
 
+// uncompressed is a compressed .adpcm file in its IMA4 form.
+func uncompressed(z []byte) []byte {
+	n := binary.LittleEndian.Uint32(z[4:])
+	codes, err := inflate(z[adpcmHeader:], int(n/2))
+	if err != nil {
+		panic(err)
+	}
+	return append(append([]byte("IMA4"), z[4:adpcmHeader]...), codes...)
+}
+
 // FuzzDecodeADPCM: a voice pack from voice_dir is outside input. Any
 // bytes decode to the count their header gives, or to an error; never a
 // panic, never more samples than the bytes carry.
 func FuzzDecodeADPCM(f *testing.F) {
-	f.Add(EncodeADPCM([]int16{0, 100, -100, 32767, -32768}))
+	good := EncodeADPCM([]int16{0, 100, -100, 32767, -32768})
+	f.Add(good)
+	f.Add(uncompressed(good))
 	f.Add([]byte("IMA4\x02\x00\x00\x00\xff"))
+	f.Add([]byte("IMAZ\x02\x00\x00\x00\x01\x01\x00\xfe\xff\x77"))
 	f.Add([]byte("IMA4"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		pcm, err := DecodeADPCM(data)
 		if err != nil {
 			return
 		}
-		if len(pcm) > 2*(len(data)-adpcmHeader) {
-			t.Fatalf("%d samples from %d bytes", len(pcm), len(data))
+		if len(pcm) > maxADPCMSamples || (string(data[:4]) == "IMA4" && len(pcm) > 2*(len(data)-adpcmHeader)) {
+			t.Fatalf("%d samples from %d bytes headed %q", len(pcm), len(data), data[:4])
 		}
 		again := EncodeADPCM(pcm)
 		if back, err := DecodeADPCM(again); err != nil || len(back) != len(pcm) {
@@ -147,6 +171,23 @@ func TestADPCMTableIsDecode(t *testing.T) {
 			}
 			if want := s.decode(b & 15); got[i] != want {
 				t.Fatalf("sample %d of %d: %d, decode says %d", i, n, got[i], want)
+			}
+		}
+	}
+}
+
+// The built-in packs' clips are the compressed form (scripts/voiceadpcm
+// writes it): 1.57 MB of the binary, where the plain codes took 1.86 MB.
+func TestPacksCompressed(t *testing.T) {
+	for name, pack := range map[string]fs.FS{"voice/default": defaultPack, "voice/yue": yuePack} {
+		clips, err := fs.Glob(pack, name+"/*.adpcm")
+		if err != nil || len(clips) < 100 {
+			t.Fatalf("%s: %d clips, %v", name, len(clips), err)
+		}
+		for _, c := range clips {
+			b, _ := fs.ReadFile(pack, c)
+			if len(b) < 4 || string(b[:4]) != "IMAZ" {
+				t.Errorf("%s: not compressed (%q)", c, b[:min(4, len(b))])
 			}
 		}
 	}

@@ -58,9 +58,11 @@ type manifest struct {
 }
 
 // LoadVoice loads a voice pack: manifest.json at the root of fsys maps each
-// unit to a file beside it, either raw little-endian signed 16-bit mono PCM
-// (.pcm) or a PCM WAV (.wav) of the same format, both at SampleRate. Packs are
-// checked whole at load so a bad recording fails at start, not mid-sentence.
+// unit to a file beside it, raw little-endian signed 16-bit mono PCM (.pcm),
+// a PCM WAV (.wav) of the same format, both at SampleRate, or IMA ADPCM
+// (.adpcm, adpcm.go). Raw and WAV clips are checked at load so a bad
+// recording fails at start, not mid-sentence; an ADPCM clip is decoded as it
+// is said (LoadVoiceDir decodes a pack from a directory whole at load).
 func LoadVoice(fsys fs.FS) (*Voice, error) {
 	raw, err := fs.ReadFile(fsys, "manifest.json")
 	if err != nil {
@@ -84,7 +86,8 @@ func LoadVoice(fsys fs.FS) (*Voice, error) {
 		}
 		// Checked now, so a bad recording fails at start, not
 		// mid-sentence: raw PCM by its size (reading it would only make
-		// garbage), a WAV decoded and dropped.
+		// garbage), a WAV decoded and dropped, an ADPCM clip by its being
+		// there (clipSamples).
 		n, err := clipSamples(fsys, file, unit)
 		if err != nil {
 			return nil, err
@@ -104,7 +107,7 @@ func LoadVoice(fsys fs.FS) (*Voice, error) {
 
 // clipSamples checks one clip file and says how many samples it holds.
 func clipSamples(fsys fs.FS, file, unit string) (int, error) {
-	if ext := strings.ToLower(path.Ext(file)); ext == ".pcm" || ext == ".raw" {
+	if isRaw(file) {
 		fi, err := fs.Stat(fsys, file)
 		switch {
 		case err != nil:
@@ -117,20 +120,19 @@ func clipSamples(fsys fs.FS, file, unit string) (int, error) {
 		return int(fi.Size() / 2), nil
 	}
 	if strings.ToLower(path.Ext(file)) == ".adpcm" {
-		// By its size, not read: reading every clip's header at start
-		// would fault in the whole pack (the kernel maps 64 KB around
-		// each read of the binary), 2 MB of resident memory for clips
-		// never said. Its header is checked when it is decoded, and a
-		// pack from a directory is decoded whole at load (LoadVoiceDir).
+		// Not read: reading every clip's header at start would fault in
+		// the whole pack (the kernel maps 64 KB around each read of the
+		// binary), 2 MB of resident memory for clips never said. It is
+		// checked when it is decoded (its count then known), and a pack
+		// from a directory is decoded whole at load (LoadVoiceDir).
 		fi, err := fs.Stat(fsys, file)
 		if err != nil {
 			return 0, fmt.Errorf("audio: voice pack: unit %q: %w", unit, err)
 		}
-		n := adpcmSamples(fi.Size())
-		if n == 0 {
+		if fi.Size() <= adpcmHeader {
 			return 0, fmt.Errorf("audio: voice pack: %s (%q) is empty", file, unit)
 		}
-		return n, nil
+		return 0, nil
 	}
 	pcm, err := loadClip(fsys, file, unit)
 	return len(pcm), err
@@ -236,8 +238,8 @@ func LoadVoiceDir(dir string) (*Voice, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
-	// Decoded whole once: a clip LoadVoice took by its size (.adpcm)
-	// fails at start, not mid-sentence.
+	// Decoded whole once: a clip LoadVoice did not read (.adpcm) fails
+	// at start, not mid-sentence.
 	for _, u := range v.Units() {
 		c := v.clips[u]
 		if _, err := loadClip(c.fsys, c.file, u); err != nil {
@@ -262,8 +264,10 @@ func (v *Voice) Units() []string {
 
 // clipFile is where a unit's samples are.
 type clipFile struct {
-	fsys    fs.FS
-	file    string
+	fsys fs.FS
+	file string
+	// samples is the clip's count where its size gives it (raw PCM), 0
+	// for a clip whose count is known once it is decoded.
 	samples int
 }
 
@@ -343,56 +347,79 @@ func (v *Voice) renderAt(text string, level int) ([]int16, error) {
 		return nil, err
 	}
 	g := volumeQ15[min(max(level, 0), 10)]
+	// A raw clip is counted by its size and decoded straight into the
+	// render; any other is taken from the clips said recently, or decoded
+	// (its count then known) and kept there.
+	decoded := make([][]int16, len(units))
 	n := 0
 	for i, u := range units {
-		n += v.clips[u].samples + gapBefore(units, i)
+		n += gapBefore(units, i)
+		switch c := v.clips[u]; {
+		case u == "":
+		case isRaw(c.file):
+			n += c.samples
+		default:
+			if decoded[i] = v.decoded(u); decoded[i] == nil {
+				return nil, fmt.Errorf("audio: voice pack: %q cannot be read", u)
+			}
+			n += len(decoded[i])
+		}
 	}
 	out := make([]int16, 0, n)
 	for i, u := range units {
 		out = out[:len(out)+gapBefore(units, i)] // silence: made zero, within n
-		if u != "" {
+		if u == "" {
+			continue
+		}
+		pcm := decoded[i]
+		if pcm == nil {
 			var ok bool
-			if out, ok = v.appendClip(out, u, g); !ok {
+			if out, ok = appendRaw(out, v.clips[u], g); ok {
+				continue
+			}
+			// Changed on disk since the pack was loaded: as Clip reads it.
+			if pcm = v.decoded(u); pcm == nil {
 				return nil, fmt.Errorf("audio: voice pack: %q cannot be read", u)
 			}
 		}
+		start := len(out)
+		out = slices.Grow(out, len(pcm))[:start+len(pcm)]
+		dst := out[start:]
+		for i, s := range pcm { // copied at the volume in one pass
+			dst[i] = int16((int32(s)*g + 1<<14) >> 15)
+		}
 	}
 	return out, nil
+}
+
+// decoded is unit's samples as Clip gives them, from the clips said
+// recently, or decoded through Clip and kept there; nil when it cannot be
+// read. They are shared: the caller copies them.
+func (v *Voice) decoded(unit string) []int16 {
+	pcm := v.recent.get(unit)
+	if pcm == nil {
+		if pcm = v.Clip(unit); pcm != nil {
+			v.recent.put(unit, pcm)
+		}
+	}
+	return pcm
+}
+
+// isRaw says whether file is raw PCM, whose size gives its count.
+func isRaw(file string) bool {
+	ext := strings.ToLower(path.Ext(file))
+	return ext == ".pcm" || ext == ".raw"
 }
 
 // scratch holds a raw clip's bytes while it is decoded into a render, so
 // that a render allocates its own samples and nothing else.
 var scratch = sync.Pool{New: func() any { return new([]byte) }}
 
-// appendClip appends unit's samples, faded at their edges as Clip's are,
-// at gain g (Q15), to out: a raw clip is decoded straight into out,
-// anything else is copied from the clips said recently, decoded through
-// Clip and kept there when it is not among them.
-func (v *Voice) appendClip(out []int16, unit string, g int32) ([]int16, bool) {
-	if more, ok := appendRaw(out, v.clips[unit], g); ok {
-		return more, true
-	}
-	pcm := v.recent.get(unit)
-	if pcm == nil {
-		if pcm = v.Clip(unit); pcm == nil {
-			return out, false
-		}
-		v.recent.put(unit, pcm)
-	}
-	start := len(out)
-	out = slices.Grow(out, len(pcm))[:start+len(pcm)]
-	dst := out[start:]
-	for i, s := range pcm { // copied at the volume in one pass
-		dst[i] = int16((int32(s)*g + 1<<14) >> 15)
-	}
-	return out, true
-}
-
 // appendRaw decodes raw clip c into out's spare room, faded as fade does
 // and then at gain g, in one pass (false: c is no raw clip of the length
 // it had when the pack was loaded).
 func appendRaw(out []int16, c clipFile, g int32) ([]int16, bool) {
-	if ext := strings.ToLower(path.Ext(c.file)); ext != ".pcm" && ext != ".raw" {
+	if !isRaw(c.file) {
 		return out, false
 	}
 	f, err := c.fsys.Open(c.file)

@@ -156,16 +156,19 @@ func TestLoadVoiceFormats(t *testing.T) {
 		"empty":             {"manifest.json": man(map[string]string{"一": "a.pcm"}), "a.pcm": {Data: nil}},
 		"mp3":               {"manifest.json": man(map[string]string{"一": "a.mp3"}), "a.mp3": {Data: raw}},
 		"no clips":          {"manifest.json": man(map[string]string{})},
-		"adpcm header only": {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: EncodeADPCM(nil)}},
+		"adpcm header only": {"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: []byte("IMAZ\x00\x00\x00\x00")}},
 	} {
 		if _, err := LoadVoice(fsys); err == nil {
 			t.Errorf("%s: LoadVoice succeeded", name)
 		}
 	}
-	// An .adpcm clip is taken by its size at load (reading it would map
-	// it): one that is no whole ADPCM fails as it is said, never as noise,
-	// and a directory's pack is decoded whole at load (TestLoadVoiceDir).
-	for name, data := range map[string][]byte{"adpcm cut short": adpcm[:len(adpcm)-1], "raw as adpcm": raw} {
+	// An .adpcm clip is not read at load (reading it would map it): one
+	// that is no whole ADPCM fails as it is said, never as noise, and a
+	// directory's pack is decoded whole at load (TestLoadVoiceDir).
+	for name, data := range map[string][]byte{
+		"adpcm cut short": adpcm[:len(adpcm)-1], "raw as adpcm": raw, "adpcm of nothing": EncodeADPCM(nil),
+		"uncompressed cut short": uncompressed(EncodeADPCM(pcm))[:100],
+	} {
 		v, err := LoadVoice(fstest.MapFS{"manifest.json": man(map[string]string{"一": "a.adpcm"}), "a.adpcm": {Data: data}})
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)

@@ -108,7 +108,7 @@ list() { sed '$ s/,$//' "$1"; }
 } >"$tmp/manifest.json"
 mv "$tmp/manifest.json" "$out/manifest.json"
 rm -f "$out"/*.adpcm
-# The clips are committed (and compiled in) as IMA ADPCM, a quarter of the
-# raw size; the sounds stay raw (scripts/voiceadpcm, run from the module).
+# The clips are committed (and compiled in) as IMA ADPCM, compressed: a fifth
+# of the raw size; the sounds stay raw (scripts/voiceadpcm, run from the module).
 (cd "$here/../.." && go run ./scripts/voiceadpcm "$out")
 echo "gen.sh: $(ls "$out"/*.adpcm | wc -l) clips, $(du -ck "$out"/*.adpcm "$out"/*.pcm | tail -1 | cut -f1) KiB"

@@ -1,9 +1,11 @@
 // Command voiceadpcm turns a voice pack's raw PCM clips (.pcm) into IMA
-// ADPCM (.adpcm, a quarter of the size; audio.EncodeADPCM) and points the
-// pack's manifest at them, removing the .pcm files. The pack's sounds (the
-// key beep, a pure tone that ADPCM renders worst) stay raw. It prints the
-// signal-to-error ratio of the clips it converted. audio/voice/gen.sh runs
-// it on the packs it makes.
+// ADPCM (.adpcm, its codes compressed: a fifth of the size;
+// audio.EncodeADPCM) and points the pack's manifest at them, removing the
+// .pcm files. The pack's sounds (the key beep, a pure tone that ADPCM
+// renders worst) stay raw. It prints the signal-to-error ratio of the
+// clips it converted. Clips already .adpcm with their codes uncompressed
+// ("IMA4") are written compressed, sample for sample the same.
+// audio/voice/gen.sh runs it on the packs it makes.
 //
 //	go run ./scripts/voiceadpcm audio/voice/default audio/voice/yue
 package main
@@ -11,10 +13,12 @@ package main
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/posagent/posagent/audio"
@@ -48,7 +52,18 @@ func convert(dir string) error {
 	out := string(text)
 	var sum, worst float64 = 0, math.Inf(1)
 	n := 0
+	packed := 0
 	for _, file := range m.Clips {
+		if filepath.Ext(file) == ".adpcm" {
+			ok, err := pack(filepath.Join(dir, file))
+			if err != nil {
+				return fmt.Errorf("%s: %w", file, err)
+			}
+			if ok {
+				packed++
+			}
+			continue
+		}
 		if filepath.Ext(file) != ".pcm" {
 			continue
 		}
@@ -92,7 +107,35 @@ func convert(dir string) error {
 	if n > 0 {
 		fmt.Printf("%s: %d clips to IMA ADPCM, signal to error %.1f dB mean, %.1f dB worst\n", dir, n, sum/float64(n), worst)
 	}
+	if packed > 0 {
+		fmt.Printf("%s: %d IMA ADPCM clips compressed\n", dir, packed)
+	}
 	return nil
+}
+
+// pack writes the .adpcm clip at path compressed when its codes are not
+// (false: they were), checking that it decodes to the same samples.
+func pack(path string) (bool, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return false, err
+	}
+	if len(data) < 4 || string(data[:4]) != "IMA4" {
+		return false, nil
+	}
+	pcm, err := audio.DecodeADPCM(data)
+	if err != nil {
+		return false, err
+	}
+	enc := audio.EncodeADPCM(pcm)
+	back, err := audio.DecodeADPCM(enc)
+	if err != nil {
+		return false, err
+	}
+	if !slices.Equal(back, pcm) {
+		return false, errors.New("coded again, it would not decode to the same samples")
+	}
+	return true, os.WriteFile(path, enc, 0o644)
 }
 
 // peakLimit is -1 dBFS less 0.1 dB, the peak gen.sh leaves a clip under
