@@ -180,9 +180,22 @@ type Queue struct {
 	// commit it made anyway (QueueReceipt, beginNext): begun but fresh is
 	// no reprint. After a restart it is empty.
 	begun map[string]bool
+	// laid are receipts laid out ahead (lay), by job id: the bytes of a
+	// receipt's first copy, made while the commit that queues it syncs.
+	laid map[string]*laidOut
 
 	busy atomic.Bool // a job is being printed
 }
+
+// laidOut is a receipt being laid out ahead; b is set once done closes.
+type laidOut struct {
+	done chan struct{}
+	b    []byte
+}
+
+// maxLaid bounds the receipts laid out ahead and not yet printed (one
+// whose queuing commit failed is never taken).
+const maxLaid = 4
 
 // New makes the queue of p (nil: a device without a printer) laid out for
 // cfg's paper, model and logo; a profile or logo that cannot be had is
@@ -198,6 +211,7 @@ func New(h Host, p Printer, cfg config.Printer) *Queue {
 		waiting: map[string]chan Job{},
 		handed:  map[string]Job{},
 		begun:   map[string]bool{},
+		laid:    map[string]*laidOut{},
 	}
 	q.state.Store(None)
 	if p != nil {
@@ -383,8 +397,41 @@ func (q *Queue) QueueReceipt(tx *journal.Tx, orderID, ref string, r printer.Rece
 	if idle {
 		job.Started = true
 		tx.OnCommit(func() { q.addBegun(id) })
+		q.lay(job)
 	}
 	return true, q.Add(tx, &job)
+}
+
+// lay lays out the first copy of job, which prints at once, while the
+// caller's commit syncs; print takes it (laidCopy). A job laid out again
+// (its first queuing did not commit) replaces the first layout, so the
+// layout print finds is the committed job's.
+func (q *Queue) lay(job Job) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.laid) >= maxLaid {
+		clear(q.laid) // ones never taken: their commits failed
+	}
+	l := &laidOut{done: make(chan struct{})}
+	q.laid[job.JobID] = l
+	go func() {
+		l.b = q.render(job, false)
+		close(l.done)
+	}()
+}
+
+// laidCopy is the bytes lay made for job's next copy, or nil: only its
+// first copy, printed without the 重打印 mark, was laid out.
+func (q *Queue) laidCopy(job Job, reprint bool) []byte {
+	q.mu.Lock()
+	l := q.laid[job.JobID]
+	delete(q.laid, job.JobID)
+	q.mu.Unlock()
+	if l == nil || reprint || job.Printed != 0 {
+		return nil
+	}
+	<-l.done
+	return l.b
 }
 
 // idle says, within tx, whether a job queued now would be printed at once:
@@ -761,7 +808,11 @@ func (q *Queue) print(ctx context.Context, job Job) error {
 				return err
 			}
 		}
-		werr := q.printWatched(ctx, &job, q.render(job, reprint))
+		b := q.laidCopy(job, reprint)
+		if b == nil {
+			b = q.render(job, reprint)
+		}
+		werr := q.printWatched(ctx, &job, b)
 		if ctx.Err() != nil {
 			return ctx.Err() // Started stays: redone marked 重打印 after a restart
 		}

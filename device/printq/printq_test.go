@@ -1,6 +1,7 @@
 package printq
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/posagent/posagent/config"
 	"github.com/posagent/posagent/device/exchange"
+	"github.com/posagent/posagent/internal/testkit"
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
 	"github.com/posagent/posagent/printer"
@@ -372,5 +374,96 @@ func TestHandOffNeverLost(t *testing.T) {
 			t.Fatalf("wait %d: printed %v, handed %+v, %v", i, printed, handed, err)
 		}
 		r.q.unhand(id)
+	}
+}
+
+// A receipt that prints at once is laid out while the commit that queues
+// it syncs: the worker prints those bytes, the queued job's first copy as
+// render makes it; a job queued again after its first queuing failed to
+// commit is laid out again, and nothing but a first copy without the
+// 重打印 mark is taken from the layout.
+func TestReceiptLaidOutAhead(t *testing.T) {
+	r := newRig(t)
+	receipt := func(id string, amount int64) printer.Receipt {
+		return printer.Receipt{Kind: printer.KindPay, Store: "张记面馆", OrderID: id, Wallet: "wechat", Amount: amount, Time: time.Unix(1_780_000_000, 0)}
+	}
+	queue := func(rc printer.Receipt, commit bool) Job {
+		t.Helper()
+		err := r.j.Update(func(tx *journal.Tx) error {
+			if _, err := r.q.QueueReceipt(tx, rc.OrderID, "C1", rc, 1, false); err != nil || commit {
+				return err
+			}
+			return errors.New("disk full")
+		})
+		if commit != (err == nil) {
+			t.Fatal(err)
+		}
+		if !commit {
+			return Job{}
+		}
+		job := r.job(t, OrderPrefix+rc.OrderID)
+		if !job.Started {
+			t.Fatalf("not printed at once: %+v", job)
+		}
+		return job
+	}
+	queue(receipt("L1", 100), false) // laid out, never committed
+	job := queue(receipt("L1", 12850), true)
+	if b, want := r.q.laidCopy(job, false), r.q.render(job, false); !bytes.Equal(b, want) {
+		d, _ := printer.Decode(b)
+		t.Fatalf("laid out %q, want the job's render", d.Text())
+	}
+	if b := r.q.laidCopy(job, false); b != nil {
+		t.Fatal("a layout taken twice")
+	}
+	laid := func(id string) bool {
+		r.q.mu.Lock()
+		defer r.q.mu.Unlock()
+		return r.q.laid[id] != nil
+	}
+	done := func(job Job) {
+		t.Helper()
+		if err := r.q.finishJob(job, Done); err != nil {
+			t.Fatal(err)
+		}
+	}
+	done(job) // the queue empty again: the next receipt prints at once
+	second := queue(receipt("L3", 500), true)
+	done(second)
+	second.Printed = 1
+	if !laid(second.JobID) {
+		t.Fatal("L3 not laid out")
+	}
+	if b := r.q.laidCopy(second, false); b != nil {
+		t.Error("a second copy taken from the layout")
+	}
+	reprint := queue(receipt("L4", 500), true)
+	done(reprint)
+	if !laid(reprint.JobID) {
+		t.Fatal("L4 not laid out")
+	}
+	if b := r.q.laidCopy(reprint, true); b != nil {
+		t.Error("a reprint taken from the layout")
+	}
+	for i := range 2 * maxLaid {
+		queue(receipt(fmt.Sprint("M", i), 100), false)
+		r.q.mu.Lock()
+		n := len(r.q.laid)
+		r.q.mu.Unlock()
+		if n > maxLaid {
+			t.Fatalf("%d layouts kept, at most %d", n, maxLaid)
+		}
+	}
+	// Through the worker: the bytes printed are the layout's.
+	stop := r.run()
+	defer stop()
+	queue(printer.Receipt{Kind: printer.KindPay, OrderID: "L2", Wallet: "alipay", Amount: 500, Time: time.Now()}, true)
+	r.q.Kick()
+	testkit.WaitUntil(t, 10*time.Second, "the receipt printed", func() bool { texts, _ := r.p.printed(); return len(texts) == 1 })
+	if texts, _ := r.p.printed(); !strings.Contains(texts[0], "5.00") || strings.Contains(texts[0], "重打印") {
+		t.Fatalf("printed %q", texts)
+	}
+	if laid(OrderPrefix + "L2") {
+		t.Fatal("the worker printed without taking the layout")
 	}
 }
