@@ -503,7 +503,7 @@ func (t *Tx) Put(bucket, key string, v any) error {
 			return err
 		}
 	}
-	if err := t.fileAt(bucket, key, data); err != nil {
+	if err := t.fileAt(bucket, key, data, true); err != nil {
 		return err
 	}
 	if o, ok := v.(Opener); ok {
@@ -536,7 +536,7 @@ func (t *Tx) PutRaw(bucket, key string, data []byte) error {
 	if err := t.set(bucket, []byte(key), data); err != nil {
 		return err
 	}
-	return t.fileAt(bucket, key, data)
+	return t.fileAt(bucket, key, data, false)
 }
 
 // Get decodes the value under key into v and reports whether it was there.

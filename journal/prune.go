@@ -29,6 +29,28 @@ func atOf(data []byte) int64 {
 	return r.At
 }
 
+// atOfMarshaled is atOf for a record json.Marshal made, read from its
+// first bytes when "at" is its first field, as it is in the records that
+// have one: the encoder writes a struct's fields in order, each key once,
+// an int64 as plain digits. Any other record is read by atOf. Put files
+// every record of a prunable bucket, and decoding each whole to find its
+// "at" was a decode per Put on every command's path.
+func atOfMarshaled(data []byte) int64 {
+	const prefix = `{"at":`
+	if !bytes.HasPrefix(data, []byte(prefix)) {
+		return atOf(data)
+	}
+	var at int64
+	i := len(prefix)
+	for ; i < len(data) && data[i] >= '0' && data[i] <= '9'; i++ {
+		at = at*10 + int64(data[i]-'0')
+	}
+	if n := i - len(prefix); n == 0 || n > 18 || i == len(data) || (data[i] != ',' && data[i] != '}') {
+		return atOf(data) // a sign, a fraction, or more digits than fit
+	}
+	return at
+}
+
 func atKey(bucket string, at int64, key []byte) []byte {
 	k := make([]byte, 0, len(bucket)+1+8+len(key))
 	k = append(k, bucket...)
@@ -37,14 +59,20 @@ func atKey(bucket string, at int64, key []byte) []byte {
 	return append(k, key...)
 }
 
-// fileAt files a record of a Prunable bucket under its "at". A record
-// written again under another "at" leaves its old entry: Prune checks each
-// entry against the record before deleting anything.
-func (t *Tx) fileAt(bucket, key string, data []byte) error {
+// fileAt files a record of a Prunable bucket under its "at" (data made
+// by json.Marshal when marshaled). A record written again under another
+// "at" leaves its old entry: Prune checks each entry against the record
+// before deleting anything.
+func (t *Tx) fileAt(bucket, key string, data []byte, marshaled bool) error {
 	if !Prunable[bucket] {
 		return nil
 	}
-	at := atOf(data)
+	var at int64
+	if marshaled {
+		at = atOfMarshaled(data)
+	} else {
+		at = atOf(data)
+	}
 	if at <= 0 {
 		return nil
 	}
