@@ -80,6 +80,14 @@ func TestADPCMMatchesTheReference(t *testing.T) {
 func TestADPCMRefusesBadFiles(t *testing.T) {
 	good := EncodeADPCM(make([]int16, 10))
 	plain := uncompressed(good)
+	// A stored block (the codes of a real clip are too varied to shrink)
+	// with one of its codes changed: DEFLATE takes it, the CRC does not.
+	noise := make([]int16, 4000)
+	for i := range noise {
+		noise[i] = int16((i * 7919) % 20000)
+	}
+	damaged := EncodeADPCM(noise)
+	damaged[len(damaged)/2] ^= 0x10
 	with := func(b []byte, f func(b []byte)) []byte {
 		b = slices.Clone(b)
 		f(b)
@@ -100,10 +108,14 @@ func TestADPCMRefusesBadFiles(t *testing.T) {
 		{"compressed: a count beyond its codes", with(good, count(12)), "cut short"},
 		{"compressed: fewer than its codes", with(good, count(8)), "more codes than the count"},
 		{"compressed: more than a minute", with(good, count(2*maxADPCMSamples)), "more than a clip"},
-		{"compressed: not DEFLATE", append(slices.Clone(good[:adpcmHeader]), 0xff, 0xff, 0xff), "damaged"},
+		{"compressed: not DEFLATE", append(slices.Clone(good[:adpcmZHeader]), 0xff, 0xff, 0xff), "damaged"},
+		{"compressed: without its CRC", good[:adpcmHeader+2], "CRC"},
+		{"compressed: another CRC", with(good, func(b []byte) { b[adpcmHeader] ^= 1 }), "CRC"},
+		{"compressed: a code damaged", damaged, "damaged"},
 		{"uncompressed: cut short", plain[:len(plain)-1], "want"},
 		{"uncompressed: too long", append(slices.Clone(plain), 0), "want"},
-		{"uncompressed: a count its length does not hold", with(plain, count(1<<31)), "want"},
+		{"uncompressed: a count its length does not hold", with(plain, count(12)), "want"},
+		{"uncompressed: more than a minute", with(plain, count(2*maxADPCMSamples)), "more than a clip"},
 	} {
 		if _, err := DecodeADPCM(tc.data); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v, want an error naming %q", tc.name, err, tc.want)
@@ -114,7 +126,7 @@ func TestADPCMRefusesBadFiles(t *testing.T) {
 // uncompressed is a compressed .adpcm file in its IMA4 form.
 func uncompressed(z []byte) []byte {
 	n := binary.LittleEndian.Uint32(z[4:])
-	codes, err := inflate(z[adpcmHeader:], int(n/2))
+	codes, err := inflate(z[adpcmZHeader:], int(n/2))
 	if err != nil {
 		panic(err)
 	}

@@ -67,7 +67,11 @@ func FuzzAtOfMarshaled(f *testing.F) {
 			return
 		}
 		if atKeys(data) > 1 {
-			return // json.Marshal never writes a key twice
+			// Two keys decoding takes for "at" ({"at":5,"AT":7}, of a
+			// struct with fields tagged both ways): the fast read takes
+			// the first, decoding the last. No record of a prunable bucket
+			// has such fields.
+			return
 		}
 		if got, want := atOfMarshaled(data), atOf(data); got != want {
 			t.Fatalf("%q: %d, atOf reads %d", data, got, want)

@@ -193,8 +193,7 @@ type laidOut struct {
 	b    []byte
 }
 
-// maxLaid bounds the receipts laid out ahead and not yet printed (one
-// whose queuing commit failed is never taken).
+// maxLaid bounds the receipts laid out ahead and not yet printed.
 const maxLaid = 4
 
 // New makes the queue of p (nil: a device without a printer) laid out for
@@ -397,27 +396,30 @@ func (q *Queue) QueueReceipt(tx *journal.Tx, orderID, ref string, r printer.Rece
 	if idle {
 		job.Started = true
 		tx.OnCommit(func() { q.addBegun(id) })
-		q.lay(job)
+		q.lay(tx, job)
 	}
 	return true, q.Add(tx, &job)
 }
 
-// lay lays out the first copy of job, which prints at once, while the
-// caller's commit syncs; print takes it (laidCopy). A job laid out again
-// (its first queuing did not commit) replaces the first layout, so the
-// layout print finds is the committed job's.
-func (q *Queue) lay(job Job) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.laid) >= maxLaid {
-		clear(q.laid) // ones never taken: their commits failed
-	}
+// lay lays out the first copy of job, which prints at once, while tx's
+// commit syncs; print takes it (laidCopy). The layout is there for print
+// only once tx has committed: a queuing that failed leaves none, so the
+// layout print finds is the committed job's (a retry queued behind other
+// jobs is laid out as it prints).
+func (q *Queue) lay(tx *journal.Tx, job Job) {
 	l := &laidOut{done: make(chan struct{})}
-	q.laid[job.JobID] = l
 	go func() {
 		l.b = q.render(job, false)
 		close(l.done)
 	}()
+	tx.OnCommit(func() {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(q.laid) >= maxLaid {
+			clear(q.laid) // ones a printer fault holds: laid out as they print
+		}
+		q.laid[job.JobID] = l
+	})
 }
 
 // laidCopy is the bytes lay made for job's next copy, or nil: only its

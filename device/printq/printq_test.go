@@ -379,13 +379,13 @@ func TestHandOffNeverLost(t *testing.T) {
 
 // A receipt that prints at once is laid out while the commit that queues
 // it syncs: the worker prints those bytes, the queued job's first copy as
-// render makes it; a job queued again after its first queuing failed to
-// commit is laid out again, and nothing but a first copy without the
-// 重打印 mark is taken from the layout.
+// render makes it. A queuing whose commit fails leaves no layout (its retry
+// may be queued behind other jobs, and print would take the failed one's),
+// and nothing but a first copy without the 重打印 mark is taken from one.
 func TestReceiptLaidOutAhead(t *testing.T) {
 	r := newRig(t)
 	receipt := func(id string, amount int64) printer.Receipt {
-		return printer.Receipt{Kind: printer.KindPay, Store: "张记面馆", OrderID: id, Wallet: "wechat", Amount: amount, Time: time.Unix(1_780_000_000, 0)}
+		return printer.Receipt{Kind: printer.KindPay, Store: "张记面馆", OrderID: id, Wallet: "wechat", Amount: amount, Time: time.Now()}
 	}
 	queue := func(rc printer.Receipt, commit bool) Job {
 		t.Helper()
@@ -401,20 +401,7 @@ func TestReceiptLaidOutAhead(t *testing.T) {
 		if !commit {
 			return Job{}
 		}
-		job := r.job(t, OrderPrefix+rc.OrderID)
-		if !job.Started {
-			t.Fatalf("not printed at once: %+v", job)
-		}
-		return job
-	}
-	queue(receipt("L1", 100), false) // laid out, never committed
-	job := queue(receipt("L1", 12850), true)
-	if b, want := r.q.laidCopy(job, false), r.q.render(job, false); !bytes.Equal(b, want) {
-		d, _ := printer.Decode(b)
-		t.Fatalf("laid out %q, want the job's render", d.Text())
-	}
-	if b := r.q.laidCopy(job, false); b != nil {
-		t.Fatal("a layout taken twice")
+		return r.job(t, OrderPrefix+rc.OrderID)
 	}
 	laid := func(id string) bool {
 		r.q.mu.Lock()
@@ -426,6 +413,21 @@ func TestReceiptLaidOutAhead(t *testing.T) {
 		if err := r.q.finishJob(job, Done); err != nil {
 			t.Fatal(err)
 		}
+	}
+	queue(receipt("L1", 100), false)
+	if laid(OrderPrefix + "L1") {
+		t.Fatal("a queuing that did not commit left its layout")
+	}
+	job := queue(receipt("L1", 12850), true)
+	if !job.Started {
+		t.Fatalf("not printed at once: %+v", job)
+	}
+	if b, want := r.q.laidCopy(job, false), r.q.render(job, false); !bytes.Equal(b, want) {
+		d, _ := printer.Decode(b)
+		t.Fatalf("laid out %q, want the job's render", d.Text())
+	}
+	if b := r.q.laidCopy(job, false); b != nil {
+		t.Fatal("a layout taken twice")
 	}
 	done(job) // the queue empty again: the next receipt prints at once
 	second := queue(receipt("L3", 500), true)
@@ -446,7 +448,7 @@ func TestReceiptLaidOutAhead(t *testing.T) {
 		t.Error("a reprint taken from the layout")
 	}
 	for i := range 2 * maxLaid {
-		queue(receipt(fmt.Sprint("M", i), 100), false)
+		done(queue(receipt(fmt.Sprint("M", i), 100), true)) // laid out, never printed
 		r.q.mu.Lock()
 		n := len(r.q.laid)
 		r.q.mu.Unlock()
@@ -454,16 +456,34 @@ func TestReceiptLaidOutAhead(t *testing.T) {
 			t.Fatalf("%d layouts kept, at most %d", n, maxLaid)
 		}
 	}
-	// Through the worker: the bytes printed are the layout's.
+
+	// Through the worker. The layout is what prints: here, one put in
+	// its place.
+	marker := queue(receipt("L2", 500), true)
+	marker.Receipt.Amount = 777
+	r.q.mu.Lock()
+	l := &laidOut{done: make(chan struct{}), b: r.q.render(marker, false)}
+	close(l.done)
+	r.q.laid[marker.JobID] = l
+	r.q.mu.Unlock()
+	// A queuing that failed while the printer was idle, then its retry
+	// queued behind another job: the retry prints, not the failed one.
+	queue(receipt("S1", 100), false)
+	if err := r.j.Update(func(tx *journal.Tx) error { return r.q.AddDoc(tx, "slip-1", "C2", "<C>交班单</C>") }); err != nil {
+		t.Fatal(err)
+	}
+	if j := queue(receipt("S1", 12850), true); j.Started {
+		t.Fatalf("queued behind others, yet marked begun: %+v", j)
+	}
 	stop := r.run()
 	defer stop()
-	queue(printer.Receipt{Kind: printer.KindPay, OrderID: "L2", Wallet: "alipay", Amount: 500, Time: time.Now()}, true)
 	r.q.Kick()
-	testkit.WaitUntil(t, 10*time.Second, "the receipt printed", func() bool { texts, _ := r.p.printed(); return len(texts) == 1 })
-	if texts, _ := r.p.printed(); !strings.Contains(texts[0], "5.00") || strings.Contains(texts[0], "重打印") {
-		t.Fatalf("printed %q", texts)
+	testkit.WaitUntil(t, 10*time.Second, "three jobs printed", func() bool { texts, _ := r.p.printed(); return len(texts) == 3 })
+	texts, _ := r.p.printed()
+	if !strings.Contains(texts[0], "7.77") {
+		t.Fatalf("the worker printed %q, not the layout", texts[0])
 	}
-	if laid(OrderPrefix + "L2") {
-		t.Fatal("the worker printed without taking the layout")
+	if !strings.Contains(texts[2], "128.50") || strings.Contains(texts[2], "1.00") {
+		t.Fatalf("the retried receipt printed %q", texts[2])
 	}
 }
