@@ -1,8 +1,10 @@
 package audio
 
 import (
+	"fmt"
 	"io/fs"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -132,5 +134,54 @@ func TestRenderFromRecentClips(t *testing.T) {
 		if now, _ := v.recent.kept(); now > held/3 {
 			t.Fatalf("holds %d samples over its bound %d", now, held/3)
 		}
+	}
+}
+
+// Renders running at once (the player's render ahead beside its playing
+// one) share the clips kept: with a bound that keeps dropping them, every
+// render is still its reference, sample for sample (go test -race checks
+// the sharing too).
+func TestRenderFromRecentClipsConcurrently(t *testing.T) {
+	sub, err := fs.Sub(defaultPack, "voice/default")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := LoadVoice(sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	texts := []string{
+		Announcement("pay", "wechat", 12850, Options{}),
+		Announcement("refund", "alipay", 99_999_999_999, Options{}),
+		Announcement("pay", "unionpay", 5, Options{}),
+	}
+	want := make([][]int16, len(texts))
+	for i, text := range texts {
+		if want[i], err = v.renderAt(text, 7); err != nil {
+			t.Fatal(err)
+		}
+	}
+	v.recent = newRecentClips(60_000) // less than two announcements' clips
+	var wg sync.WaitGroup
+	errs := make(chan string, 8)
+	for g := range 8 {
+		wg.Go(func() {
+			for k := range 20 {
+				i := (g + k) % len(texts)
+				got, err := v.renderAt(texts[i], 7)
+				if err != nil || !slices.Equal(got, want[i]) {
+					errs <- fmt.Sprintf("goroutine %d, render %d of %q: %v", g, k, texts[i], err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	if held, _ := v.recent.kept(); held > 60_000 {
+		t.Fatalf("holds %d samples over its bound", held)
 	}
 }
