@@ -3,7 +3,6 @@ package audio
 import (
 	"bufio"
 	"io"
-	"io/fs"
 	"os"
 	"os/exec"
 	"strconv"
@@ -21,14 +20,7 @@ var benchAmounts = []int64{5, 12850, 100100, 99999999999}
 // from the clips said recently (warm: what a till's next payment costs)
 // and from the pack (cold: every clip decoded, as the first time).
 func BenchmarkRenderAnnouncement(b *testing.B) {
-	sub, err := fs.Sub(defaultPack, "voice/default")
-	if err != nil {
-		b.Fatal(err)
-	}
-	v, err := LoadVoice(sub) // its own, as its clips kept are dropped
-	if err != nil {
-		b.Fatal(err)
-	}
+	v := freshVoice(b) // its own, as its clips kept are dropped
 	for _, fen := range benchAmounts {
 		for _, cold := range []bool{false, true} {
 			name := strconv.FormatInt(fen, 10) + map[bool]string{false: "/warm", true: "/cold"}[cold]

@@ -79,14 +79,7 @@ func TestRecentClips(t *testing.T) {
 // is the reference (the clips as Clip decodes them, joined) at its
 // volume, sample for sample.
 func TestRenderFromRecentClips(t *testing.T) {
-	sub, err := fs.Sub(defaultPack, "voice/default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := LoadVoice(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := freshVoice(t)
 	text := Announcement("pay", "wechat", 12850, Options{})
 	units, err := v.Split(text)
 	if err != nil {
@@ -142,14 +135,7 @@ func TestRenderFromRecentClips(t *testing.T) {
 // render is still its reference, sample for sample (go test -race checks
 // the sharing too).
 func TestRenderFromRecentClipsConcurrently(t *testing.T) {
-	sub, err := fs.Sub(defaultPack, "voice/default")
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := LoadVoice(sub)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v := freshVoice(t)
 	texts := []string{
 		Announcement("pay", "wechat", 12850, Options{}),
 		Announcement("refund", "alipay", 99_999_999_999, Options{}),
@@ -157,6 +143,7 @@ func TestRenderFromRecentClipsConcurrently(t *testing.T) {
 	}
 	want := make([][]int16, len(texts))
 	for i, text := range texts {
+		var err error
 		if want[i], err = v.renderAt(text, 7); err != nil {
 			t.Fatal(err)
 		}
@@ -184,4 +171,19 @@ func TestRenderFromRecentClipsConcurrently(t *testing.T) {
 	if held, _ := v.recent.kept(); held > 60_000 {
 		t.Fatalf("holds %d samples over its bound", held)
 	}
+}
+
+// freshVoice is the built-in Mandarin pack loaded anew: a Voice of the
+// test's own, its kept clips empty and not shared with DefaultVoice.
+func freshVoice(tb testing.TB) *Voice {
+	tb.Helper()
+	sub, err := fs.Sub(defaultPack, "voice/default")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	v, err := LoadVoice(sub)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return v
 }
