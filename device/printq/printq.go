@@ -891,25 +891,43 @@ func (q *Queue) flushHanded() {
 	}
 }
 
-// printWatched runs Print, asking for the status whenever the printer holds
-// the job with XOFF, so a stall mid-job shows as paper_out in the state and
-// in a print.result while the job waits.
+// printWatched runs Print, asking for the status every Poll while the
+// printer holds the job with XOFF, so a stall mid-job shows as paper_out in
+// the state and in a print.result while the job waits. Print runs on the
+// worker's goroutine and the watch on a timer's: the worker goes on as
+// soon as Print returns, with no goroutine to wake on a receipt's path.
 func (q *Queue) printWatched(ctx context.Context, job *Job, b []byte) error {
-	done := make(chan error, 1)
-	go func() { done <- q.printer.Print(ctx, b) }()
 	p, ok := q.printer.(pauser)
-	t := time.NewTicker(q.Poll)
-	defer t.Stop()
-	for {
-		select {
-		case err := <-done:
-			return err
-		case <-t.C:
-			if ok && p.Paused() {
-				q.check(ctx, job)
-			}
-		}
+	if !ok {
+		return q.printer.Print(ctx, b) // it cannot be held: nothing to watch
 	}
+	w := &watch{}
+	w.mu.Lock()
+	w.t = time.AfterFunc(q.Poll, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.over {
+			return
+		}
+		if p.Paused() {
+			q.check(ctx, job)
+		}
+		w.t.Reset(q.Poll)
+	})
+	w.mu.Unlock()
+	err := q.printer.Print(ctx, b)
+	w.mu.Lock()
+	w.over = true // a check under way has ended: job is the worker's again
+	w.t.Stop()
+	w.mu.Unlock()
+	return err
+}
+
+// watch is printWatched's timer; over once Print has returned.
+type watch struct {
+	mu   sync.Mutex
+	t    *time.Timer
+	over bool
 }
 
 func (q *Queue) waitPoll(ctx context.Context) error {

@@ -198,6 +198,93 @@ func TestJobWaitsOutPaperOut(t *testing.T) {
 	})
 }
 
+// heldPrinter is a fakePrinter that holds every job (XOFF: Paused) until
+// the test lets it go, as a serial printer out of paper mid-job does.
+type heldPrinter struct {
+	*fakePrinter
+	held    chan struct{} // closed: Print has the job and holds it
+	release chan struct{}
+	paused  sync.Mutex
+	holding bool
+}
+
+func (p *heldPrinter) Print(ctx context.Context, b []byte) error {
+	p.paused.Lock()
+	p.holding = true
+	p.paused.Unlock()
+	close(p.held)
+	<-p.release
+	p.paused.Lock()
+	p.holding = false
+	p.paused.Unlock()
+	return p.fakePrinter.Print(ctx, b)
+}
+
+func (p *heldPrinter) Paused() bool {
+	p.paused.Lock()
+	defer p.paused.Unlock()
+	return p.holding
+}
+
+// A printer that stops mid-job (the roll ends, XOFF) is asked for its
+// status at each poll while it holds the job: the stall is reported once
+// as paper_out while the job is still being sent, and once the paper is
+// back the job ends done, printed once.
+func TestStallMidJobReported(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		r := newRig(t)
+		hp := &heldPrinter{fakePrinter: r.p, held: make(chan struct{}), release: make(chan struct{})}
+		r.q.printer = hp
+		stop := r.run()
+		defer stop()
+		let := sync.OnceFunc(func() { close(hp.release) })
+		defer let() // before stop: a held Print would keep the worker
+		if err := r.j.Update(func(tx *journal.Tx) error {
+			_, err := r.q.Accept(tx, "C5", wire.PrintJob{JobID: "j5", Doc: "HELD-JOB"})
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		r.q.Kick()
+		<-hp.held
+		r.p.set(printer.Status{PaperOut: true})
+		start := time.Now()
+		var e event
+		select {
+		case e = <-r.events:
+		case <-time.After(2 * DefaultPoll):
+			t.Fatal("a stall mid-job not reported while the job is held")
+		}
+		if e.Status != PaperOut || e.JobID != "j5" || !hp.Paused() {
+			t.Fatalf("event %+v (held %v)", e, hp.Paused())
+		}
+		if d := time.Since(start); d != DefaultPoll {
+			t.Fatalf("reported %v into the stall, want at the first poll (%v)", d, DefaultPoll)
+		}
+		if st := <-r.states; st != PaperOut {
+			t.Fatalf("state %s", st)
+		}
+		time.Sleep(3 * DefaultPoll) // polls in the stall: no new report
+		synctest.Wait()
+		if len(r.events) != 0 {
+			t.Fatalf("reported again: %+v", <-r.events)
+		}
+		r.p.set(printer.Status{})
+		let()
+		if e := <-r.events; e.Status != Done || e.Printed != 1 {
+			t.Fatalf("final event %+v", e)
+		}
+		if texts, _ := r.p.printed(); len(texts) != 1 || !strings.Contains(texts[0], "HELD-JOB") {
+			t.Fatalf("printed %q", texts)
+		}
+		time.Sleep(3 * DefaultPoll) // the watch of the ended job asks nothing more
+		synctest.Wait()
+		if len(r.events) != 0 {
+			t.Fatalf("reported after the job: %+v", <-r.events)
+		}
+	})
+}
+
 // A write that fails (the cable pulled mid-copy) may have left part of the
 // copy on paper: the printer is offline, the job says so once, and the
 // copy is printed again at the next poll marked 重打印 — once.
