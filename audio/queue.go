@@ -141,8 +141,9 @@ type PlayerOptions struct {
 	Log         *slog.Logger
 }
 
-// Player is the playback queue: one goroutine (Run) owns the output and says
-// one request at a time, chosen by class; callers queue from any goroutine.
+// Player is the playback queue: one request is said at a time, chosen by
+// class, by Run (or, for a Kept announcement that finds the speaker idle
+// and nothing queued, by its caller: Say); callers queue from any goroutine.
 type Player struct {
 	voice       *Voice
 	out         Output
@@ -163,7 +164,11 @@ type Player struct {
 	status   []*item // Status: at most one
 	byID     map[string]*item
 	stopped  bool
-	wake     chan struct{} // cap 1: something was queued
+	running  bool // Run has begun
+	// busy: one request is being said, by Run or by sayHere (a Kept
+	// announcement said on its caller's goroutine); the other waits.
+	busy bool
+	wake chan struct{} // cap 1: something was queued
 	// unsaved are announcements said in full whose Done record the store
 	// could not take (a full disk), by ID (under enq): asked for again,
 	// the record is saved then instead of saying it a second time.
@@ -300,11 +305,16 @@ func (p *Player) SetVolume(level int) { p.volume.Store(int32(min(max(level, 0), 
 // Volume returns the current level.
 func (p *Player) Volume() int { return int(p.volume.Load()) }
 
-// Say queues r and waits for its Result (see Enqueue and Ticket.Wait).
+// Say queues r and waits for its Result (see Enqueue and Ticket.Wait). A
+// Kept announcement that finds the speaker idle and nothing queued is said
+// on the caller's goroutine (sayHere), as Run would say it next.
 func (p *Player) Say(ctx context.Context, r Request) (Result, error) {
-	t, err := p.Enqueue(r)
+	t, here, err := p.enqueue(r, true)
 	if err != nil {
 		return Result{}, err
+	}
+	if here {
+		p.sayHere(ctx, t.it)
 	}
 	return t.Wait(ctx)
 }
@@ -315,17 +325,25 @@ func (p *Player) Say(ctx context.Context, r Request) (Result, error) {
 // before completes at once as a Duplicate, and one already queued returns the
 // queued request's Ticket, so concurrent or repeated requests are said once.
 func (p *Player) Enqueue(r Request) (Ticket, error) {
+	t, _, err := p.enqueue(r, false)
+	return t, err
+}
+
+// enqueue is Enqueue; with here, a Kept announcement that would be said
+// next and at once is not queued but handed back (here true) to be said
+// by the caller (sayHere).
+func (p *Player) enqueue(r Request, here bool) (Ticket, bool, error) {
 	if r.Class > Key {
-		return Ticket{}, fmt.Errorf("audio: unknown class %v", r.Class)
+		return Ticket{}, false, fmt.Errorf("audio: unknown class %v", r.Class)
 	}
 	if r.Text == "" && r.Class != Key {
-		return Ticket{}, errors.New("audio: nothing to say")
+		return Ticket{}, false, errors.New("audio: nothing to say")
 	}
 	if _, err := p.voice.Split(r.Text); err != nil {
-		return Ticket{}, err
+		return Ticket{}, false, err
 	}
 	if r.Class == Announce && r.ID == "" {
-		return Ticket{}, errors.New("audio: an announcement needs a stable id")
+		return Ticket{}, false, errors.New("audio: an announcement needs a stable id")
 	}
 	if r.Since.IsZero() {
 		r.Since = p.now()
@@ -334,7 +352,7 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 		p.enq.Lock()
 		defer p.enq.Unlock()
 		if t, ok := p.queued(r.ID); ok {
-			return t, nil
+			return t, false, nil
 		}
 		if r.Kept {
 			// Read only: one said under a build that kept it here.
@@ -342,24 +360,24 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 				if rec, ok, err := p.store.Load(r.ID); err == nil && ok && rec.Done && rec.Said != "" {
 					it := &item{req: r, done: make(chan struct{})}
 					it.finish(Result{Said: rec.Said, Duplicate: true}, nil)
-					return Ticket{it}, nil
+					return Ticket{it}, false, nil
 				}
 			}
-			return p.push(r)
+			return p.push(r, here)
 		}
 		if rec, ok := p.unsaved[r.ID]; ok && p.store != nil {
 			if err := p.store.Save(rec); err != nil {
-				return Ticket{}, fmt.Errorf("audio: %s: said, still not recorded: %w", r.ID, err)
+				return Ticket{}, false, fmt.Errorf("audio: %s: said, still not recorded: %w", r.ID, err)
 			}
 			delete(p.unsaved, r.ID)
 			it := &item{req: r, done: make(chan struct{})}
 			it.finish(Result{Said: rec.Said, Duplicate: true}, nil)
-			return Ticket{it}, nil
+			return Ticket{it}, false, nil
 		}
 		if p.store != nil {
 			rec, ok, err := p.store.Load(r.ID)
 			if err != nil {
-				return Ticket{}, fmt.Errorf("audio: %s: %w", r.ID, err)
+				return Ticket{}, false, fmt.Errorf("audio: %s: %w", r.ID, err)
 			}
 			switch {
 			case ok && rec.Done:
@@ -369,19 +387,19 @@ func (p *Player) Enqueue(r Request) (Ticket, error) {
 					err = fmt.Errorf("audio: %s was not said: %s", r.ID, rec.Err)
 				}
 				it.finish(Result{Said: rec.Said, Duplicate: true}, err)
-				return Ticket{it}, nil
+				return Ticket{it}, false, nil
 			case ok:
 				// Owed from before (a restart): say what was owed, from when.
 				r.Name, r.Text, r.Since, r.Again = rec.Name, rec.Text, rec.Since, rec.Started
 			default:
 				rec = Record{ID: r.ID, Name: r.Name, Text: r.Text, Since: r.Since}
 				if err := p.store.Save(rec); err != nil {
-					return Ticket{}, fmt.Errorf("audio: %s: %w", r.ID, err)
+					return Ticket{}, false, fmt.Errorf("audio: %s: %w", r.ID, err)
 				}
 			}
 		}
 	}
-	return p.push(r)
+	return p.push(r, false)
 }
 
 // queued returns the ticket of the Announce with id if it is queued or playing.
@@ -394,19 +412,27 @@ func (p *Player) queued(id string) (Ticket, bool) {
 	return Ticket{}, false
 }
 
-// push adds r to its class's queue and wakes Run.
-func (p *Player) push(r Request) (Ticket, error) {
+// push adds r to its class's queue and wakes Run. With here, an
+// announcement that Run would take next and at once (Run running and idle,
+// nothing queued) is not queued: it is marked playing (busy, and by its ID)
+// and handed back for the caller to say (here true).
+func (p *Player) push(r Request, here bool) (Ticket, bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.stopped {
-		return Ticket{}, ErrStopped
+		return Ticket{}, false, ErrStopped
 	}
 	if r.Class == Announce {
 		if it := p.byID[r.ID]; it != nil { // queued meanwhile by another caller
-			return Ticket{it}, nil
+			return Ticket{it}, false, nil
 		}
 	}
 	it := &item{req: r, done: make(chan struct{})}
+	if here && r.Class == Announce && p.running && !p.busy && len(p.keys)+len(p.announce)+len(p.status) == 0 {
+		p.busy = true
+		p.byID[r.ID] = it
+		return Ticket{it}, true, nil
+	}
 	switch r.Class {
 	case Key:
 		p.keys = append(p.keys, it)
@@ -419,11 +445,48 @@ func (p *Player) push(r Request) (Ticket, error) {
 		}
 		p.status = append(p.status[:0], it)
 	}
+	p.kick()
+	return Ticket{it}, false, nil
+}
+
+// kick wakes Run.
+func (p *Player) kick() {
 	select {
 	case p.wake <- struct{}{}:
 	default:
 	}
-	return Ticket{it}, nil
+}
+
+// sayHere says it, handed back by push, on the caller's goroutine, as Run
+// would have said it: a notification's announcement then starts without
+// the caller waking Run and Run waking the caller again, two goroutine
+// hand-offs on every notification's path. Run says nothing meanwhile
+// (busy); what is queued meanwhile waits for it, and Run is woken for it
+// after. Cut off by ctx it is not said: a Kept caller still owes it.
+func (p *Player) sayHere(ctx context.Context, it *item) {
+	res, err := p.play(ctx, it.req)
+	if ctx.Err() != nil {
+		res, err = Result{}, ctx.Err()
+	} else if err != nil {
+		p.log.Error("not said", "id", it.req.ID, "class", it.req.Class, "err", err)
+	}
+	p.enq.Lock()
+	p.forget(it)
+	p.enq.Unlock()
+	p.done()
+	it.finish(res, err)
+}
+
+// done ends what Run or sayHere was saying, and wakes Run for what was
+// queued meanwhile.
+func (p *Player) done() {
+	p.mu.Lock()
+	p.busy = false
+	queued := len(p.keys)+len(p.announce)+len(p.status) > 0
+	p.mu.Unlock()
+	if queued {
+		p.kick()
+	}
 }
 
 // Resume queues every announcement the Store says is owed, oldest first.
@@ -441,7 +504,7 @@ func (p *Player) Resume() error {
 	}
 	for _, rec := range owed {
 		p.log.Info("announcement owed from before the restart", "id", rec.ID, "since", rec.Since)
-		if _, err := p.push(Request{ID: rec.ID, Name: rec.Name, Class: Announce, Text: rec.Text, Since: rec.Since, Again: rec.Started}); err != nil {
+		if _, _, err := p.push(Request{ID: rec.ID, Name: rec.Name, Class: Announce, Text: rec.Text, Since: rec.Since, Again: rec.Started}, false); err != nil {
 			return err
 		}
 	}
@@ -452,22 +515,29 @@ func (p *Player) Resume() error {
 func (p *Player) next() *item {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.busy {
+		return nil // sayHere is saying one: done wakes Run after it
+	}
 	for _, q := range []*[]*item{&p.keys, &p.announce, &p.status} {
 		if len(*q) > 0 {
 			it := (*q)[0]
 			(*q)[0] = nil
 			*q = (*q)[1:]
+			p.busy = true
 			return it
 		}
 	}
 	return nil
 }
 
-// Run plays queued requests one at a time until ctx is done. It is the only
-// caller of the Output. Requests still queued then fail with ErrStopped (an
+// Run plays queued requests one at a time until ctx is done. Only it and
+// sayHere call the Output, never both at once (busy). Requests still queued then fail with ErrStopped (an
 // Announce stays owed in the Store, for the next start).
 func (p *Player) Run(ctx context.Context) error {
 	defer p.stop()
+	p.mu.Lock()
+	p.running = true
+	p.mu.Unlock()
 	for {
 		it := p.next()
 		if it == nil {
@@ -490,6 +560,7 @@ func (p *Player) Run(ctx context.Context) error {
 				p.enq.Lock()
 				p.forget(it)
 				p.enq.Unlock()
+				p.done()
 				it.finish(Result{}, fmt.Errorf("audio: %s: %w", r.ID, err))
 				continue
 			}
@@ -518,6 +589,7 @@ func (p *Player) Run(ctx context.Context) error {
 		}
 		p.forget(it)
 		p.enq.Unlock()
+		p.done()
 		if err != nil {
 			p.log.Error("not said", "id", it.req.ID, "class", it.req.Class, "err", err)
 		}

@@ -25,7 +25,14 @@ type gatedWAV struct {
 	played []string
 	fail   error // returned instead of playing, when set
 	began  chan string
+	// callers are the callerKey values of the contexts Play was given, in
+	// order: a request said by Run has its context, one said by sayHere
+	// its caller's.
+	callers []string
 }
+
+// callerKey marks a caller's context (gatedWAV.callers).
+type callerKey struct{}
 
 func newGatedWAV(t *testing.T, gated bool) *gatedWAV {
 	w, err := audioout.OpenWAVDir(t.TempDir())
@@ -40,6 +47,10 @@ func newGatedWAV(t *testing.T, gated bool) *gatedWAV {
 }
 
 func (g *gatedWAV) Play(ctx context.Context, name string, pcm []int16) error {
+	c, _ := ctx.Value(callerKey{}).(string)
+	g.mu.Lock()
+	g.callers = append(g.callers, c)
+	g.mu.Unlock()
 	g.began <- name
 	if g.gate != nil {
 		select {
@@ -539,6 +550,104 @@ func TestPlayerKept(t *testing.T) {
 	store.Save(Record{ID: "notify/k-3", Text: "微信收款一元", Done: true, Said: "微信收款一元"})
 	if r := wait(t, enqueue(t, p, Request{ID: "notify/k-3", Class: Announce, Text: "微信收款一元", Kept: true})); !r.Duplicate || len(out.names()) != 2 {
 		t.Fatalf("recorded as said: %+v, played %v", r, out.names())
+	}
+}
+
+// A Kept announcement that finds the speaker idle and nothing queued is
+// said on its caller's goroutine, under its caller's context, without
+// waiting for Run (sayHere). It is still one request among the others:
+// what is queued while it plays waits for it (a key press first, then
+// announcements in order), it is said once however often it is asked for
+// meanwhile, and cut off by its caller's context it is not said and is
+// said when asked for again.
+func TestPlayerSaysKeptHere(t *testing.T) {
+	out := newGatedWAV(t, true)
+	p, stop := startPlayer(t, PlayerOptions{Out: out})
+	defer stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+		p.mu.Lock()
+		running := p.running
+		p.mu.Unlock()
+		if running {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("Run did not start")
+		}
+	}
+	say := func(ctx context.Context, id, text string) <-chan Result {
+		ch := make(chan Result, 1)
+		go func() {
+			res, err := p.Say(context.WithValue(ctx, callerKey{}, id), Request{ID: "notify/" + id, Name: id, Class: Announce, Text: text, Kept: true})
+			if err != nil {
+				res.Said = "error: " + err.Error()
+			}
+			ch <- res
+		}()
+		return ch
+	}
+	first := say(context.Background(), "k-1", "微信收款十元")
+	if got := <-out.began; got != "k-1" {
+		t.Fatalf("began %s", got)
+	}
+	again := say(context.Background(), "k-1", "微信收款十元")
+	key := enqueue(t, p, Request{Class: Key})
+	second := say(context.Background(), "k-2", "微信收款五元")
+	for {
+		p.mu.Lock()
+		n := len(p.announce)
+		p.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	third := enqueue(t, p, Request{ID: "o-3", Class: Announce, Text: "收款三元"})
+	select {
+	case got := <-out.began:
+		t.Fatalf("%s began while k-1 was being said", got)
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(out.gate)
+	r1, r2 := <-first, <-again
+	if r1.Said != "微信收款十元" || r2 != r1 {
+		t.Fatalf("k-1 said %+v, asked again %+v", r1, r2)
+	}
+	if r := <-second; r.Said != "微信收款五元" {
+		t.Fatalf("k-2: %+v", r)
+	}
+	wait(t, key)
+	wait(t, third)
+	if got, want := out.names(), []string{"k-1", "key", "k-2", "o-3"}; !slices.Equal(got, want) {
+		t.Fatalf("played %v, want %v", got, want)
+	}
+	out.mu.Lock()
+	callers := slices.Clone(out.callers)
+	out.mu.Unlock()
+	if want := []string{"k-1", "", "", ""}; !slices.Equal(callers, want) {
+		t.Fatalf("said under the contexts of %q, want %q (k-1 by its caller, the rest by Run)", callers, want)
+	}
+
+	// Cut off: not said, and said when asked for again.
+	for range 3 {
+		<-out.began // key, k-2, o-3
+	}
+	out.gate = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cut := say(ctx, "k-4", "微信收款四元")
+	if got := <-out.began; got != "k-4" {
+		t.Fatalf("began %s", got)
+	}
+	cancel()
+	if r := <-cut; r.Said != "error: "+context.Canceled.Error() {
+		t.Fatalf("cut off: %+v", r)
+	}
+	close(out.gate)
+	if r := <-say(context.Background(), "k-4", "微信收款四元"); r.Said != "微信收款四元" {
+		t.Fatalf("asked again: %+v", r)
+	}
+	if got := out.names(); !slices.Equal(got[4:], []string{"k-4"}) {
+		t.Fatalf("played %v", got)
 	}
 }
 
