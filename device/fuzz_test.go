@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/posagent/posagent/config"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -31,10 +32,14 @@ func (offlineLink) Connected() bool                 { return false }
 
 // fuzzAgent runs a real agent (journal in a temporary directory, no
 // hardware, no listener: the API is served through its Handler) until the
-// fuzz target ends.
-func fuzzAgent(f testing.TB) *Agent {
+// fuzz target ends. tweaks change its config before it starts: a running
+// agent's config is never changed (its goroutines read it).
+func fuzzAgent(f testing.TB, tweaks ...func(*config.Config)) *Agent {
 	cfg := newConfig(f, "tcp://127.0.0.1:1")
 	cfg.API.Listen = ""
+	for _, tweak := range tweaks {
+		tweak(&cfg)
+	}
 	j, err := journal.Open(filepath.Join(cfg.DataDir, "journal.db"))
 	if err != nil {
 		f.Fatal(err)

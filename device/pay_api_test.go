@@ -290,8 +290,7 @@ func TestNewPaymentRightAfterCancel(t *testing.T) {
 // UNKNOWN or waiting for a person does not hold it (it resumes from the
 // journal after the restart).
 func TestRestartWaitsForTheTillOnly(t *testing.T) {
-	a := fuzzAgent(t)
-	a.cfg.ConfigApply.IdleWaitMS = 50
+	a := fuzzAgent(t, func(c *config.Config) { c.ConfigApply.IdleWaitMS = 50 })
 	w := serve(a, "POST", "/v1/payments", `{"amount":100}`)
 	var v View
 	json.Unmarshal(w.Body.Bytes(), &v)

@@ -2,6 +2,7 @@ package device
 
 import (
 	"fmt"
+	"github.com/posagent/posagent/config"
 	"os"
 	"testing"
 	"time"
@@ -115,8 +116,7 @@ func TestJournalBoundedOverAYear(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a simulated year")
 	}
-	a := fuzzAgent(t)
-	a.cfg.Journal.RetentionDays = 30
+	a := fuzzAgent(t, func(c *config.Config) { c.Journal.RetentionDays = 30 })
 	start := time.Now().Add(-365 * 24 * time.Hour)
 	size := func() int64 { return a.j.InUse() }
 	var at60, at365 int64
