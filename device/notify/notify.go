@@ -222,10 +222,10 @@ func (w *Worker) Accept(tx *journal.Tx, jti string, b wire.NotifyPayment) (*wire
 		return nil, nil, err
 	}
 	return nil, func() {
-		w.Kick()
 		if rec.PrintStarted {
 			w.print.Kick()
 		}
+		w.Kick()
 	}, nil
 }
 
