@@ -1,13 +1,17 @@
 package device
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
-	"github.com/posagent/posagent/config"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/posagent/posagent/config"
+	"github.com/posagent/posagent/device/notify"
 	"github.com/posagent/posagent/device/orders"
+	"github.com/posagent/posagent/device/printq"
 	"github.com/posagent/posagent/device/staff"
 	"github.com/posagent/posagent/journal"
 )
@@ -176,5 +180,29 @@ func TestRetireDropsClosedShifts(t *testing.T) {
 	}
 	if _, err := a.retire(now); err != nil || records(t, a, journal.Shifts) != 0 {
 		t.Fatalf("a shift begun before the cutoff: %d kept, %v", records(t, a, journal.Shifts), err)
+	}
+}
+
+// Every record of a bucket pruned by age begins with its "at" as
+// json.Marshal writes it, even at zero: the journal then reads the time it
+// files a record under from the record's first bytes, without decoding it
+// (journal.Tx.Put), on every command's path.
+func TestPrunableRecordsLeadWithAt(t *testing.T) {
+	for bucket, v := range map[string]any{
+		journal.Seen:   seenRecord{},
+		journal.Notify: notify.Record{},
+		journal.Print:  printq.Job{},
+		journal.Speech: speechRecord{},
+	} {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasPrefix(b, []byte(`{"at":`)) {
+			t.Errorf("%s: a %T is written %.40s…, not beginning with its \"at\"", bucket, v, b)
+		}
+	}
+	if len(journal.Prunable) != 4 {
+		t.Errorf("prunable buckets %v: a new one needs its record here", journal.Prunable)
 	}
 }

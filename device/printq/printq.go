@@ -94,7 +94,7 @@ const statusWait = 5 * time.Second
 
 // Job is one print job in the journal (bucket Print), keyed by job id.
 type Job struct {
-	At      int64            `json:"at,omitempty"` // set when done: pruned Keep later
+	At      int64            `json:"at"` // set when done: pruned Keep later; first and always written, so the journal reads it without decoding the job
 	Queued  int64            `json:"queued"`
 	Seq     uint64           `json:"seq"`
 	JobID   string           `json:"job_id"`
