@@ -164,7 +164,8 @@ type Player struct {
 	status   []*item // Status: at most one
 	byID     map[string]*item
 	stopped  bool
-	running  bool // Run has begun
+	running  bool            // Run has begun
+	runCtx   context.Context // Run's: sayHere plays under it too
 	// busy: one request is being said, by Run or by sayHere (a Kept
 	// announcement said on its caller's goroutine); the other waits.
 	busy bool
@@ -307,14 +308,16 @@ func (p *Player) Volume() int { return int(p.volume.Load()) }
 
 // Say queues r and waits for its Result (see Enqueue and Ticket.Wait). A
 // Kept announcement that finds the speaker idle and nothing queued is said
-// on the caller's goroutine (sayHere), as Run would say it next.
+// on the caller's goroutine (sayHere), as Run would say it next: Say then
+// returns once it has been said, or cut off by Run's end, whatever ctx.
 func (p *Player) Say(ctx context.Context, r Request) (Result, error) {
 	t, here, err := p.enqueue(r, true)
 	if err != nil {
 		return Result{}, err
 	}
 	if here {
-		p.sayHere(ctx, t.it)
+		p.sayHere(t.it)
+		return t.it.res, t.it.err
 	}
 	return t.Wait(ctx)
 }
@@ -462,8 +465,14 @@ func (p *Player) kick() {
 // the caller waking Run and Run waking the caller again, two goroutine
 // hand-offs on every notification's path. Run says nothing meanwhile
 // (busy); what is queued meanwhile waits for it, and Run is woken for it
-// after. Cut off by ctx it is not said: a Kept caller still owes it.
-func (p *Player) sayHere(ctx context.Context, it *item) {
+// after. It plays under Run's context, as Run would: Run's end (shutdown)
+// cuts it off, not said; the caller giving up (its ctx) does not, so
+// another caller waiting for the same ID still hears it said, and the
+// caller is back once the words have played.
+func (p *Player) sayHere(it *item) {
+	p.mu.Lock()
+	ctx := p.runCtx
+	p.mu.Unlock()
 	res, err := p.play(ctx, it.req)
 	if ctx.Err() != nil {
 		res, err = Result{}, ctx.Err()
@@ -531,12 +540,13 @@ func (p *Player) next() *item {
 }
 
 // Run plays queued requests one at a time until ctx is done. Only it and
-// sayHere call the Output, never both at once (busy). Requests still queued then fail with ErrStopped (an
-// Announce stays owed in the Store, for the next start).
+// sayHere call the Output, never both at once (busy), both under ctx.
+// Requests still queued then fail with ErrStopped (an Announce stays owed
+// in the Store, for the next start).
 func (p *Player) Run(ctx context.Context) error {
 	defer p.stop()
 	p.mu.Lock()
-	p.running = true
+	p.running, p.runCtx = true, ctx
 	p.mu.Unlock()
 	for {
 		it := p.next()

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -26,9 +27,9 @@ type gatedWAV struct {
 	fail   error // returned instead of playing, when set
 	began  chan string
 	// callers are the callerKey values of the contexts Play was given, in
-	// order: a request said by Run has its context, one said by sayHere
-	// its caller's.
+	// order; byRun says of each Play whether Run called it (its stack).
 	callers []string
+	byRun   []bool
 }
 
 // callerKey marks a caller's context (gatedWAV.callers).
@@ -48,8 +49,11 @@ func newGatedWAV(t *testing.T, gated bool) *gatedWAV {
 
 func (g *gatedWAV) Play(ctx context.Context, name string, pcm []int16) error {
 	c, _ := ctx.Value(callerKey{}).(string)
+	stack := make([]byte, 8<<10)
+	stack = stack[:runtime.Stack(stack, false)]
 	g.mu.Lock()
 	g.callers = append(g.callers, c)
+	g.byRun = append(g.byRun, bytes.Contains(stack, []byte("audio.(*Player).Run(")))
 	g.mu.Unlock()
 	g.began <- name
 	if g.gate != nil {
@@ -554,31 +558,20 @@ func TestPlayerKept(t *testing.T) {
 }
 
 // A Kept announcement that finds the speaker idle and nothing queued is
-// said on its caller's goroutine, under its caller's context, without
-// waiting for Run (sayHere). It is still one request among the others:
-// what is queued while it plays waits for it (a key press first, then
-// announcements in order), it is said once however often it is asked for
-// meanwhile, and cut off by its caller's context it is not said and is
-// said when asked for again.
+// said on its caller's goroutine, without waiting for Run (sayHere), and
+// under Run's context, as Run would say it. It is still one request among
+// the others: what is queued while it plays waits for it (a key press
+// first, then announcements in order), it is said once however often it
+// is asked for meanwhile, its caller giving up does not cut it off, and
+// Run's end does (not said). Asked for before Run has begun, it is queued
+// for Run.
 func TestPlayerSaysKeptHere(t *testing.T) {
 	out := newGatedWAV(t, true)
-	p, stop := startPlayer(t, PlayerOptions{Out: out})
-	defer stop()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-		p.mu.Lock()
-		running := p.running
-		p.mu.Unlock()
-		if running {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("Run did not start")
-		}
-	}
-	say := func(ctx context.Context, id, text string) <-chan Result {
+	early := NewPlayer(PlayerOptions{Out: out})
+	say := func(p *Player, ctx context.Context, id, text string) <-chan Result {
 		ch := make(chan Result, 1)
 		go func() {
-			res, err := p.Say(context.WithValue(ctx, callerKey{}, id), Request{ID: "notify/" + id, Name: id, Class: Announce, Text: text, Kept: true})
+			res, err := p.Say(ctx, Request{ID: "notify/" + id, Name: id, Class: Announce, Text: text, Kept: true})
 			if err != nil {
 				res.Said = "error: " + err.Error()
 			}
@@ -586,23 +579,44 @@ func TestPlayerSaysKeptHere(t *testing.T) {
 		}()
 		return ch
 	}
-	first := say(context.Background(), "k-1", "微信收款十元")
+	queuedFor := func(p *Player, n int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			p.mu.Lock()
+			got := len(p.announce)
+			p.mu.Unlock()
+			if got == n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d announcements queued, want %d", got, n)
+			}
+		}
+	}
+	// Before Run: queued, said by Run.
+	caller := context.WithValue(context.Background(), callerKey{}, "caller")
+	before := say(early, caller, "k-0", "微信收款一元")
+	queuedFor(early, 1)
+	ctx, stopEarly := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() { early.Run(ctx); close(ended) }()
+	<-out.began
+	out.gate <- struct{}{}
+	if r := <-before; r.Said != "微信收款一元" {
+		t.Fatalf("k-0: %+v", r)
+	}
+
+	// Run idle: said by the caller. The caller's context is marked, Run's
+	// is not: the announcement must play under Run's.
+	first := say(early, caller, "k-1", "微信收款十元")
 	if got := <-out.began; got != "k-1" {
 		t.Fatalf("began %s", got)
 	}
-	again := say(context.Background(), "k-1", "微信收款十元")
-	key := enqueue(t, p, Request{Class: Key})
-	second := say(context.Background(), "k-2", "微信收款五元")
-	for {
-		p.mu.Lock()
-		n := len(p.announce)
-		p.mu.Unlock()
-		if n == 1 {
-			break
-		}
-		time.Sleep(time.Millisecond)
-	}
-	third := enqueue(t, p, Request{ID: "o-3", Class: Announce, Text: "收款三元"})
+	again := say(early, caller, "k-1", "微信收款十元")
+	key := enqueue(t, early, Request{Class: Key})
+	second := say(early, caller, "k-2", "微信收款五元")
+	queuedFor(early, 1)
+	third := enqueue(t, early, Request{ID: "o-3", Class: Announce, Text: "收款三元"})
 	select {
 	case got := <-out.began:
 		t.Fatalf("%s began while k-1 was being said", got)
@@ -618,35 +632,49 @@ func TestPlayerSaysKeptHere(t *testing.T) {
 	}
 	wait(t, key)
 	wait(t, third)
-	if got, want := out.names(), []string{"k-1", "key", "k-2", "o-3"}; !slices.Equal(got, want) {
+	if got, want := out.names(), []string{"k-0", "k-1", "key", "k-2", "o-3"}; !slices.Equal(got, want) {
 		t.Fatalf("played %v, want %v", got, want)
 	}
 	out.mu.Lock()
-	callers := slices.Clone(out.callers)
+	callers, byRun := slices.Clone(out.callers), slices.Clone(out.byRun)
 	out.mu.Unlock()
-	if want := []string{"k-1", "", "", ""}; !slices.Equal(callers, want) {
-		t.Fatalf("said under the contexts of %q, want %q (k-1 by its caller, the rest by Run)", callers, want)
+	if want := []string{"", "", "", "", ""}; !slices.Equal(callers, want) {
+		t.Fatalf("said under the contexts of %q, want Run's every time", callers)
 	}
-
-	// Cut off: not said, and said when asked for again.
+	if want := []bool{true, false, true, true, true}; !slices.Equal(byRun, want) {
+		t.Fatalf("said by Run: %v, want %v (k-1 by its caller)", byRun, want)
+	}
 	for range 3 {
 		<-out.began // key, k-2, o-3
 	}
+
+	// The caller giving up does not cut it off; Run's end does.
 	out.gate = make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	cut := say(ctx, "k-4", "微信收款四元")
+	gaveUp, cancel := context.WithCancel(caller)
+	kept := say(early, gaveUp, "k-4", "微信收款四元")
 	if got := <-out.began; got != "k-4" {
 		t.Fatalf("began %s", got)
 	}
 	cancel()
-	if r := <-cut; r.Said != "error: "+context.Canceled.Error() {
-		t.Fatalf("cut off: %+v", r)
+	out.gate <- struct{}{}
+	if r := <-kept; r.Said != "微信收款四元" {
+		t.Fatalf("k-4, its caller gone: %+v", r)
 	}
-	close(out.gate)
-	if r := <-say(context.Background(), "k-4", "微信收款四元"); r.Said != "微信收款四元" {
-		t.Fatalf("asked again: %+v", r)
+	cut := say(early, caller, "k-5", "微信收款六元")
+	if got := <-out.began; got != "k-5" {
+		t.Fatalf("began %s", got)
 	}
-	if got := out.names(); !slices.Equal(got[4:], []string{"k-4"}) {
+	stopEarly()
+	select {
+	case r := <-cut:
+		if r.Said != "error: "+context.Canceled.Error() {
+			t.Fatalf("k-5, Run ended: %+v", r)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("k-5 still being said after Run ended")
+	}
+	<-ended
+	if got := out.names(); !slices.Equal(got[5:], []string{"k-4"}) {
 		t.Fatalf("played %v", got)
 	}
 }
