@@ -579,6 +579,15 @@ func TestPlayerSaysKeptHere(t *testing.T) {
 		}()
 		return ch
 	}
+	// begun says id and waits until it is playing.
+	begun := func(ctx context.Context, id, text string) <-chan Result {
+		t.Helper()
+		ch := say(early, ctx, id, text)
+		if got := <-out.began; got != id {
+			t.Fatalf("began %s, want %s", got, id)
+		}
+		return ch
+	}
 	queuedFor := func(p *Player, n int) {
 		t.Helper()
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
@@ -608,10 +617,7 @@ func TestPlayerSaysKeptHere(t *testing.T) {
 
 	// Run idle: said by the caller. The caller's context is marked, Run's
 	// is not: the announcement must play under Run's.
-	first := say(early, caller, "k-1", "微信收款十元")
-	if got := <-out.began; got != "k-1" {
-		t.Fatalf("began %s", got)
-	}
+	first := begun(caller, "k-1", "微信收款十元")
 	again := say(early, caller, "k-1", "微信收款十元")
 	key := enqueue(t, early, Request{Class: Key})
 	second := say(early, caller, "k-2", "微信收款五元")
@@ -651,19 +657,13 @@ func TestPlayerSaysKeptHere(t *testing.T) {
 	// The caller giving up does not cut it off; Run's end does.
 	out.gate = make(chan struct{})
 	gaveUp, cancel := context.WithCancel(caller)
-	kept := say(early, gaveUp, "k-4", "微信收款四元")
-	if got := <-out.began; got != "k-4" {
-		t.Fatalf("began %s", got)
-	}
+	kept := begun(gaveUp, "k-4", "微信收款四元")
 	cancel()
 	out.gate <- struct{}{}
 	if r := <-kept; r.Said != "微信收款四元" {
 		t.Fatalf("k-4, its caller gone: %+v", r)
 	}
-	cut := say(early, caller, "k-5", "微信收款六元")
-	if got := <-out.began; got != "k-5" {
-		t.Fatalf("began %s", got)
-	}
+	cut := begun(caller, "k-5", "微信收款六元")
 	stopEarly()
 	select {
 	case r := <-cut:
