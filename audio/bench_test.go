@@ -18,7 +18,8 @@ var benchAmounts = []int64{5, 12850, 100100, 99999999999}
 // to one PCM buffer at the device volume: words, clips, gaps, Scale. One
 // sub-benchmark per amount, from the shortest reading to the longest, each
 // from the clips said recently (warm: what a till's next payment costs)
-// and from the pack (cold: every clip decoded, as the first time).
+// and from the pack (cold: every clip decoded, as the first time). Each
+// render is recycled once made, as the player recycles one once played.
 func BenchmarkRenderAnnouncement(b *testing.B) {
 	v := freshVoice(b) // its own, as its clips kept are dropped
 	for _, fen := range benchAmounts {
@@ -36,6 +37,7 @@ func BenchmarkRenderAnnouncement(b *testing.B) {
 						b.Fatal(err)
 					}
 					secs = float64(len(pcm)) / SampleRate
+					recycle(pcm) // played: as the player gives it to the next render
 				}
 				b.ReportMetric(secs, "audio-s")
 			})

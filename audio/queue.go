@@ -16,7 +16,8 @@ import (
 type Output interface {
 	// Play plays 16 kHz mono pcm and returns once it has been played (or
 	// written), or when ctx is done. name names the announcement (the WAV
-	// output's file name).
+	// output's file name). pcm is the output's only until Play returns:
+	// the Player renders later announcements into it.
 	Play(ctx context.Context, name string, pcm []int16) error
 }
 
@@ -638,6 +639,7 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 	}
 	var res Result
 	var pcm []int16
+	rendered := false // pcm is this play's own render: recycled once played
 	if r.Class == Key && r.Text == "" {
 		pcm = Scale(p.voice.Beep(), p.Volume()) // shared: scaled into a copy
 	} else {
@@ -649,9 +651,13 @@ func (p *Player) play(ctx context.Context, r Request) (Result, error) {
 		if pcm, err = p.renderText(text, p.Volume()); err != nil {
 			return Result{}, err
 		}
-		res.Said = text
+		res.Said, rendered = text, true
 	}
-	if err := p.out.Play(ctx, name, pcm); err != nil {
+	err := p.out.Play(ctx, name, pcm)
+	if rendered {
+		recycle(pcm)
+	}
+	if err != nil {
 		return Result{}, err
 	}
 	if r.Class == Announce {

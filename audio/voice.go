@@ -365,9 +365,11 @@ func (v *Voice) renderAt(text string, level int) ([]int16, error) {
 			n += len(decoded[i])
 		}
 	}
-	out := make([]int16, 0, n)
+	out := pcmBuffer(n)
 	for i, u := range units {
-		out = out[:len(out)+gapBefore(units, i)] // silence: made zero, within n
+		gap := len(out)
+		out = out[:gap+gapBefore(units, i)] // silence, within n
+		clear(out[gap:])
 		if u == "" {
 			continue
 		}
@@ -390,6 +392,27 @@ func (v *Voice) renderAt(text string, level int) ([]int16, error) {
 		}
 	}
 	return out, nil
+}
+
+// renders recycles the buffers of renders played (Player.play): one
+// announcement is about 100 KB of samples (¥128.50 is 3.1 s at 16 kHz),
+// half of all a notification allocates, and the collections that garbage
+// brings on fall on the next notifications' way.
+var renders sync.Pool // of *[]int16
+
+// pcmBuffer is an empty buffer with room for n samples, a recycled one
+// when there is one big enough.
+func pcmBuffer(n int) []int16 {
+	if bp, _ := renders.Get().(*[]int16); bp != nil && cap(*bp) >= n {
+		return (*bp)[:0]
+	}
+	return make([]int16, 0, n)
+}
+
+// recycle gives pcm, a render no one holds any more, to later renders.
+func recycle(pcm []int16) {
+	pcm = pcm[:0]
+	renders.Put(&pcm)
 }
 
 // decoded is unit's samples as Clip gives them, from the clips said
