@@ -257,14 +257,33 @@ type Tx struct {
 	hooks []func()
 	// enqueued: an event was put in the outbox (Enqueued).
 	enqueued bool
+	// open are the buckets looked up so far (bucket): bbolt seeks a
+	// bucket from the root on every lookup, and a Put looks its bucket
+	// up three to five times. A transaction touches a handful.
+	open  [8]openBucket
+	nOpen int
+}
+
+type openBucket struct {
+	name string
+	b    *bolt.Bucket
 }
 
 var errReadOnly = errors.New("journal: a write in a read-only transaction")
 
 func (t *Tx) bucket(name string) (*bolt.Bucket, error) {
+	for _, o := range t.open[:t.nOpen] {
+		if o.name == name {
+			return o.b, nil
+		}
+	}
 	b := t.rtx.Bucket([]byte(name))
 	if b == nil {
 		return nil, fmt.Errorf("journal: no bucket %q", name)
+	}
+	if t.nOpen < len(t.open) {
+		t.open[t.nOpen] = openBucket{name, b}
+		t.nOpen++
 	}
 	return b, nil
 }
