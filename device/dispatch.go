@@ -159,9 +159,14 @@ func (a *Agent) verified(payload []byte) (mqtt.Message, bool) {
 // in one commit instead of one each: group commit. Each still gets its
 // own answer and its own PUBACK after the commit. A command refused or
 // dropped is handled alone, in its place; when the shared commit fails
-// each is taken alone, so one command's failure is no other's.
-func (a *Agent) onCommands(payloads [][]byte) []bool {
-	taken := make([]bool, len(payloads))
+// each is taken alone, so one command's failure is no other's. What the
+// commands start after their commit (the outbox's kick, their workers'
+// kicks) is left to then, which the link runs once their PUBACKs are
+// queued: a worker woken first would wait behind the goroutines that
+// write them.
+func (a *Agent) onCommands(payloads [][]byte) (taken []bool, then func()) {
+	taken = make([]bool, len(payloads))
+	var later []func() // the commands' work after their commit, for then
 	type cmd struct {
 		i int
 		m mqtt.Message
@@ -173,8 +178,12 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 			// Verified already (verified): straight to its commit, as
 			// takeCommand would take it, without verifying it again.
 			c := batch[0]
-			if taken[c.i] = a.answerOnce(c.m, func(tx *journal.Tx) (*mqtt.Message, func(), error) { return a.dispatch(tx, c.m) }); !taken[c.i] {
+			var run func()
+			if taken[c.i], run = a.takeOnce(c.m, func(tx *journal.Tx) (*mqtt.Message, func(), error) { return a.dispatch(tx, c.m) }); !taken[c.i] {
 				a.keepUnacked(payloads[c.i])
+			}
+			if run != nil {
+				later = append(later, run)
 			}
 			return
 		}
@@ -203,11 +212,9 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 		}
 		a.storageOK()
 		if enqueued {
-			a.link.Kick()
+			later = append(later, a.link.Kick)
 		}
-		for _, run := range runs {
-			run()
-		}
+		later = append(later, runs...)
 		for _, c := range batch {
 			taken[c.i] = true
 		}
@@ -225,7 +232,14 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 	if len(batch) > 0 {
 		flush()
 	}
-	return taken
+	if len(later) == 0 {
+		return taken, nil
+	}
+	return taken, func() {
+		for _, run := range later {
+			run()
+		}
+	}
 }
 
 // answerOnce runs accept for a command id never seen, recording the id in
@@ -234,7 +248,16 @@ func (a *Agent) onCommands(payloads [][]byte) []bool {
 // false when the command could not be journaled for lack of space (not to
 // be acknowledged).
 func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) bool {
-	var run func()
+	ok, run := a.takeOnce(m, accept)
+	if run != nil {
+		run()
+	}
+	return ok
+}
+
+// takeOnce is answerOnce leaving what follows the commit (the outbox's
+// kick, the command's run) to its caller: run, nil when there is nothing.
+func (a *Agent) takeOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Message, func(), error)) (ok bool, run func()) {
 	var enqueued bool
 	err := a.j.Update(func(tx *journal.Tx) error {
 		var err error
@@ -246,16 +269,17 @@ func (a *Agent) answerOnce(m mqtt.Message, accept func(*journal.Tx) (*mqtt.Messa
 		// Not journaled: not acknowledged either, so the broker keeps it
 		// and sends it again once the journal takes writes (storage.go).
 		a.log.Error("command not journaled: not acknowledged", "jti", m.ID, "type", m.Type, "err", err)
-		return !a.storageFault(err)
+		return !a.storageFault(err), nil
 	}
 	a.storageOK()
-	if enqueued {
-		a.link.Kick()
+	switch {
+	case enqueued && run != nil:
+		cmd := run
+		return true, func() { a.link.Kick(); cmd() }
+	case enqueued:
+		return true, a.link.Kick
 	}
-	if run != nil {
-		run()
-	}
-	return true
+	return true, run
 }
 
 // acceptOnce is answerOnce's step within tx: accept for an id never seen,

@@ -68,7 +68,10 @@ type Handlers struct {
 	// arrived together (a burst; a queue the broker held through an
 	// outage), in order, so they can share one commit. It says of each
 	// whether it is done with it, as Command does; each PUBACK follows.
-	Commands func(payloads [][]byte) []bool
+	// then, when not nil, is run once the PUBACKs are queued: the work
+	// the commands wake (their workers) starts after the acknowledgements,
+	// so that the goroutine writing them does not run ahead of it.
+	Commands func(payloads [][]byte) (done []bool, then func())
 	// Hello gives the message sent first on every connect (device.hello).
 	Hello func() Message
 	// Connected is told of each connect and disconnect.
@@ -253,12 +256,16 @@ func (l *Link) acceptLoop(ctx context.Context) {
 		for i, m := range batch {
 			payloads[i] = m.Payload()
 		}
-		for i, ok := range l.h.Commands(payloads) {
+		done, then := l.h.Commands(payloads)
+		for i, ok := range done {
 			if ok {
 				batch[i].Ack()
 			} else {
 				l.unacked.Store(true)
 			}
+		}
+		if then != nil {
+			then()
 		}
 	}
 }

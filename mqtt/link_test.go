@@ -2,6 +2,7 @@ package mqtt_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
@@ -78,6 +79,72 @@ func TestStopDuringConnectLeavesOffline(t *testing.T) {
 		}
 		if s := retained(t, b.URL(), topics.State); s != nil && string(s) != `{"online":false}` {
 			t.Fatalf("try %d: retained state %s after the stop", i, s)
+		}
+	}
+}
+
+// The work a batch of commands starts (Handlers.Commands' then: the
+// agent's workers) runs once the batch's PUBACKs are on their way: while
+// then runs, the broker sees them arrive. Were then run first, the wait
+// in it would find its command still unacknowledged. The commands go one
+// at a time, each after the last one's then, so that what the broker
+// awaits is the one command's PUBACK.
+func TestCommandsThenFollowsAcks(t *testing.T) {
+	b, err := platform.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	const dev = "dev-then"
+	topics, _ := mqtt.TopicsFor("", dev)
+	acked := make(chan bool) // each then: its command acknowledged
+	commands := func(payloads [][]byte) ([]bool, func()) {
+		done := make([]bool, len(payloads))
+		for i := range done {
+			done[i] = true
+		}
+		return done, func() {
+			deadline := time.Now().Add(5 * time.Second)
+			for b.Unacked(dev) > 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			acked <- b.Unacked(dev) == 0
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := mqtt.NewLink(mqtt.LinkConfig{URL: b.URL(), DeviceID: dev, Log: quiet}, j, mqtt.Handlers{Commands: commands})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { l.Run(ctx); close(stopped) }()
+	defer func() { cancel(); <-stopped }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.Connected() && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("platform"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	for i := range 5 {
+		if tok := c.Publish(topics.Cmd, 1, false, fmt.Sprintf("command %d", i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("publish: %v", tok.Error())
+		}
+		select {
+		case ok := <-acked:
+			if !ok {
+				t.Fatalf("command %d: then ran, and the broker never had its PUBACK", i)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("command %d: then did not run", i)
 		}
 	}
 }

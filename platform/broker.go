@@ -75,6 +75,17 @@ func (b *Broker) Addr() string { return b.addr }
 // URL is the URL clients dial: tcp:// or tls://.
 func (b *Broker) URL() string { return b.url }
 
+// Unacked is how many messages the broker has sent to client id with QoS
+// 1 or 2 and awaits the acknowledgement of (0 for a client it does not
+// know): what it would send again on the client's reconnect.
+func (b *Broker) Unacked(id string) int {
+	cl, ok := b.srv.Clients.Get(id)
+	if !ok {
+		return 0
+	}
+	return cl.State.Inflight.Len()
+}
+
 // Close stops the broker and drops every connection.
 //
 // mochi v2.7.9's own Close can wait for ever: Clients.GetByListener takes
