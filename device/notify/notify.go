@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -221,12 +222,14 @@ func (w *Worker) Accept(tx *journal.Tx, jti string, b wire.NotifyPayment) (*wire
 	if err := w.owe(tx, &rec); err != nil {
 		return nil, nil, err
 	}
-	return nil, func() {
-		if rec.PrintStarted {
-			w.print.Kick()
-		}
-		w.Kick()
-	}, nil
+	if rec.PrintStarted {
+		// The print worker is woken at the commit, ahead of the PUBACK and
+		// of this worker (run, after the PUBACK): the receipt's branch is
+		// the longer one, so it takes the other core first, and this
+		// worker the one it is woken from.
+		tx.OnCommit(w.print.Kick)
+	}
+	return nil, w.Kick, nil
 }
 
 // Owe journals, in the transaction that makes an order paid (or a refund
@@ -356,6 +359,9 @@ func (w *Worker) Run(ctx context.Context) {
 			if err := w.carry(ctx, r); err != nil && ctx.Err() == nil {
 				w.Log.Error("notification failed", "order_id", r.Body.OrderID, "err", err)
 			}
+			// The final commit woke the link's sender: it sends the answer
+			// before this worker reads the queue for the next one.
+			runtime.Gosched()
 			if ctx.Err() != nil {
 				return
 			}

@@ -24,6 +24,7 @@ import (
 	"image/png"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -548,6 +549,9 @@ func (q *Queue) Wait(ctx context.Context, id string) (printed bool, handed *Job,
 	if job != nil {
 		return true, job, nil // handed before, its mark not yet committed
 	}
+	// The print worker, woken for this job, may be waiting for a core to
+	// run on: this one is about to be free, so it goes first.
+	runtime.Gosched()
 	defer func() {
 		if job := q.unawait(id, ch); job != nil && handed == nil {
 			// Handed as this wait ended without it: marked done here.
