@@ -245,13 +245,17 @@ func (c *Client) Subscribe(ctx context.Context, dev, share string) (<-chan Event
 	// Events are delivered in the order the broker sent them (a device's
 	// outbox is ordered). The handler runs on paho's router, which must
 	// never block (it also carries the PUBACKs a consumer may be waiting
-	// for), so it only queues; a pump feeds ch.
+	// for), so it only queues; a pump feeds ch. It acknowledges first, as
+	// paho would once it returns (the queue is in memory either way): the
+	// goroutines that write the PUBACK are then woken before the pump, not
+	// after it, and the event reaches ch without waiting for that write.
 	var (
 		qmu   sync.Mutex
 		queue []Event
 		more  = make(chan struct{}, 1)
 	)
 	handler := func(_ paho.Client, msg paho.Message) {
+		msg.Ack()
 		e := c.decode(msg.Topic(), msg.Payload())
 		qmu.Lock()
 		queue = append(queue, e)
