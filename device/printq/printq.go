@@ -184,6 +184,13 @@ type Queue struct {
 	// laid are receipts laid out ahead (lay), by job id: the bytes of a
 	// receipt's first copy, made while the commit that queues it syncs.
 	laid map[string]*laidOut
+	// next is a receipt filed into the empty queue of an idle printer
+	// (QueueReceipt), as filed: the worker prints it next, without
+	// reading the queue for it (take).
+	next *Job
+	// taken is the Seq of the last job the worker took (its own), so that
+	// a next it took from the queue meanwhile is not taken again.
+	taken uint64
 
 	busy atomic.Bool // a job is being printed
 }
@@ -399,7 +406,47 @@ func (q *Queue) QueueReceipt(tx *journal.Tx, orderID, ref string, r printer.Rece
 		tx.OnCommit(func() { q.addBegun(id) })
 		q.lay(tx, job)
 	}
-	return true, q.Add(tx, &job)
+	if err := q.Add(tx, &job); err != nil {
+		return false, err
+	}
+	if idle {
+		// The worker's next job, as this commit files it.
+		tx.OnCommit(func() {
+			q.mu.Lock()
+			q.next = &job
+			q.mu.Unlock()
+		})
+	}
+	return true, nil
+}
+
+// take is the job the worker prints next: the receipt filed for it into
+// the empty queue (next), or else the first of the queue (Next). No other
+// writer changes a queued receipt's record but a fault's mark (Wait,
+// which drops next), and the worker's writes merge that mark (put).
+func (q *Queue) take() (Job, bool, error) {
+	q.mu.Lock()
+	next := q.next
+	q.next = nil
+	q.mu.Unlock()
+	if next != nil && next.Seq > q.taken {
+		q.taken = next.Seq
+		return *next, true, nil
+	}
+	job, ok, err := q.Next()
+	if ok {
+		q.taken = max(q.taken, job.Seq)
+	}
+	return job, ok, err
+}
+
+// dropNext forgets next when it is job id: its record changed.
+func (q *Queue) dropNext(id string) {
+	q.mu.Lock()
+	if q.next != nil && q.next.JobID == id {
+		q.next = nil
+	}
+	q.mu.Unlock()
 }
 
 // lay lays out the first copy of job, which prints at once, while tx's
@@ -589,6 +636,7 @@ func (q *Queue) Wait(ctx context.Context, id string) (printed bool, handed *Job,
 			// Queued: printed when the printer is back, and its
 			// print.result then tells the platform, since notify.done
 			// says printed:false.
+			q.dropNext(id)
 			err := q.Journal.Update(func(tx *journal.Tx) error {
 				cur, ok, err := Get(tx, id)
 				if err != nil || !ok || cur.Done {
@@ -670,7 +718,7 @@ func (q *Queue) Run(ctx context.Context) {
 	t := time.NewTicker(q.Poll)
 	defer t.Stop()
 	for ctx.Err() == nil {
-		job, ok, err := q.Next()
+		job, ok, err := q.take()
 		if err != nil {
 			q.Log.Error("print queue", "err", err)
 		}

@@ -574,3 +574,60 @@ func TestReceiptLaidOutAhead(t *testing.T) {
 		t.Fatalf("the retried receipt printed %q", texts[2])
 	}
 }
+
+// A receipt filed into the empty queue of an idle printer is the worker's
+// next job as filed (take, without reading the queue), taken once; and
+// one the worker read from the queue before the filing commit's hook ran
+// is not taken again from the hook's copy once printed.
+func TestReceiptTakenAsFiled(t *testing.T) {
+	r := newRig(t)
+	queue := func(id string) Job {
+		t.Helper()
+		rc := printer.Receipt{Kind: printer.KindPay, Store: "张记面馆", OrderID: id, Wallet: "wechat", Amount: 12850, Time: time.Now()}
+		if err := r.j.Update(func(tx *journal.Tx) error {
+			_, err := r.q.QueueReceipt(tx, id, "C1", rc, 1, false)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return r.job(t, OrderPrefix+id)
+	}
+	same := func(a, b Job) bool {
+		ja, _ := json.Marshal(a)
+		jb, _ := json.Marshal(b)
+		return bytes.Equal(ja, jb)
+	}
+	filed := queue("T1")
+	job, ok, err := r.q.take()
+	if err != nil || !ok || !same(job, filed) {
+		t.Fatalf("took %+v (%v, %v), want the job as filed %+v", job, ok, err, filed)
+	}
+	if r.q.next != nil {
+		t.Fatal("the filed job is still the next after it was taken")
+	}
+	if err := r.q.finishJob(job, Done); err != nil {
+		t.Fatal(err)
+	}
+
+	second := queue("T2")
+	r.q.mu.Lock()
+	late := r.q.next // the hook's copy, set after the worker read the queue
+	r.q.next = nil
+	r.q.mu.Unlock()
+	if late == nil || late.JobID != second.JobID {
+		t.Fatalf("next is %+v, want %s", late, second.JobID)
+	}
+	job, ok, err = r.q.take() // from the queue
+	if err != nil || !ok || job.JobID != second.JobID {
+		t.Fatalf("took %+v (%v, %v), want %s", job, ok, err, second.JobID)
+	}
+	if err := r.q.finishJob(job, Done); err != nil {
+		t.Fatal(err)
+	}
+	r.q.mu.Lock()
+	r.q.next = late
+	r.q.mu.Unlock()
+	if job, ok, err := r.q.take(); err != nil || ok {
+		t.Fatalf("took %s again after it printed (%v)", job.JobID, err)
+	}
+}
