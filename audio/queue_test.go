@@ -798,9 +798,11 @@ func TestPlayerRecyclesRenders(t *testing.T) {
 	for _, a := range out.first {
 		arrays[a] = true
 	}
-	// sync.Pool drops some (a collection, the race detector's own drops);
-	// one render of every play would be a pool that never gave one back.
-	if len(arrays) > plays/2 {
+	// sync.Pool drops some (a collection; under the race detector, a
+	// quarter of what is put, and a P's own slot is not shared): 2 arrays
+	// in plain runs, 8-24 under -race (60 runs). One array per play would
+	// be a pool that never gives one back.
+	if len(arrays) > plays*3/4 {
 		t.Fatalf("%d plays were given %d arrays: renders are not recycled", plays, len(arrays))
 	}
 	t.Logf("%d plays, %d arrays", plays, len(arrays))

@@ -33,7 +33,8 @@ import (
 var Version = "0.1.0-dev"
 
 // AudioOut plays 16 kHz mono samples. id is stable per announcement (an
-// order id) so an output that keeps files names them by it.
+// order id) so an output that keeps files names them by it. pcm is the
+// output's only until Play returns (audio.Output).
 type AudioOut interface {
 	Play(ctx context.Context, id string, pcm []int16) error
 }

@@ -160,10 +160,11 @@ func (a *Agent) verified(payload []byte) (mqtt.Message, bool) {
 // own answer and its own PUBACK after the commit. A command refused or
 // dropped is handled alone, in its place; when the shared commit fails
 // each is taken alone, so one command's failure is no other's. What the
-// commands start after their commit (the outbox's kick, their workers'
-// kicks) is left to then, which the link runs once their PUBACKs are
-// queued: a worker woken first would wait behind the goroutines that
-// write them.
+// commands start after their commit (the outbox's
+// kick, their workers' kicks) is left to then, which the link runs once
+// their PUBACKs are queued: a worker woken first would wait behind the
+// goroutines that write them. One taken alone (refused, dropped, or
+// after the shared commit failed) kicks at once.
 func (a *Agent) onCommands(payloads [][]byte) (taken []bool, then func()) {
 	taken = make([]bool, len(payloads))
 	var later []func() // the commands' work after their commit, for then

@@ -68,9 +68,10 @@ type Handlers struct {
 	// arrived together (a burst; a queue the broker held through an
 	// outage), in order, so they can share one commit. It says of each
 	// whether it is done with it, as Command does; each PUBACK follows.
-	// then, when not nil, is run once the PUBACKs are queued: the work
-	// the commands wake (their workers) starts after the acknowledgements,
-	// so that the goroutine writing them does not run ahead of it.
+	// then, when not nil, is run once the PUBACKs are queued (ackLoop):
+	// the work the commands wake (their workers) starts after the
+	// acknowledgements are on their way, so that the goroutines writing
+	// them do not run ahead of it, and never waits for them to be written.
 	Commands func(payloads [][]byte) (done []bool, then func())
 	// Hello gives the message sent first on every connect (device.hello).
 	Hello func() Message
@@ -94,6 +95,7 @@ type Link struct {
 	lost    chan struct{}
 	kick    chan struct{}
 	inbox   chan paho.Message // commands for Handlers.Commands (acceptLoop)
+	acks    chan paho.Message // commands taken, to acknowledge in order (ackLoop)
 	stopped chan struct{}     // closed as Run returns: the inbox is no longer read
 	stateMu sync.Mutex
 	state   []byte
@@ -128,7 +130,8 @@ func NewLink(cfg LinkConfig, j *journal.Journal, h Handlers) (*Link, error) {
 	}
 	l := &Link{cfg: cfg, topics: topics, h: h, j: j, log: cfg.Log,
 		lost: make(chan struct{}, 1), kick: make(chan struct{}, 1),
-		inbox: make(chan paho.Message, maxBatch), stopped: make(chan struct{})}
+		inbox: make(chan paho.Message, maxBatch), acks: make(chan paho.Message, maxBatch),
+		stopped: make(chan struct{})}
 
 	opts := paho.NewClientOptions().
 		AddBroker(cfg.URL).
@@ -232,8 +235,9 @@ func (l *Link) onMessage(_ paho.Client, m paho.Message) {
 const maxBatch = 64
 
 // acceptLoop hands the commands waiting in the inbox to Handlers.Commands,
-// all that are there at once, and acknowledges each it took. Those left
-// when ctx ends are not acknowledged: the broker sends them again.
+// all that are there at once, has each it took acknowledged (ackLoop),
+// then runs the work they started (then). Those left when ctx ends are
+// not acknowledged: the broker sends them again.
 func (l *Link) acceptLoop(ctx context.Context) {
 	var batch []paho.Message
 	for {
@@ -258,14 +262,34 @@ func (l *Link) acceptLoop(ctx context.Context) {
 		}
 		done, then := l.h.Commands(payloads)
 		for i, ok := range done {
-			if ok {
-				batch[i].Ack()
-			} else {
+			if !ok {
 				l.unacked.Store(true)
+				continue
+			}
+			select {
+			case l.acks <- batch[i]:
+			case <-ctx.Done():
+				return // not acknowledged: sent again after the restart
 			}
 		}
 		if then != nil {
 			then()
+		}
+	}
+}
+
+// ackLoop acknowledges the commands acceptLoop took, in the order taken.
+// paho's Ack waits for the goroutine that writes to the socket, which a
+// stalled uplink (a backlog of events going out) holds up: here it holds
+// up the acknowledgements only, not the work the commands started.
+// Those not acknowledged when ctx ends are sent again by the broker.
+func (l *Link) ackLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-l.acks:
+			m.Ack()
 		}
 	}
 }
@@ -319,9 +343,10 @@ func (l *Link) onConnect(c paho.Client) {
 // disconnects cleanly, so the will is not fired.
 func (l *Link) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); l.sendLoop(ctx) }()
 	go func() { defer wg.Done(); l.acceptLoop(ctx) }()
+	go func() { defer wg.Done(); l.ackLoop(ctx) }()
 	defer wg.Wait()
 	defer close(l.stopped)
 

@@ -102,7 +102,7 @@ func TestCommandsThenFollowsAcks(t *testing.T) {
 	defer j.Close()
 	const dev = "dev-then"
 	topics, _ := mqtt.TopicsFor("", dev)
-	acked := make(chan bool) // each then: its command acknowledged
+	acked := make(chan bool, 8) // each then: its command acknowledged
 	commands := func(payloads [][]byte) ([]bool, func()) {
 		done := make([]bool, len(payloads))
 		for i := range done {
