@@ -43,20 +43,28 @@ func retained(t *testing.T, url, topic string) []byte {
 	}
 }
 
+// brokerAndJournal is an embedded broker and a journal in a temporary
+// directory, both closed when tb ends.
+func brokerAndJournal(tb testing.TB) (*platform.Broker, *journal.Journal) {
+	tb.Helper()
+	b, err := platform.StartBroker("127.0.0.1:0", nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { b.Close() })
+	j, err := journal.Open(filepath.Join(tb.TempDir(), "journal.db"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { j.Close() })
+	return b, j
+}
+
 // However early the link is stopped, even as its connection comes up, the
 // state it leaves retained is never online: a clean disconnect fires no
 // will, so an online state left behind would stay there.
 func TestStopDuringConnectLeavesOffline(t *testing.T) {
-	b, err := platform.StartBroker("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	b, j := brokerAndJournal(t)
 	topics, _ := mqtt.TopicsFor("", "dev-stop")
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	for i := 0; i < 40; i++ {
@@ -90,16 +98,7 @@ func TestStopDuringConnectLeavesOffline(t *testing.T) {
 // at a time, each after the last one's then, so that what the broker
 // awaits is the one command's PUBACK.
 func TestCommandsThenFollowsAcks(t *testing.T) {
-	b, err := platform.StartBroker("127.0.0.1:0", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	j, err := journal.Open(filepath.Join(t.TempDir(), "journal.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	b, j := brokerAndJournal(t)
 	const dev = "dev-then"
 	topics, _ := mqtt.TopicsFor("", dev)
 	acked := make(chan bool, 8) // each then: its command acknowledged

@@ -18,7 +18,6 @@ import (
 
 	"github.com/posagent/posagent/journal"
 	"github.com/posagent/posagent/mqtt"
-	"github.com/posagent/posagent/platform"
 	"github.com/posagent/posagent/platform/mosquittotest"
 )
 
@@ -79,16 +78,7 @@ func delayProxy(tb testing.TB, upstream string, oneWay time.Duration) string {
 // one-way delay to a real broker; it returns how long the drain took and
 // the order the platform received the events in.
 func backlog(tb testing.TB, n int, oneWay time.Duration) (time.Duration, []int) {
-	b, err := platform.StartBroker("127.0.0.1:0", nil)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { b.Close() })
-	j, err := journal.Open(filepath.Join(tb.TempDir(), "journal.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { j.Close() })
+	b, j := brokerAndJournal(tb)
 	for i := 0; i < n; {
 		j.Update(func(tx *journal.Tx) error {
 			for k := 0; k < 500 && i < n; k, i = k+1, i+1 {
